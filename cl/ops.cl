@@ -1,0 +1,254 @@
+/* ops.cl - the element-wise and reduction kernels behind include/ops.h.
+ *
+ * Built twice by src/kernels.c: with -DREAL=float, and with -DREAL=double -DKR_FP64=1 on
+ * devices that have cl_khr_fp64. OpenCL C 1.2, no fast-math (NaN/Inf must propagate).
+ * Every buffer comes with its element offset (tensors are views into shared buffers); every
+ * element-wise kernel gets its element count and bounds-checks, because the host rounds the
+ * global size up to a multiple of the local size. Host references with the same math:
+ * src/ops_host.c. Math: DESIGN.md sec. 2 (training) and 3.1 (KKT attack); the formulas are repeated
+ * in include/ops.h next to each function.
+ *
+ * Reductions are two-stage: the first kernel runs a fixed number of groups, each work-item
+ * sums a grid-strided slice of the input (Kahan-compensated), the group folds its values in a
+ * local-memory tree and writes one partial per group into part[v * ngroups + group];
+ * ops_reduce_finish folds those partials with one group and writes scal[so + v].
+ * Work-group sizes of reductions are powers of two (the host guarantees it).
+ *
+ * Not here: GEMMs (CLBlast), copies and fills (clEnqueueCopyBuffer/FillBuffer in tensor.c).
+ */
+#ifdef KR_FP64
+#pragma OPENCL EXTENSION cl_khr_fp64 : enable
+#endif
+
+#ifndef REAL
+#error "build with -DREAL=float or -DREAL=double"
+#endif
+
+/* sigmoid(t) without overflow: exp only ever sees a non-positive argument. */
+static REAL kr_sigmoid(REAL t)
+{
+    if (t >= (REAL)0) return (REAL)1 / ((REAL)1 + exp(-t));
+    REAL e = exp(t);
+    return e / ((REAL)1 + e);
+}
+
+/* log(1 + e^t) without overflow: max(t, 0) + log1p(e^{-|t|}). NaN propagates. */
+static REAL kr_softplus(REAL t)
+{
+    REAL pos = t > (REAL)0 ? t : (REAL)0;
+    return pos + log1p(exp(-fabs(t)));
+}
+
+/* Kahan-compensated accumulation of one term. */
+static void kr_kahan_add(REAL *sum, REAL *comp, REAL term)
+{
+    REAL y = term - *comp;
+    REAL t = *sum + y;
+    *comp = (t - *sum) - y;
+    *sum = t;
+}
+
+/* In-place tree sum of buf[0..L) (L = get_local_size(0), a power of two); result in buf[0]
+ * for every work-item after return. */
+static void kr_tree_sum(__local REAL *buf)
+{
+    size_t lid = get_local_id(0);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (size_t s = get_local_size(0) / 2; s > 0; s >>= 1) {
+        if (lid < s) buf[lid] += buf[lid + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+}
+
+/* y = a*x + b*y; b == 0 ignores y's old contents (NaN there does not propagate). */
+__kernel void ops_axpby(ulong n, REAL a, __global const REAL *x, ulong xo, REAL b,
+                        __global REAL *y, ulong yo)
+{
+    size_t i = get_global_id(0);
+    if (i >= n) return;
+    REAL r = a * x[xo + i];
+    if (b != (REAL)0) r += b * y[yo + i];
+    y[yo + i] = r;
+}
+
+/* z = s * x .* y. */
+__kernel void ops_mul(ulong n, REAL s, __global const REAL *x, ulong xo, __global const REAL *y,
+                      ulong yo, __global REAL *z, ulong zo)
+{
+    size_t i = get_global_id(0);
+    if (i >= n) return;
+    z[zo + i] = s * x[xo + i] * y[yo + i];
+}
+
+/* a = act(z) (act 0: relu, 1: softplus_alpha(z) = log(1 + e^(alpha z))/alpha);
+ * if has_s: s = sigmoid(alpha z).
+ * relu is written z < 0 ? 0 : z so that NaN propagates. */
+__kernel void ops_act_forward(ulong n, int act, REAL alpha, __global const REAL *z, ulong zo,
+                              __global REAL *a, ulong ao, int has_s, __global REAL *s, ulong so)
+{
+    size_t i = get_global_id(0);
+    if (i >= n) return;
+    REAL zi = z[zo + i];
+    REAL t = alpha * zi;
+    REAL ai;
+    if (act == 1)
+        ai = kr_softplus(t) / alpha;
+    else
+        ai = zi < (REAL)0 ? (REAL)0 : zi;
+    if (has_s) s[so + i] = kr_sigmoid(t);
+    a[ao + i] = ai;
+}
+
+/* dz = dA .* [z > 0]. */
+__kernel void ops_relu_backward(ulong n, __global const REAL *z, ulong zo,
+                                __global const REAL *da, ulong dao, __global REAL *dz, ulong dzo)
+{
+    size_t i = get_global_id(0);
+    if (i >= n) return;
+    dz[dzo + i] = z[zo + i] > (REAL)0 ? da[dao + i] : (REAL)0;
+}
+
+/* dz = dA .* s + dS .* alpha s (1 - s)   (DESIGN sec. 3.1 step 3; has_da == 0: dA = 0). */
+__kernel void ops_sigmoid_backward(ulong n, REAL alpha, int has_da, __global const REAL *da,
+                                   ulong dao, __global const REAL *ds, ulong dso,
+                                   __global const REAL *s, ulong so, __global REAL *dz, ulong dzo)
+{
+    size_t i = get_global_id(0);
+    if (i >= n) return;
+    REAL si = s[so + i];
+    REAL r = ds[dso + i] * alpha * si * ((REAL)1 - si);
+    if (has_da) r += da[dao + i] * si;
+    dz[dzo + i] = r;
+}
+
+/* z[i, :] += s * b[0, :]   (z is rows x cols contiguous, b is 1 x cols). */
+__kernel void ops_add_row(ulong rows, ulong cols, REAL s, __global const REAL *b, ulong bo,
+                          __global REAL *z, ulong zo)
+{
+    size_t i = get_global_id(0);
+    if (i >= rows * cols) return;
+    z[zo + i] += s * b[bo + i % cols];
+}
+
+/* out[0, j] = a * sum_i x[i, j] + b * out[0, j]; one work-item per column (coalesced rows);
+ * b == 0 ignores out's old contents. */
+__kernel void ops_col_sum(ulong rows, ulong cols, REAL a, __global const REAL *x, ulong xo,
+                          REAL b, __global REAL *out, ulong oo)
+{
+    size_t j = get_global_id(0);
+    if (j >= cols) return;
+    REAL sum = (REAL)0, comp = (REAL)0;
+    for (ulong i = 0; i < rows; i++) kr_kahan_add(&sum, &comp, x[xo + i * cols + j]);
+    REAL r = a * sum;
+    if (b != (REAL)0) r += b * out[oo + j];
+    out[oo + j] = r;
+}
+
+/* Stage 1 of scal = sum x^2. */
+__kernel void ops_sum_sq(ulong n, __global const REAL *x, ulong xo, __global REAL *part,
+                         __local REAL *buf)
+{
+    size_t gid = get_global_id(0), stride = get_global_size(0), lid = get_local_id(0);
+    REAL sum = (REAL)0, comp = (REAL)0;
+    for (size_t i = gid; i < n; i += stride) {
+        REAL v = x[xo + i];
+        kr_kahan_add(&sum, &comp, v * v);
+    }
+    buf[lid] = sum;
+    kr_tree_sum(buf);
+    if (lid == 0) part[get_group_id(0)] = buf[0];
+}
+
+/* Stage 1 of the squared-hinge prior:
+ *   scal = w sum [relu(lo - x)^2 + relu(x - hi)^2];  g += w (2 relu(x - hi) - 2 relu(lo - x)).
+ * hi = +INFINITY (or lo = -INFINITY) switches that side off. */
+__kernel void ops_hinge_sq(ulong n, __global const REAL *x, ulong xo, REAL lo, REAL hi, REAL w,
+                           int has_g, __global REAL *g, ulong go, __global REAL *part,
+                           __local REAL *buf)
+{
+    size_t gid = get_global_id(0), stride = get_global_size(0), lid = get_local_id(0);
+    REAL sum = (REAL)0, comp = (REAL)0;
+    for (size_t i = gid; i < n; i += stride) {
+        REAL xi = x[xo + i];
+        REAL below = lo - xi, above = xi - hi;
+        below = below > (REAL)0 ? below : (REAL)0;
+        above = above > (REAL)0 ? above : (REAL)0;
+        if (xi != xi) below = xi; /* NaN in x must reach the loss */
+        kr_kahan_add(&sum, &comp, below * below + above * above);
+        if (has_g) g[go + i] += w * ((REAL)2 * above - (REAL)2 * below);
+    }
+    buf[lid] = w * sum;
+    kr_tree_sum(buf);
+    if (lid == 0) part[get_group_id(0)] = buf[0];
+}
+
+/* Stage 1 of the logistic loss (phi, y: n x 1, y = +-1), t = y phi:
+ *   part value 0: sum log(1 + e^(-t));  part value 1: #{t <= 0};
+ *   dphi = s * (-y sigmoid(-t)). */
+__kernel void ops_logistic(ulong n, REAL s, __global const REAL *phi, ulong po,
+                           __global const REAL *y, ulong yo, __global REAL *dphi, ulong dpo,
+                           __global REAL *part, __local REAL *buf, __local REAL *buf2)
+{
+    size_t gid = get_global_id(0), stride = get_global_size(0), lid = get_local_id(0);
+    REAL loss = (REAL)0, comp = (REAL)0, errors = (REAL)0;
+    for (size_t i = gid; i < n; i += stride) {
+        REAL yi = y[yo + i], t = yi * phi[po + i];
+        kr_kahan_add(&loss, &comp, kr_softplus(-t));
+        errors += t <= (REAL)0 ? (REAL)1 : (REAL)0;
+        dphi[dpo + i] = s * (-yi * kr_sigmoid(-t));
+    }
+    buf[lid] = loss;
+    buf2[lid] = errors;
+    kr_tree_sum(buf);
+    kr_tree_sum(buf2);
+    if (lid == 0) {
+        part[get_group_id(0)] = buf[0];
+        part[get_num_groups(0) + get_group_id(0)] = buf2[0];
+    }
+}
+
+/* Stage 2: scal[so + v] = sum_g part[v * ngroups + g] for v < nvals; one group, local size a
+ * power of two >= ngroups. */
+__kernel void ops_reduce_finish(uint ngroups, uint nvals, __global const REAL *part,
+                                __global REAL *scal, ulong so, __local REAL *buf)
+{
+    size_t lid = get_local_id(0);
+    for (uint v = 0; v < nvals; v++) {
+        buf[lid] = lid < ngroups ? part[v * ngroups + lid] : (REAL)0;
+        kr_tree_sum(buf);
+        if (lid == 0) scal[so + v] = buf[0];
+        barrier(CLK_LOCAL_MEM_FENCE); /* buf[0] read before the next value overwrites it */
+    }
+}
+
+/* PyTorch SGD (dampening 0, no Nesterov): buf = first ? g : momentum*buf + g; p -= lr*buf.
+ * has_buf == 0: p -= lr*g. */
+__kernel void ops_sgd(ulong n, REAL lr, REAL momentum, int first, int has_buf,
+                      __global REAL *p, ulong po, __global const REAL *g, ulong go,
+                      __global REAL *buf, ulong bo)
+{
+    size_t i = get_global_id(0);
+    if (i >= n) return;
+    REAL d = g[go + i];
+    if (has_buf) {
+        if (!first) d += momentum * buf[bo + i];
+        buf[bo + i] = d;
+    }
+    p[po + i] -= lr * d;
+}
+
+/* PyTorch Adam (no weight decay, no amsgrad); bc1 = 1 - b1^t, bc2 = 1 - b2^t (from the host):
+ *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  p -= lr * (m / bc1) / (sqrt(v / bc2) + eps). */
+__kernel void ops_adam(ulong n, REAL lr, REAL b1, REAL b2, REAL eps, REAL bc1, REAL bc2,
+                       __global REAL *p, ulong po, __global const REAL *g, ulong go,
+                       __global REAL *m, ulong mo, __global REAL *v, ulong vo)
+{
+    size_t i = get_global_id(0);
+    if (i >= n) return;
+    REAL gi = g[go + i];
+    REAL mi = b1 * m[mo + i] + ((REAL)1 - b1) * gi;
+    REAL vi = b2 * v[vo + i] + ((REAL)1 - b2) * gi * gi;
+    m[mo + i] = mi;
+    v[vo + i] = vi;
+    p[po + i] -= lr * (mi / bc1) / (sqrt(vi / bc2) + eps);
+}

@@ -1,0 +1,165 @@
+/* check_config.c — host suite: configuration defaults, INI files, --set overrides, the
+ * messages for bad input (file and line), round trip through kr_config_write, and the
+ * ready experiment files under configs/ (each must load and validate). */
+#include <check.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static char tmpdir[] = "/tmp/kr_config_XXXXXX";
+
+static const char *write_file(const char *name, const char *text)
+{
+    static char path[512];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+START_TEST(test_defaults)
+{
+    kr_config c;
+    kr_config_defaults(&c);
+    /* DESIGN §2/§3 defaults of the paper's code. */
+    ck_assert_int_eq(c.model.n_hidden, 2);
+    ck_assert_uint_eq(c.model.hidden[0], 1000);
+    ck_assert(c.model.first_bias);
+    ck_assert_double_eq(c.model.init_scale, 1e-4);
+    ck_assert_double_eq(c.train.lr, 0.01);
+    ck_assert_double_eq(c.attack.lr_lambda, 1e-4);
+    ck_assert_double_eq(c.attack.momentum, 0.9);
+    ck_assert_int_eq(c.attack.optimizer, KR_OPT_SGD);
+    ck_assert_int_eq(c.attack.activation, KR_ACT_RELU);
+    ck_assert_int_eq(c.train.precision, KR_F64);
+    ck_assert_str_eq(c.data.dataset, "mnist");
+}
+END_TEST
+
+START_TEST(test_file_and_set)
+{
+    kr_config c;
+    kr_config_defaults(&c);
+    const char *p = write_file("a.ini", "device = host\n[data]\nper_class = 10\n[model]\nhidden = 200, 300,7\n"
+                                        "first_bias = false\n[train]\nprecision = single\n"
+                                        "[attack]\noptimizer = adam\nactivation = softplus\n");
+    ck_assert_int_eq(kr_config_load_file(&c, p), KR_OK);
+    ck_assert_str_eq(c.device, "host");
+    ck_assert_int_eq(c.data.per_class, 10);
+    ck_assert_int_eq(c.model.n_hidden, 3);
+    ck_assert_uint_eq(c.model.hidden[1], 300);
+    ck_assert_uint_eq(c.model.hidden[2], 7);
+    ck_assert(!c.model.first_bias);
+    ck_assert_int_eq(c.train.precision, KR_F32);
+    ck_assert_int_eq(c.attack.optimizer, KR_OPT_ADAM);
+    ck_assert_int_eq(c.attack.activation, KR_ACT_SOFTPLUS);
+    ck_assert_int_eq(kr_config_set(&c, "attack.lr_x=0.5"), KR_OK);
+    ck_assert_double_eq(c.attack.lr_x, 0.5);
+    ck_assert_int_eq(kr_config_set(&c, "device=1:0"), KR_OK);
+    ck_assert_str_eq(c.device, "1:0");
+}
+END_TEST
+
+START_TEST(test_errors_name_file_and_line)
+{
+    kr_config c;
+    kr_config_defaults(&c);
+    const char *p = write_file("bad.ini", "[data]\nper_class = 10\n\n[train]\nsteps = many\n");
+    ck_assert_int_eq(kr_config_load_file(&c, p), KR_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(kr_error_message(), "bad.ini:5"));
+    ck_assert_ptr_nonnull(strstr(kr_error_message(), "train.steps"));
+    ck_assert_ptr_nonnull(strstr(kr_error_message(), "integer"));
+
+    p = write_file("unknown.ini", "[train]\nstesp = 3\n");
+    ck_assert_int_eq(kr_config_load_file(&c, p), KR_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(kr_error_message(), "unknown.ini:2"));
+    ck_assert_ptr_nonnull(strstr(kr_error_message(), "unknown key 'train.stesp'"));
+
+    p = write_file("syntax.ini", "[train\n");
+    ck_assert_int_eq(kr_config_load_file(&c, p), KR_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(kr_error_message(), "syntax.ini:1"));
+
+    ck_assert_int_eq(kr_config_load_file(&c, "/nonexistent/x.ini"), KR_E_IO);
+    ck_assert_ptr_nonnull(strstr(kr_error_message(), "/nonexistent/x.ini"));
+
+    ck_assert_int_eq(kr_config_set(&c, "attack.alpha"), KR_E_INVALID);
+    ck_assert_int_eq(kr_config_set(&c, "attack.alpha=inf"), KR_E_INVALID);
+    ck_assert_int_eq(kr_config_set(&c, "model.hidden=10,,3"), KR_E_INVALID);
+    ck_assert_int_eq(kr_config_set(&c, "model.hidden=0"), KR_E_INVALID);
+    ck_assert_int_eq(kr_config_set(&c, "train.precision=half"), KR_E_INVALID);
+    ck_assert_int_eq(kr_config_set(&c, "nosuch.key=1"), KR_E_INVALID);
+}
+END_TEST
+
+START_TEST(test_write_round_trip)
+{
+    kr_config a, b;
+    kr_config_defaults(&a);
+    ck_assert_int_eq(kr_config_set(&a, "model.hidden=5,6"), KR_OK);
+    ck_assert_int_eq(kr_config_set(&a, "attack.alpha=123.456789012345"), KR_OK);
+    ck_assert_int_eq(kr_config_set(&a, "data.path=/some/where"), KR_OK);
+    char path[512];
+    snprintf(path, sizeof path, "%s/rt.ini", tmpdir);
+    FILE *f = fopen(path, "w");
+    kr_config_write(&a, f);
+    fclose(f);
+    kr_config_defaults(&b);
+    ck_assert_int_eq(kr_config_load_file(&b, path), KR_OK);
+    ck_assert_int_eq(memcmp(&a, &b, sizeof a), 0);
+}
+END_TEST
+
+START_TEST(test_shipped_configs_load)
+{
+    const char *src = getenv("KKTRECON_SOURCE_DIR");
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/configs", src ? src : "..");
+    DIR *d = opendir(dir);
+    ck_assert_msg(d != NULL, "cannot open %s", dir);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len < 5 || strcmp(e->d_name + len - 4, ".ini")) continue;
+        char path[2048];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        kr_config c;
+        kr_config_defaults(&c);
+        ck_assert_msg(kr_config_load_file(&c, path) == KR_OK, "%s", kr_error_message());
+        ck_assert_msg(kr_config_validate(&c) == KR_OK, "%s: %s", path, kr_error_message());
+        n++;
+    }
+    closedir(d);
+    ck_assert_int_ge(n, 3);
+}
+END_TEST
+
+int main(void)
+{
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return EXIT_FAILURE;
+    }
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("config");
+    tcase_add_test(tc, test_defaults);
+    tcase_add_test(tc, test_file_and_set);
+    tcase_add_test(tc, test_errors_name_file_and_line);
+    tcase_add_test(tc, test_write_round_trip);
+    tcase_add_test(tc, test_shipped_configs_load);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,281 @@
+/* check_kkt.c — device suite: the batched KKT loss and gradient of kkt.c (DESIGN §3.1) on
+ * every backend and precision against the per-candidate float64 reference kkt_ref.c (which
+ * check_kkt_ref.c verifies by central finite differences in softplus mode), in both
+ * activation modes, with and without b₁, on awkward shapes; plus one SGD-momentum and one
+ * Adam step of the attack's optimisers, and loss-only evaluation.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kkt.h"
+#include "ops.h"
+#include "rng.h"
+#include "testutil.h"
+
+typedef struct shape {
+    size_t m, d;
+    size_t hidden[4];
+    int n_hidden;
+    bool bias;
+} shape;
+
+static const shape SHAPES[] = {
+    {1, 3, {7}, 1, true},
+    {3, 7, {33, 17}, 2, false},
+    {7, 33, {17, 3}, 2, true},
+    {33, 17, {7, 3, 5}, 3, true},
+    {40, 65, {47, 33}, 2, true},
+};
+
+static kr_device *devs[4];
+static int n_devs;
+
+typedef struct problem {
+    kr_model *model;
+    size_t m, d;
+    double *x, *lambda, *y;
+} problem;
+
+static void problem_make(const shape *sh, kr_rng *r, problem *p)
+{
+    ck_assert_int_eq(kr_model_new(sh->d, sh->hidden, sh->n_hidden, sh->bias, &p->model), KR_OK);
+    kr_model_init(p->model, 0.5, kr_rng_u64(r));
+    p->m = sh->m;
+    p->d = sh->d;
+    p->x = malloc(sh->m * sh->d * sizeof *p->x);
+    p->lambda = malloc(sh->m * sizeof *p->lambda);
+    p->y = malloc(sh->m * sizeof *p->y);
+    /* Spread beyond the box [−1, 1] so the prior is active, λ around λ_min. */
+    for (size_t i = 0; i < sh->m * sh->d; i++) p->x[i] = 0.8 * kr_rng_normal(r);
+    for (size_t i = 0; i < sh->m; i++) {
+        p->lambda[i] = kr_rng_uniform(r);
+        p->y[i] = i < sh->m / 2 ? -1.0 : 1.0;
+    }
+}
+
+static void problem_free(problem *p)
+{
+    kr_model_free(p->model);
+    free(p->x);
+    free(p->lambda);
+    free(p->y);
+}
+
+typedef struct dev_point {
+    kr_tensor *x, *lambda, *gx, *glambda;
+} dev_point;
+
+static void point_upload(kr_device *dev, kr_dtype dt, const problem *p, dev_point *q)
+{
+    ck_assert_int_eq(kr_tensor_new(dev, dt, p->m, p->d, "X", &q->x), KR_OK);
+    ck_assert_int_eq(kr_tensor_new(dev, dt, p->m, 1, "lambda", &q->lambda), KR_OK);
+    ck_assert_int_eq(kr_tensor_new(dev, dt, p->m, p->d, "gX", &q->gx), KR_OK);
+    ck_assert_int_eq(kr_tensor_new(dev, dt, p->m, 1, "glambda", &q->glambda), KR_OK);
+    ck_assert_int_eq(kr_tensor_write(q->x, p->x), KR_OK);
+    ck_assert_int_eq(kr_tensor_write(q->lambda, p->lambda), KR_OK);
+}
+
+static void point_free(dev_point *q)
+{
+    kr_tensor_free(q->x);
+    kr_tensor_free(q->lambda);
+    kr_tensor_free(q->gx);
+    kr_tensor_free(q->glambda);
+}
+
+static void check_one(kr_device *dev, kr_dtype dt, const shape *sh, kr_act act, double alpha,
+                      kr_rng *r)
+{
+    problem p;
+    problem_make(sh, r, &p);
+    const kr_kkt_opts o = {act, alpha, 0.42};
+    char what[200];
+    snprintf(what, sizeof what, "%s %s m=%zu d=%zu L=%d bias=%d act=%s alpha=%g",
+             kr_device_describe(dev), kr_dtype_name(dt), sh->m, sh->d, sh->n_hidden + 1, sh->bias,
+             act == KR_ACT_RELU ? "relu" : "softplus", alpha);
+    const double tol = kr_test_tol(dt);
+
+    kr_kkt_loss ref, got;
+    double *gx_ref = malloc(p.m * p.d * sizeof *gx_ref), *gl_ref = malloc(p.m * sizeof *gl_ref);
+    double *gx = malloc(p.m * p.d * sizeof *gx), *gl = malloc(p.m * sizeof *gl);
+    ck_assert_int_eq(kr_kkt_ref_eval(p.model, &o, p.m, p.x, p.lambda, p.y, &ref, gx_ref, gl_ref), KR_OK);
+
+    kr_kkt *k;
+    dev_point q;
+    ck_assert_int_eq(kr_kkt_new(dev, dt, p.model, &o, p.m, p.y, &k), KR_OK);
+    point_upload(dev, dt, &p, &q);
+    ck_assert_int_eq(kr_kkt_eval(k, q.x, q.lambda, q.gx, q.glambda), KR_OK);
+    double xsq;
+    ck_assert_int_eq(kr_kkt_read_loss(k, &got, &xsq), KR_OK);
+    ck_assert_int_eq(kr_tensor_read(q.gx, gx), KR_OK);
+    ck_assert_int_eq(kr_tensor_read(q.glambda, gl), KR_OK);
+
+    ck_assert_int_eq(got.n_tensors, ref.n_tensors);
+    ck_assert_msg(kr_test_compare("loss", &got.total, &ref.total, 1, tol), "loss: %s", what);
+    ck_assert_msg(kr_test_compare("loss_kkt", &got.kkt, &ref.kkt, 1, tol), "kkt: %s", what);
+    ck_assert_msg(kr_test_compare("loss_prior", &got.prior, &ref.prior, 1, tol), "prior: %s", what);
+    ck_assert_msg(kr_test_compare("loss_lambda", &got.lambda, &ref.lambda, 1, tol), "lambda: %s", what);
+    ck_assert_msg(kr_test_compare("kkt per tensor", got.kkt_per_tensor, ref.kkt_per_tensor,
+                                  (size_t)ref.n_tensors, tol), "per tensor: %s", what);
+    ck_assert_msg(kr_test_compare("grad_x", gx, gx_ref, p.m * p.d, tol), "grad_x: %s", what);
+    ck_assert_msg(kr_test_compare("grad_lambda", gl, gl_ref, p.m, tol), "grad_lambda: %s", what);
+    double xsq_ref = 0;
+    for (size_t i = 0; i < p.m * p.d; i++) xsq_ref += p.x[i] * p.x[i];
+    ck_assert_msg(kr_test_compare("|X|^2", &xsq, &xsq_ref, 1, tol), "%s", what);
+
+    /* Loss only (no gradient buffers): the same loss. */
+    kr_kkt_loss only;
+    ck_assert_int_eq(kr_kkt_eval(k, q.x, q.lambda, NULL, NULL), KR_OK);
+    ck_assert_int_eq(kr_kkt_read_loss(k, &only, NULL), KR_OK);
+    ck_assert_msg(kr_test_compare("loss only", &only.total, &ref.total, 1, tol), "%s", what);
+
+    point_free(&q);
+    kr_kkt_free(k);
+    free(gx_ref);
+    free(gl_ref);
+    free(gx);
+    free(gl);
+    problem_free(&p);
+}
+
+START_TEST(test_kkt_matches_reference)
+{
+    kr_rng r;
+    kr_rng_seed(&r, kr_test_seed());
+    long live = kr_tensor_live_count();
+    for (int di = 0; di < n_devs; di++)
+        for (int t = 0; t < 2; t++) {
+            kr_dtype dt = t ? KR_F64 : KR_F32;
+            if (!kr_test_dtypes(devs[di], dt)) continue;
+            for (size_t s = 0; s < sizeof SHAPES / sizeof SHAPES[0]; s++) {
+                check_one(devs[di], dt, &SHAPES[s], KR_ACT_RELU, 19.2, &r);
+                check_one(devs[di], dt, &SHAPES[s], KR_ACT_SOFTPLUS, 3.0, &r);
+            }
+        }
+    ck_assert_int_eq(kr_tensor_live_count(), live);
+}
+END_TEST
+
+/* One optimiser step on X and λ from the device gradient, against PyTorch's update rules
+ * applied on the host to the reference gradient: SGD (first step: buf = g, p −= lr·g) and
+ * Adam (first step: m̂ = g, v̂ = g², p −= lr·g/(|g| + eps)). */
+START_TEST(test_optimizer_steps)
+{
+    kr_rng r;
+    kr_rng_seed(&r, kr_test_seed() + 7);
+    const shape sh = {33, 17, {7, 3}, 2, true};
+    const kr_kkt_opts o = {KR_ACT_RELU, 19.2, 0.42};
+    for (int di = 0; di < n_devs; di++)
+        for (int t = 0; t < 2; t++) {
+            kr_dtype dt = t ? KR_F64 : KR_F32;
+            if (!kr_test_dtypes(devs[di], dt)) continue;
+            for (int adam = 0; adam < 2; adam++) {
+                problem p;
+                problem_make(&sh, &r, &p);
+                size_t n = p.m * p.d;
+                double *gx = malloc(n * sizeof *gx), *gl = malloc(p.m * sizeof *gl);
+                double *want = malloc(n * sizeof *want), *got = malloc(n * sizeof *got);
+                double wl[64], gotl[64];
+                kr_kkt_loss ref;
+                ck_assert_int_eq(kr_kkt_ref_eval(p.model, &o, p.m, p.x, p.lambda, p.y, &ref, gx, gl), KR_OK);
+                const double lr = 0.05, lrl = 0.01;
+                for (size_t i = 0; i < n; i++)
+                    want[i] = p.x[i] - lr * (adam ? gx[i] / (fabs(gx[i]) + 1e-8) : gx[i]);
+                for (size_t i = 0; i < p.m; i++)
+                    wl[i] = p.lambda[i] - lrl * (adam ? gl[i] / (fabs(gl[i]) + 1e-8) : gl[i]);
+
+                kr_kkt *k;
+                dev_point q;
+                kr_tensor *b1, *b2, *v1 = NULL, *v2 = NULL;
+                ck_assert_int_eq(kr_kkt_new(devs[di], dt, p.model, &o, p.m, p.y, &k), KR_OK);
+                point_upload(devs[di], dt, &p, &q);
+                ck_assert_int_eq(kr_tensor_new(devs[di], dt, p.m, p.d, "bx", &b1), KR_OK);
+                ck_assert_int_eq(kr_tensor_new(devs[di], dt, p.m, 1, "bl", &b2), KR_OK);
+                ck_assert_int_eq(kr_kkt_eval(k, q.x, q.lambda, q.gx, q.glambda), KR_OK);
+                if (adam) {
+                    ck_assert_int_eq(kr_tensor_new(devs[di], dt, p.m, p.d, "vx", &v1), KR_OK);
+                    ck_assert_int_eq(kr_tensor_new(devs[di], dt, p.m, 1, "vl", &v2), KR_OK);
+                    ck_assert_int_eq(kr_op_adam(lr, 0.9, 0.999, 1e-8, 1, q.x, q.gx, b1, v1), KR_OK);
+                    ck_assert_int_eq(kr_op_adam(lrl, 0.9, 0.999, 1e-8, 1, q.lambda, q.glambda, b2, v2), KR_OK);
+                } else {
+                    ck_assert_int_eq(kr_op_sgd(lr, 0.9, true, q.x, q.gx, b1), KR_OK);
+                    ck_assert_int_eq(kr_op_sgd(lrl, 0.9, true, q.lambda, q.glambda, b2), KR_OK);
+                }
+                ck_assert_int_eq(kr_tensor_read(q.x, got), KR_OK);
+                ck_assert_int_eq(kr_tensor_read(q.lambda, gotl), KR_OK);
+                /* Adam's first step is ±lr wherever |g| >> eps; compare the update, not x. */
+                for (size_t i = 0; i < n; i++) {
+                    got[i] -= p.x[i];
+                    want[i] -= p.x[i];
+                }
+                for (size_t i = 0; i < p.m; i++) {
+                    gotl[i] -= p.lambda[i];
+                    wl[i] -= p.lambda[i];
+                }
+                double tol = dt == KR_F64 ? 1e-9 : 2e-3;
+                ck_assert_msg(kr_test_compare(adam ? "adam dX" : "sgd dX", got, want, n, tol),
+                              "%s %s", kr_device_describe(devs[di]), kr_dtype_name(dt));
+                ck_assert_msg(kr_test_compare(adam ? "adam dlambda" : "sgd dlambda", gotl, wl, p.m, tol),
+                              "%s %s", kr_device_describe(devs[di]), kr_dtype_name(dt));
+                kr_tensor_free(b1);
+                kr_tensor_free(b2);
+                kr_tensor_free(v1);
+                kr_tensor_free(v2);
+                point_free(&q);
+                kr_kkt_free(k);
+                problem_free(&p);
+                free(gx);
+                free(gl);
+                free(want);
+                free(got);
+            }
+        }
+}
+END_TEST
+
+START_TEST(test_bad_operands)
+{
+    problem p;
+    kr_rng r;
+    kr_rng_seed(&r, 5);
+    const shape sh = {4, 5, {3}, 1, true};
+    problem_make(&sh, &r, &p);
+    const kr_kkt_opts o = {KR_ACT_RELU, 19.2, 0.42};
+    kr_kkt *k;
+    ck_assert_int_eq(kr_kkt_new(devs[0], KR_F64, p.model, &o, p.m, p.y, &k), KR_OK);
+    kr_tensor *x, *l;
+    ck_assert_int_eq(kr_tensor_new(devs[0], KR_F64, 4, 6, "X", &x), KR_OK);
+    ck_assert_int_eq(kr_tensor_new(devs[0], KR_F64, 4, 1, "lambda", &l), KR_OK);
+    ck_assert_int_eq(kr_kkt_eval(k, x, l, NULL, NULL), KR_E_INVALID);
+    kr_kkt_opts bad = o;
+    bad.alpha = -1;
+    kr_kkt *k2;
+    ck_assert_int_eq(kr_kkt_new(devs[0], KR_F64, p.model, &bad, p.m, p.y, &k2), KR_E_INVALID);
+    kr_tensor_free(x);
+    kr_tensor_free(l);
+    kr_kkt_free(k);
+    problem_free(&p);
+}
+END_TEST
+
+int main(void)
+{
+    n_devs = kr_test_devices(devs, 4);
+    Suite *s = suite_create("kkt");
+    TCase *tc = tcase_create("device");
+    tcase_set_timeout(tc, 900);
+    tcase_add_test(tc, test_kkt_matches_reference);
+    tcase_add_test(tc, test_optimizer_steps);
+    tcase_add_test(tc, test_bad_operands);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    kr_test_close_devices();
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,177 @@
+/* check_mlp.c — device suite: the batched training math of mlp.c on every backend and
+ * precision against the float64 per-sample reference mlp_ref.c (itself checked by finite
+ * differences in check_mlp_ref.c): Φ, the mean logistic loss, the error count, every
+ * parameter gradient and one gradient-descent step, on awkward shapes with fresh random
+ * inputs. Inputs whose pre-activations come within 1e-3 of a ReLU kink are redrawn, so a
+ * float32 rounding cannot flip a mask and make the comparison meaningless.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mlp.h"
+#include "mlp_ref.h"
+#include "rng.h"
+#include "testutil.h"
+
+typedef struct shape {
+    size_t n, d;
+    size_t hidden[4];
+    int n_hidden;
+    bool bias;
+} shape;
+
+static const shape SHAPES[] = {
+    {1, 3, {7}, 1, true},
+    {3, 7, {33, 17}, 2, false},
+    {7, 33, {17, 3}, 2, true},
+    {33, 17, {7, 3, 5}, 3, true},
+    {20, 65, {47}, 1, false},
+};
+
+static kr_device *devs[4];
+static int n_devs;
+
+/* Smallest |pre-activation| over all samples and hidden layers (float64). */
+static double min_abs_preact(const kr_model *m, size_t n, const double *x)
+{
+    double best = INFINITY;
+    double *a = malloc(1024 * sizeof *a), *z = malloc(1024 * sizeof *z);
+    for (size_t i = 0; i < n; i++) {
+        memcpy(a, x + i * m->dims[0], m->dims[0] * sizeof *a);
+        for (int l = 0; l < m->layers - 1; l++) {
+            for (size_t o = 0; o < m->dims[l + 1]; o++) {
+                double s = m->b1 && l == 0 ? m->b1[o] : 0;
+                for (size_t k = 0; k < m->dims[l]; k++) s += m->w[l][o * m->dims[l] + k] * a[k];
+                z[o] = s;
+                if (s != 0) best = fmin(best, fabs(s)); /* exact zeros (all inputs 0) agree in any precision */
+            }
+            for (size_t o = 0; o < m->dims[l + 1]; o++) a[o] = z[o] > 0 ? z[o] : 0;
+        }
+    }
+    free(a);
+    free(z);
+    return best;
+}
+
+static void check_one(kr_device *dev, kr_dtype dt, const shape *sh, kr_rng *r)
+{
+    kr_model *m, *g_ref, *g_dev, *p_dev;
+    ck_assert_int_eq(kr_model_new(sh->d, sh->hidden, sh->n_hidden, sh->bias, &m), KR_OK);
+    kr_model_init(m, 0.7, kr_rng_u64(r));
+    ck_assert_int_eq(kr_model_clone(m, &g_ref), KR_OK);
+    ck_assert_int_eq(kr_model_clone(m, &g_dev), KR_OK);
+    ck_assert_int_eq(kr_model_clone(m, &p_dev), KR_OK);
+    double *x = malloc(sh->n * sh->d * sizeof *x), *y = malloc(sh->n * sizeof *y);
+    double *phi_ref = malloc(sh->n * sizeof *phi_ref), *phi = malloc(sh->n * sizeof *phi);
+    int tries = 0;
+    do {
+        kr_test_fill_uniform(r, x, sh->n * sh->d, -1, 1);
+        ck_assert_int_lt(++tries, 1000);
+    } while (min_abs_preact(m, sh->n, x) < 1e-3);
+    for (size_t i = 0; i < sh->n; i++) y[i] = kr_rng_uniform(r) < 0.5 ? -1.0 : 1.0;
+
+    const double tol = kr_test_tol(dt);
+    char what[160];
+    snprintf(what, sizeof what, "%s %s n=%zu d=%zu L=%d", kr_device_describe(dev), kr_dtype_name(dt),
+             sh->n, sh->d, sh->n_hidden + 1);
+
+    kr_mlp *net;
+    ck_assert_int_eq(kr_mlp_new(dev, dt, m, sh->n, &net), KR_OK);
+    ck_assert_int_eq(kr_mlp_set_batch(net, x, y), KR_OK);
+    ck_assert_int_eq(kr_mlp_forward(net, phi), KR_OK);
+    ck_assert_int_eq(kr_mlp_ref_forward(m, sh->n, x, phi_ref), KR_OK);
+    ck_assert_msg(kr_test_compare("phi", phi, phi_ref, sh->n, tol), "phi: %s", what);
+
+    double loss, errors, loss_ref;
+    size_t errors_ref;
+    ck_assert_int_eq(kr_mlp_loss_grad(net, &loss, &errors), KR_OK);
+    ck_assert_int_eq(kr_mlp_ref_loss_grad(m, sh->n, x, y, &loss_ref, g_ref, &errors_ref), KR_OK);
+    ck_assert_msg(kr_test_compare("loss", &loss, &loss_ref, 1, tol), "loss: %s", what);
+    ck_assert_msg(errors == (double)errors_ref, "errors %g vs %zu: %s", errors, errors_ref, what);
+    ck_assert_int_eq(kr_mlp_read_grads(net, g_dev), KR_OK);
+    for (int l = 0; l < m->layers; l++) {
+        char t[32];
+        snprintf(t, sizeof t, "dW%d", l + 1);
+        ck_assert_msg(kr_test_compare(t, g_dev->w[l], g_ref->w[l], m->dims[l] * m->dims[l + 1], tol),
+                      "%s: %s", t, what);
+    }
+    if (m->b1) ck_assert_msg(kr_test_compare("db1", g_dev->b1, g_ref->b1, m->dims[1], tol), "db1: %s", what);
+
+    /* One step: θ − lr ∇θ on both sides. */
+    ck_assert_int_eq(kr_mlp_step(net, 0.3), KR_OK);
+    ck_assert_int_eq(kr_mlp_read_params(net, p_dev), KR_OK);
+    kr_mlp_ref_step(m, g_ref, 0.3);
+    for (int l = 0; l < m->layers; l++)
+        ck_assert_msg(kr_test_compare("W after step", p_dev->w[l], m->w[l], m->dims[l] * m->dims[l + 1], tol),
+                      "step W%d: %s", l + 1, what);
+    if (m->b1) ck_assert_msg(kr_test_compare("b1 after step", p_dev->b1, m->b1, m->dims[1], tol), "%s", what);
+
+    kr_mlp_free(net);
+    kr_model_free(m);
+    kr_model_free(g_ref);
+    kr_model_free(g_dev);
+    kr_model_free(p_dev);
+    free(x);
+    free(y);
+    free(phi);
+    free(phi_ref);
+}
+
+START_TEST(test_mlp_matches_reference)
+{
+    kr_rng r;
+    kr_rng_seed(&r, kr_test_seed());
+    long live = kr_tensor_live_count();
+    for (int di = 0; di < n_devs; di++)
+        for (int t = 0; t < 2; t++) {
+            kr_dtype dt = t ? KR_F64 : KR_F32;
+            if (!kr_test_dtypes(devs[di], dt)) continue;
+            for (size_t s = 0; s < sizeof SHAPES / sizeof SHAPES[0]; s++) check_one(devs[di], dt, &SHAPES[s], &r);
+        }
+    ck_assert_int_eq(kr_tensor_live_count(), live);
+}
+END_TEST
+
+START_TEST(test_predict_batches)
+{
+    /* kr_mlp_predict splits n into batches of 1024: 2500 samples cross two boundaries. */
+    kr_rng r;
+    kr_rng_seed(&r, kr_test_seed() + 1);
+    size_t hidden[1] = {5}, n = 2500, d = 3;
+    kr_model *m;
+    ck_assert_int_eq(kr_model_new(d, hidden, 1, true, &m), KR_OK);
+    kr_model_init(m, 0.7, 3);
+    double *x = malloc(n * d * sizeof *x), *p = malloc(n * sizeof *p), *q = malloc(n * sizeof *q);
+    kr_test_fill_uniform(&r, x, n * d, -1, 1);
+    ck_assert_int_eq(kr_mlp_ref_forward(m, n, x, q), KR_OK);
+    for (int di = 0; di < n_devs; di++) {
+        ck_assert_int_eq(kr_mlp_predict(devs[di], KR_F32, m, n, x, p), KR_OK);
+        ck_assert(kr_test_compare("predict", p, q, n, kr_test_tol(KR_F32)));
+    }
+    kr_model_free(m);
+    free(x);
+    free(p);
+    free(q);
+}
+END_TEST
+
+int main(void)
+{
+    n_devs = kr_test_devices(devs, 4);
+    Suite *s = suite_create("mlp");
+    TCase *tc = tcase_create("device");
+    tcase_set_timeout(tc, 900);
+    tcase_add_test(tc, test_mlp_matches_reference);
+    tcase_add_test(tc, test_predict_batches);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    kr_test_close_devices();
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# smoke.sh — runs the real kktrecon binary end to end on a tiny configuration (the bundled
+# MNIST subset, 784-16-16-1) and checks every output: train -> attack (killed mid-run,
+# resumed, compared bit for bit with an uninterrupted run) -> kkt -> evaluate.
+# Usage: smoke.sh PATH/TO/kktrecon   (meson passes it; KKTRECON_SOURCE_DIR points at the repo)
+set -euo pipefail
+bin=$1
+src=${KKTRECON_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
+dev=${KKTRECON_SMOKE_DEVICE:-host}
+work=$(mktemp -d /tmp/kktrecon-smoke.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "smoke: FAIL: $*" >&2; exit 1; }
+
+cat > "$work/tiny.ini" <<INI
+[data]
+dataset = mnist
+path = $src/data/mnist-subset
+task = odd_even
+per_class = 4
+test_per_class = 20
+[model]
+hidden = 16,16
+init_scale = 0.01
+[train]
+steps = 400
+lr = 1.0
+precision = double
+log_every = 100
+[attack]
+iterations = 60
+lr_x = 0.1
+init_scale = 0.01
+lambda_min = 0.42
+alpha = 19.2
+precision = double
+checkpoint_every = 20
+log_every = 10
+INI
+
+"$bin" help > "$work/help.txt"
+grep -q "attack" "$work/help.txt" || fail "help lists no attack command"
+"$bin" help config | grep -q "attack.lr_x" || fail "help config lacks attack.lr_x"
+"$bin" devices | tee "$work/devices.txt"
+grep -q "^0 *host" "$work/devices.txt" || fail "devices does not list host first"
+if "$bin" train --config "$work/tiny.ini" --out "$work/x" --device nosuchdevice 2> "$work/err.txt"; then
+  fail "an unknown device was accepted"
+fi
+grep -qi "nosuchdevice" "$work/err.txt" || fail "unknown-device error does not name the spec"
+if "$bin" train --config "$work/tiny.ini" --set train.stesp=3 --out "$work/x" 2> "$work/err.txt"; then
+  fail "an unknown key was accepted"
+fi
+
+"$bin" train --config "$work/tiny.ini" --out "$work/train" --device "$dev"
+test -s "$work/train/model.safetensors" || fail "no model.safetensors"
+
+# Uninterrupted reference run, then a run killed at iteration 30 (between checkpoints at
+# 20 and 40) and resumed: the final candidates must be identical byte for byte in x/lambda.
+"$bin" attack --config "$work/tiny.ini" --model "$work/train/model.safetensors" --out "$work/a1" --device "$dev"
+set +e
+KKTRECON_TEST_KILL_AT=30 "$bin" attack --config "$work/tiny.ini" --model "$work/train/model.safetensors" \
+  --out "$work/a2" --device "$dev"
+rc=$?
+set -e
+[ "$rc" -ne 0 ] || fail "the killed attack exited 0"
+"$bin" attack --config "$work/tiny.ini" --model "$work/train/model.safetensors" --out "$work/a2" \
+  --device "$dev" --resume
+
+"$bin" kkt --model "$work/train/model.safetensors" --candidates "$work/a1/candidates.safetensors" \
+  --alpha 19.2 --lambda-min 0.42 --out "$work/g.safetensors" --device "$dev"
+
+"$bin" evaluate --config "$work/tiny.ini" --model "$work/train/model.safetensors" \
+  --candidates "$work/a1/candidates.safetensors" --candidates "$work/a2/candidates.safetensors" \
+  --out "$work/eval" --device "$dev" | tee "$work/eval.txt"
+
+python3 - "$work" <<'PY'
+import json, math, struct, sys, os
+w = sys.argv[1]
+def st(path):
+    b = open(path, 'rb').read()
+    n = struct.unpack('<Q', b[:8])[0]
+    h = json.loads(b[8:8 + n])
+    base = 8 + n
+    out = {}
+    for k, v in h.items():
+        if k == '__metadata__': continue
+        s, e = v['data_offsets']
+        out[k] = (v['dtype'], v['shape'], b[base + s: base + e])
+    return h.get('__metadata__', {}), out
+def floats(t):
+    dt, shape, raw = t
+    f = {'F64': 'd', 'F32': 'f'}[dt]
+    return struct.unpack('<%d%s' % (len(raw) // struct.calcsize(f), f), raw)
+def check(cond, msg):
+    if not cond: sys.exit('smoke: FAIL: ' + msg)
+
+meta, m = st(w + '/train/model.safetensors')
+check(m['layers.0.weight'][1] == [16, 784], 'layers.0.weight shape %s' % m['layers.0.weight'][1])
+check(m['layers.0.bias'][1] == [16] and m['layers.2.weight'][1] == [1, 16], 'model shapes')
+check(m['data.mean'][1] == [784], 'data.mean shape')
+tj = json.load(open(w + '/train/train.json'))
+for k in ('train_loss', 'min_margin', 'median_margin', 'test_accuracy', 'seconds'):
+    check(isinstance(tj[k], (int, float)) and math.isfinite(tj[k]), 'train.json %s=%r' % (k, tj[k]))
+check(tj['train_errors'] == 0, 'tiny model did not fit its 8 samples')
+
+_, c1 = st(w + '/a1/candidates.safetensors')
+_, c2 = st(w + '/a2/candidates.safetensors')
+check(c1['x'][1] == [16, 784] and c1['lambda'][1] == [16] and c1['y'][1] == [16], 'candidate shapes')
+check(struct.unpack('<q', c1['iteration'][2])[0] == 60, 'iteration reached')
+check(c1['x'][2] == c2['x'][2] and c1['lambda'][2] == c2['lambda'][2],
+      'resumed run differs from the uninterrupted one')
+check(all(math.isfinite(v) for v in floats(c1['x'])), 'non-finite candidates')
+log = [json.loads(l) for l in open(w + '/a2/attack.jsonl')]
+its = [r['iteration'] for r in log]
+check(its == sorted(set(its)), 'attack.jsonl has repeated or unordered iterations after resume: %s' % its)
+
+_, g = st(w + '/g.safetensors')
+for k in ('loss', 'loss_kkt', 'loss_prior', 'loss_lambda', 'loss_kkt_per_tensor', 'grad_x', 'grad_lambda'):
+    check(k in g and all(math.isfinite(v) for v in floats(g[k])), 'kkt output %s' % k)
+check(g['grad_x'][1] == [16, 784], 'grad_x shape')
+per = floats(g['loss_kkt_per_tensor'])
+check(len(per) == 4 and abs(sum(per) - floats(g['loss_kkt'])[0]) <= 1e-9 * max(1, sum(per)), 'per-tensor sum')
+
+e = w + '/eval'
+for f in ('pairs.csv', 'summary.json', 'grid.png', 'ssim_vs_margin.png', 'report.html'):
+    check(os.path.getsize(os.path.join(e, f)) > 0, 'missing ' + f)
+for f in ('grid.png', 'ssim_vs_margin.png'):
+    check(open(os.path.join(e, f), 'rb').read(8) == b'\x89PNG\r\n\x1a\n', f + ' is not a PNG')
+sj = json.load(open(e + '/summary.json'))
+check(sj['n_train'] == 8 and sj['n_candidates'] == 32, 'summary counts %r' % ((sj['n_train'], sj['n_candidates']),))
+for k in ('official', 'clip', 'mean_baseline'):
+    check(math.isfinite(sj[k]['mean']) and len(sj[k]['sorted_curve']) == 8, 'summary ' + k)
+rows = open(e + '/pairs.csv').read().strip().split('\n')
+check(len(rows) == 9, 'pairs.csv rows %d' % len(rows))
+for r in rows[1:]:
+    cols = r.split(',')
+    for v in cols[3:4] + cols[6:]:
+        check(math.isfinite(float(v)), 'pairs.csv value ' + v)
+html = open(e + '/report.html').read()
+check('data:image/png;base64,' in html and '</html>' in html, 'report.html is not self-contained')
+print('smoke: all outputs present and consistent')
+PY
+echo "smoke: ok"

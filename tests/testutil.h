@@ -1,0 +1,41 @@
+/* testutil.h — shared helpers for the device-suite tests (check_ops, check_mlp, check_kkt, ...).
+ *
+ * Devices are opened once per process and shared by every test (Check runs without forking:
+ * an OpenCL context does not survive fork). The set is "host" plus one OpenCL device: the one
+ * named by env KKTRECON_TEST_DEVICE (any spec of device.h), else the first OpenCL device of
+ * kr_device_list. Without an OpenCL device only host is tested, unless
+ * KKTRECON_REQUIRE_DEVICE=1 (CI), which makes that a failure: the process prints why and
+ * exits 1. A device that exists but does not open is always a failure.
+ * PoCL needs a writable cache directory: if POCL_CACHE_DIR is unset it is pointed at a
+ * per-user folder in the temp dir before the first OpenCL call.
+ * Comparisons are normwise: max|got − want| / max|want| <= tol.
+ */
+#ifndef KR_TESTUTIL_H
+#define KR_TESTUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "device.h"
+#include "rng.h"
+
+/* Fills devs[0..k) (k <= max, host first) and returns k. Opens them on the first call only. */
+int kr_test_devices(kr_device **devs, int max);
+/* Closes the cached devices (a later kr_test_devices opens them again). */
+void kr_test_close_devices(void);
+/* Whether dt can be tested on dev (float64 needs fp64). */
+bool kr_test_dtypes(kr_device *dev, kr_dtype dt);
+/* x[i] ~ U[lo, hi). */
+void kr_test_fill_uniform(kr_rng *r, double *x, size_t n, double lo, double hi);
+/* env KKTRECON_TEST_SEED if set, else a fresh seed from the clock; the same value for the
+ * whole process, printed once to stderr so that a failure can be repeated. */
+uint64_t kr_test_seed(void);
+/* Normwise check: max|got − want| / max(max|want|, 1e-300) <= tol. NaN anywhere fails.
+ * On failure prints what, max-abs, max-rel, NMSE and the worst index to stderr. */
+bool kr_test_compare(const char *what, const double *got, const double *want, size_t n,
+                     double tol);
+/* Default tolerance: 1e-4 for float32, 1e-10 for float64. */
+double kr_test_tol(kr_dtype dt);
+
+#endif
