@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "attack.h"
 #include "bench.h"
@@ -522,8 +523,22 @@ static int cmd_help(int argc, char **argv)
     return 0;
 }
 
+/* The host backend runs GEMMs on OpenBLAS's thread pool and element-wise loops on OpenMP's;
+ * both share the same cores. libgomp's default is to spin-wait after every parallel region,
+ * which steals the cores from OpenBLAS's next GEMM (measured with `kktrecon bench` on 2
+ * cores: an attack iteration at the paper's size took 167 ms, 53% of the sgemm rate, and
+ * 98 ms, 93%, with OMP_WAIT_POLICY=passive). libgomp reads the policy once, when it is
+ * loaded, so the binary re-executes itself once with the policy set, unless the user set one. */
+static void ensure_passive_openmp(char **argv)
+{
+    if (getenv("OMP_WAIT_POLICY")) return;
+    if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
+    execv("/proc/self/exe", argv); /* returns only on failure: run on with the default */
+}
+
 int kr_cli_main(int argc, char **argv)
 {
+    ensure_passive_openmp(argv);
     if (argc < 2) {
         print_usage(stderr);
         for (size_t i = 0; i < NCOMMANDS; i++) fprintf(stderr, "  %-9s %s\n", COMMANDS[i].name, COMMANDS[i].help);
