@@ -158,6 +158,55 @@ START_TEST(test_predict_batches)
 }
 END_TEST
 
+/* 100 seeded gradient-descent steps on every backend and precision follow the float64
+ * reference's loss trajectory (ISSUE 2: PoCL and host give the same losses). */
+START_TEST(test_training_trajectory)
+{
+    kr_rng r;
+    kr_rng_seed(&r, kr_test_seed() + 2);
+    const size_t n = 24, d = 37, hidden[2] = {19, 11};
+    const int steps = 100;
+    const double lr = 0.5;
+    kr_model *m0, *ref, *g;
+    ck_assert_int_eq(kr_model_new(d, hidden, 2, true, &m0), KR_OK);
+    kr_model_init(m0, 0.3, kr_rng_u64(&r));
+    double *x = malloc(n * d * sizeof *x), *y = malloc(n * sizeof *y);
+    do kr_test_fill_uniform(&r, x, n * d, -1, 1);
+    while (min_abs_preact(m0, n, x) < 1e-3);
+    for (size_t i = 0; i < n; i++) y[i] = i % 3 ? 1.0 : -1.0;
+    double want[100], got[100];
+    ck_assert_int_eq(kr_model_clone(m0, &ref), KR_OK);
+    ck_assert_int_eq(kr_model_clone(m0, &g), KR_OK);
+    for (int t = 0; t < steps; t++) {
+        ck_assert_int_eq(kr_mlp_ref_loss_grad(ref, n, x, y, &want[t], g, NULL), KR_OK);
+        kr_mlp_ref_step(ref, g, lr);
+    }
+    for (int di = 0; di < n_devs; di++)
+        for (int ti = 0; ti < 2; ti++) {
+            kr_dtype dt = ti ? KR_F64 : KR_F32;
+            if (!kr_test_dtypes(devs[di], dt)) continue;
+            kr_mlp *net;
+            ck_assert_int_eq(kr_mlp_new(devs[di], dt, m0, n, &net), KR_OK);
+            ck_assert_int_eq(kr_mlp_set_batch(net, x, y), KR_OK);
+            for (int t = 0; t < steps; t++) {
+                ck_assert_int_eq(kr_mlp_loss_grad(net, &got[t], NULL), KR_OK);
+                ck_assert_int_eq(kr_mlp_step(net, lr), KR_OK);
+            }
+            /* Rounding differences grow slowly along a GD trajectory: allow 10x the
+             * single-op tolerance. */
+            ck_assert_msg(kr_test_compare("loss trajectory", got, want, steps, 10 * kr_test_tol(dt)),
+                          "%s %s: loss after 100 steps %.10g vs %.10g", kr_device_describe(devs[di]),
+                          kr_dtype_name(dt), got[steps - 1], want[steps - 1]);
+            kr_mlp_free(net);
+        }
+    kr_model_free(m0);
+    kr_model_free(ref);
+    kr_model_free(g);
+    free(x);
+    free(y);
+}
+END_TEST
+
 int main(void)
 {
     n_devs = kr_test_devices(devs, 4);
@@ -166,6 +215,7 @@ int main(void)
     tcase_set_timeout(tc, 900);
     tcase_add_test(tc, test_mlp_matches_reference);
     tcase_add_test(tc, test_predict_batches);
+    tcase_add_test(tc, test_training_trajectory);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK);

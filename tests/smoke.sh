@@ -68,6 +68,13 @@ set -e
 "$bin" kkt --model "$work/train/model.safetensors" --candidates "$work/a1/candidates.safetensors" \
   --alpha 19.2 --lambda-min 0.42 --out "$work/g.safetensors" --device "$dev"
 
+# The same evaluation on the first OpenCL device, if there is one (CI: PoCL).
+ocl=$(awk '$1 == "1" {print $2}' "$work/devices.txt")
+if [ -n "$ocl" ]; then
+  "$bin" kkt --model "$work/train/model.safetensors" --candidates "$work/a1/candidates.safetensors" \
+    --alpha 19.2 --lambda-min 0.42 --out "$work/g_ocl.safetensors" --device "$ocl" --precision single
+fi
+
 "$bin" evaluate --config "$work/tiny.ini" --model "$work/train/model.safetensors" \
   --candidates "$work/a1/candidates.safetensors" --candidates "$work/a2/candidates.safetensors" \
   --out "$work/eval" --device "$dev" | tee "$work/eval.txt"
@@ -119,6 +126,14 @@ for k in ('loss', 'loss_kkt', 'loss_prior', 'loss_lambda', 'loss_kkt_per_tensor'
 check(g['grad_x'][1] == [16, 784], 'grad_x shape')
 per = floats(g['loss_kkt_per_tensor'])
 check(len(per) == 4 and abs(sum(per) - floats(g['loss_kkt'])[0]) <= 1e-9 * max(1, sum(per)), 'per-tensor sum')
+
+if os.path.exists(w + '/g_ocl.safetensors'):
+    _, go = st(w + '/g_ocl.safetensors')
+    for k in ('loss', 'grad_x', 'grad_lambda'):
+        a, b = floats(go[k]), floats(g[k])
+        err = max(abs(u - v) for u, v in zip(a, b)) / max(max(abs(v) for v in b), 1e-300)
+        check(err <= 1e-4, 'kkt on OpenCL (float32) vs host (float64): %s rel err %.3g' % (k, err))
+    print('smoke: kkt on the OpenCL device agrees with host')
 
 e = w + '/eval'
 for f in ('pairs.csv', 'summary.json', 'grid.png', 'ssim_vs_margin.png', 'report.html'):
