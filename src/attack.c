@@ -85,7 +85,15 @@ static size_t ck_entries(state *s, ck_entry *e)
 
 static kr_st_dtype st_dtype(kr_dtype dt) { return dt == KR_F64 ? KR_ST_F64 : KR_ST_F32; }
 
-/* Writes the state (raw, bit-exact) plus y and the iteration reached. */
+static bool all_finite(const void *raw, size_t n, kr_dtype dt)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(dt == KR_F64 ? ((const double *)raw)[i] : ((const float *)raw)[i])) return false;
+    return true;
+}
+
+/* Writes the state (raw, bit-exact) plus y and the iteration reached; refuses non-finite
+ * state, so a checkpoint on disk is always a good point to resume from. */
 static kr_status write_checkpoint(const char *path, state *s, const double *y, long iteration,
                                   const kr_config *cfg, kr_device *dev, const char *model_path)
 {
@@ -102,6 +110,12 @@ static kr_status write_checkpoint(const char *path, state *s, const double *y, l
             goto done;
         }
         if ((st = kr_tensor_read_raw(t, raw[i])) != KR_OK) goto done;
+        if (!all_finite(raw[i], kr_tensor_numel(t), t->dtype)) {
+            st = KR_FAIL(KR_E_NUMERIC, "attack diverged before iteration %ld (non-finite %s); the "
+                         "last good checkpoint is kept: lower attack.lr_x or attack.alpha",
+                         iteration, ce[i].name);
+            goto done;
+        }
         ent[i] = (kr_st_entry){.name = ce[i].name, .dtype = st_dtype(t->dtype), .data = raw[i]};
         if (t->cols == 1) {
             ent[i].ndim = 1;

@@ -65,6 +65,15 @@ set -e
 "$bin" attack --config "$work/tiny.ini" --model "$work/train/model.safetensors" --out "$work/a2" \
   --device "$dev" --resume
 
+# A diverging attack (absurd step size) must stop with an error and leave only finite
+# checkpoints behind, never a non-finite result.
+if "$bin" attack --config "$work/tiny.ini" --model "$work/train/model.safetensors" --out "$work/nan" \
+     --device "$dev" --set attack.lr_x=1e200 --set attack.checkpoint_every=1 2> "$work/nan.txt"; then
+  fail "a diverging attack exited 0"
+fi
+grep -q "diverged" "$work/nan.txt" || fail "no divergence message: $(cat "$work/nan.txt")"
+test ! -e "$work/nan/attack.json" || fail "a diverged attack wrote attack.json"
+
 "$bin" kkt --model "$work/train/model.safetensors" --candidates "$work/a1/candidates.safetensors" \
   --alpha 19.2 --lambda-min 0.42 --out "$work/g.safetensors" --device "$dev"
 
@@ -134,6 +143,11 @@ if os.path.exists(w + '/g_ocl.safetensors'):
         err = max(abs(u - v) for u, v in zip(a, b)) / max(max(abs(v) for v in b), 1e-300)
         check(err <= 1e-4, 'kkt on OpenCL (float32) vs host (float64): %s rel err %.3g' % (k, err))
     print('smoke: kkt on the OpenCL device agrees with host')
+
+if os.path.exists(w + '/nan/candidates.safetensors'):
+    _, cn = st(w + '/nan/candidates.safetensors')
+    check(all(math.isfinite(v) for v in floats(cn['x']) + floats(cn['lambda'])),
+          'a diverged attack left a non-finite checkpoint')
 
 e = w + '/eval'
 for f in ('pairs.csv', 'summary.json', 'grid.png', 'ssim_vs_margin.png', 'report.html'):
