@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "draw_png.h"
+
 #define KR_GRID_DEFAULT_PER_ROW 10
 #define KR_GRID_TARGET_PX 84
 #define KR_GRID_MAX_SCALE 64
@@ -159,25 +161,6 @@ static void grid_image(cairo_t *cr, cairo_surface_t *img, int x, int y, int s, i
     cairo_restore(cr);
 }
 
-static kr_status grid_save(cairo_surface_t *sf, const char *path)
-{
-    size_t len = strlen(path);
-    char tmp[4096];
-    if (len + 5 > sizeof tmp) return KR_FAIL(KR_E_INVALID, "grid: path too long: %.64s...", path);
-    memcpy(tmp, path, len);
-    memcpy(tmp + len, ".tmp", 5);
-    cairo_status_t cs = cairo_surface_write_to_png(sf, tmp);
-    if (cs != CAIRO_STATUS_SUCCESS) {
-        remove(tmp);
-        return KR_FAIL(KR_E_IO, "grid: writing %s: %s", tmp, cairo_status_to_string(cs));
-    }
-    if (rename(tmp, path) != 0) {
-        remove(tmp);
-        return KR_FAIL(KR_E_IO, "grid: renaming %s to %s failed", tmp, path);
-    }
-    return KR_OK;
-}
-
 kr_status kr_grid_write_png(const char *path, const kr_grid_spec *spec)
 {
     if (!path) return KR_FAIL(KR_E_INVALID, "grid: NULL path");
@@ -237,7 +220,7 @@ kr_status kr_grid_write_png(const char *path, const kr_grid_spec *spec)
                      cairo_status_to_string(cairo_status(cr)));
         goto fail;
     }
-    st = grid_save(sf, path);
+    st = kr_draw_save_png(sf, path, "grid");
 
 fail:
     if (img) cairo_surface_destroy(img);

@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "draw_png.h"
+
 #define PLOT_MAX_TICKS 64
 #define PLOT_TICK_LEN 5.0
 #define PLOT_FONT_TICK 12.0
@@ -240,25 +242,6 @@ static const char *plot_fit(cairo_t *cr, const char *text, double maxw, char *bu
         if (plot_text_w(cr, buf) <= maxw) break;
     }
     return buf;
-}
-
-static kr_status plot_save(cairo_surface_t *sf, const char *path)
-{
-    size_t len = strlen(path);
-    char tmp[4096];
-    if (len + 5 > sizeof tmp) return KR_FAIL(KR_E_INVALID, "plot: path too long: %.64s...", path);
-    memcpy(tmp, path, len);
-    memcpy(tmp + len, ".tmp", 5);
-    cairo_status_t cs = cairo_surface_write_to_png(sf, tmp);
-    if (cs != CAIRO_STATUS_SUCCESS) {
-        remove(tmp);
-        return KR_FAIL(KR_E_IO, "plot: writing %s: %s", tmp, cairo_status_to_string(cs));
-    }
-    if (rename(tmp, path) != 0) {
-        remove(tmp);
-        return KR_FAIL(KR_E_IO, "plot: renaming %s to %s failed", tmp, path);
-    }
-    return KR_OK;
 }
 
 kr_status kr_plot_scatter_png(const char *path, size_t n, const double *x, const double *y,
@@ -535,7 +518,7 @@ kr_status kr_plot_scatter_png(const char *path, size_t n, const double *x, const
                      cairo_status_to_string(cairo_status(cr)));
         goto fail;
     }
-    st = plot_save(sf, path);
+    st = kr_draw_save_png(sf, path, "plot");
     if (st == KR_OK && frame) *frame = f;
 
 fail:

@@ -27,32 +27,12 @@
 #include "kkt_ref.h"
 #include "model.h"
 #include "rng.h"
+#include "testutil.h"
 
 #define MAXW 64 /* widest layer (incl. D) the independent implementation handles */
 
 static unsigned long long g_seed;
 
-static unsigned long long pick_seed(void)
-{
-    const char *e = getenv("KKTRECON_TEST_SEED");
-    if (e && *e) return strtoull(e, NULL, 0);
-    return (unsigned long long)time(NULL) * 1000003ull ^ (unsigned long long)clock();
-}
-
-/* A model D-hidden-1 whose every weight is N(0,1)·gain/√fan_in (b_1: N(0,1)·0.5). */
-static kr_model *random_model(kr_rng *r, size_t d, const size_t *hidden, int nh, bool bias,
-                              double gain)
-{
-    kr_model *m = NULL;
-    ck_assert_int_eq(kr_model_new(d, hidden, nh, bias, &m), KR_OK);
-    for (int l = 0; l < m->layers; l++) {
-        double sc = gain / sqrt((double)m->dims[l]);
-        for (size_t q = 0; q < m->dims[l] * m->dims[l + 1]; q++) m->w[l][q] = kr_rng_normal(r) * sc;
-    }
-    if (m->b1)
-        for (size_t j = 0; j < m->dims[1]; j++) m->b1[j] = kr_rng_normal(r) * 0.5;
-    return m;
-}
 
 /* ---- independent implementation ------------------------------------------------------ */
 
@@ -176,7 +156,7 @@ static void problem_draw(problem *P, kr_rng *r, int L, bool bias, double lambda_
 {
     const size_t hidden[3] = {5, 4, 3};
     P->D = 6, P->mc = 6;
-    P->m = random_model(r, P->D, hidden, L - 1, bias, 1.5);
+    P->m = kr_test_random_model(r, P->D, hidden, L - 1, bias, 1.5);
     for (size_t q = 0; q < P->mc * P->D; q++) {
         do P->x[q] = 1.3 * kr_rng_normal(r);
         while (fabs(fabs(P->x[q]) - 1.0) < 1e-3);
@@ -483,7 +463,7 @@ END_TEST
 
 int main(void)
 {
-    g_seed = pick_seed();
+    g_seed = kr_test_seed();
     printf("check_kkt_ref: seed %llu (set KKTRECON_TEST_SEED to reproduce)\n", g_seed);
     fflush(stdout);
     Suite *s = suite_create("kkt_ref");

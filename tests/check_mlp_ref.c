@@ -19,30 +19,10 @@
 #include "mlp_ref.h"
 #include "model.h"
 #include "rng.h"
+#include "testutil.h"
 
 static unsigned long long g_seed;
 
-static unsigned long long pick_seed(void)
-{
-    const char *e = getenv("KKTRECON_TEST_SEED");
-    if (e && *e) return strtoull(e, NULL, 0);
-    return (unsigned long long)time(NULL) * 1000003ull ^ (unsigned long long)clock();
-}
-
-/* A model D-hidden-1 whose every tensor is N(0,1)·gain/√fan_in (b_1: N(0,1)·0.5). */
-static kr_model *random_model(kr_rng *r, size_t d, const size_t *hidden, int nh, bool bias,
-                              double gain)
-{
-    kr_model *m = NULL;
-    ck_assert_int_eq(kr_model_new(d, hidden, nh, bias, &m), KR_OK);
-    for (int l = 0; l < m->layers; l++) {
-        double sc = gain / sqrt((double)m->dims[l]);
-        for (size_t q = 0; q < m->dims[l] * m->dims[l + 1]; q++) m->w[l][q] = kr_rng_normal(r) * sc;
-    }
-    if (m->b1)
-        for (size_t j = 0; j < m->dims[1]; j++) m->b1[j] = kr_rng_normal(r) * 0.5;
-    return m;
-}
 
 /* min over all hidden pre-activations of one sample of |z| (own forward, exact ReLU). */
 static double min_abs_preact(const kr_model *m, const double *x)
@@ -152,7 +132,7 @@ static kr_model *draw_fd_problem(kr_rng *r, size_t D, const size_t *hidden, int 
                                  size_t n, double *x, double *y, kr_model **g)
 {
     for (int attempt = 0; attempt < 50; attempt++) {
-        kr_model *m = random_model(r, D, hidden, L - 1, bias, 1.5);
+        kr_model *m = kr_test_random_model(r, D, hidden, L - 1, bias, 1.5);
         for (size_t i = 0; i < n; i++) {
             int tries = 0;
             do {
@@ -228,7 +208,7 @@ START_TEST(test_gd_decreases)
     const size_t D = 5, n = 10;
     kr_rng r;
     kr_rng_seed(&r, g_seed + 7);
-    kr_model *m = random_model(&r, D, hidden, 2, true, 1.0);
+    kr_model *m = kr_test_random_model(&r, D, hidden, 2, true, 1.0);
     double x[10 * 5], y[10];
     for (size_t q = 0; q < n * D; q++) x[q] = kr_rng_normal(&r);
     for (size_t i = 0; i < n; i++) y[i] = i % 2 ? 1.0 : -1.0;
@@ -291,7 +271,7 @@ END_TEST
 
 int main(void)
 {
-    g_seed = pick_seed();
+    g_seed = kr_test_seed();
     printf("check_mlp_ref: seed %llu (set KKTRECON_TEST_SEED to reproduce)\n", g_seed);
     fflush(stdout);
     Suite *s = suite_create("mlp_ref");

@@ -3,6 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "testutil.h"
 
+#include <check.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -181,3 +182,17 @@ bool kr_test_compare(const char *what, const double *got, const double *want, si
 }
 
 double kr_test_tol(kr_dtype dt) { return dt == KR_F64 ? 1e-10 : 1e-4; }
+
+kr_model *kr_test_random_model(kr_rng *r, size_t d, const size_t *hidden, int nh, bool bias,
+                               double gain)
+{
+    kr_model *m = NULL;
+    ck_assert_int_eq(kr_model_new(d, hidden, nh, bias, &m), KR_OK);
+    for (int l = 0; l < m->layers; l++) {
+        double sc = gain / sqrt((double)m->dims[l]);
+        for (size_t q = 0; q < m->dims[l] * m->dims[l + 1]; q++) m->w[l][q] = kr_rng_normal(r) * sc;
+    }
+    if (m->b1)
+        for (size_t j = 0; j < m->dims[1]; j++) m->b1[j] = kr_rng_normal(r) * 0.5;
+    return m;
+}

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "device.h"
+#include "model.h"
 #include "rng.h"
 
 /* Fills devs[0..k) (k <= max, host first) and returns k. Opens them on the first call only. */
@@ -37,5 +38,10 @@ bool kr_test_compare(const char *what, const double *got, const double *want, si
                      double tol);
 /* Default tolerance: 1e-4 for float32, 1e-10 for float64. */
 double kr_test_tol(kr_dtype dt);
+
+/* A model D-hidden-1 whose every weight is N(0,1)·gain/√fan_in and b_1 ~ N(0,1)·0.5 (not the
+ * training init: every unit is alive and gradients are O(1), which finite differences need). */
+kr_model *kr_test_random_model(kr_rng *r, size_t d, const size_t *hidden, int nh, bool bias,
+                               double gain);
 
 #endif
