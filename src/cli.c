@@ -176,6 +176,7 @@ static int cmd_devices(int argc, char **argv)
     flags f;
     int rc = parse_flags(argc, argv, "devices", "", &f);
     if (rc) return rc;
+    if (f.help) return cmd_help(3, (char *[]){"kktrecon", "help", "devices"});
     kr_device_info *info;
     int n;
     kr_status st = kr_device_list(&info, &n);
@@ -200,7 +201,7 @@ static int cmd_train(int argc, char **argv)
     flags f;
     int rc = parse_flags(argc, argv, "train", "config set out device quiet", &f);
     if (rc) return rc;
-    if (f.help) return cmd_help(2, (char *[]){"help", "train"});
+    if (f.help) return cmd_help(3, (char *[]){"kktrecon", "help", "train"});
     if (!need("train", "out", f.out)) return EXIT_USAGE;
     kr_config cfg;
     kr_device *dev = NULL;
@@ -221,7 +222,7 @@ static int cmd_attack(int argc, char **argv)
     flags f;
     int rc = parse_flags(argc, argv, "attack", "config set out model device resume quiet", &f);
     if (rc) return rc;
-    if (f.help) return cmd_help(2, (char *[]){"help", "attack"});
+    if (f.help) return cmd_help(3, (char *[]){"kktrecon", "help", "attack"});
     if (!need("attack", "model", f.model) || !need("attack", "out", f.out)) return EXIT_USAGE;
     kr_config cfg;
     kr_device *dev = NULL;
@@ -244,7 +245,7 @@ static int cmd_kkt(int argc, char **argv)
     int rc = parse_flags(argc, argv, "kkt",
                          "model candidates alpha lambda-min out precision activation device quiet", &f);
     if (rc) return rc;
-    if (f.help) return cmd_help(2, (char *[]){"help", "kkt"});
+    if (f.help) return cmd_help(3, (char *[]){"kktrecon", "help", "kkt"});
     if (!need("kkt", "model", f.model) || !need("kkt", "out", f.out) ||
         !need("kkt", "alpha", f.alpha) || !need("kkt", "lambda-min", f.lambda_min) ||
         !f.n_candidates) {
@@ -292,7 +293,7 @@ static int cmd_evaluate(int argc, char **argv)
     flags f;
     int rc = parse_flags(argc, argv, "evaluate", "config set out model candidates device quiet", &f);
     if (rc) return rc;
-    if (f.help) return cmd_help(2, (char *[]){"help", "evaluate"});
+    if (f.help) return cmd_help(3, (char *[]){"kktrecon", "help", "evaluate"});
     if (!need("evaluate", "model", f.model) || !need("evaluate", "out", f.out)) return EXIT_USAGE;
     if (!f.n_candidates) {
         fprintf(stderr, "kktrecon evaluate: at least one --candidates FILE is required\n");
@@ -364,7 +365,7 @@ static int cmd_demo(int argc, char **argv)
     flags f;
     int rc = parse_flags(argc, argv, "demo", "config set out device quiet", &f);
     if (rc) return rc;
-    if (f.help) return cmd_help(2, (char *[]){"help", "demo"});
+    if (f.help) return cmd_help(3, (char *[]){"kktrecon", "help", "demo"});
     const char *out = f.out ? f.out : "runs/demo";
     kr_config cfg;
     kr_status st = build_config(&f, DEMO_CONFIG, &cfg);
@@ -426,7 +427,7 @@ static int cmd_bench(int argc, char **argv)
     flags f;
     int rc = parse_flags(argc, argv, "bench", "device what precision size reps quiet", &f);
     if (rc) return rc;
-    if (f.help) return cmd_help(2, (char *[]){"help", "bench"});
+    if (f.help) return cmd_help(3, (char *[]){"kktrecon", "help", "bench"});
     kr_bench_opts o;
     kr_bench_defaults(&o);
     if (f.what) {
@@ -482,7 +483,7 @@ static const command COMMANDS[] = {
     {"kkt", "kktrecon kkt --model MODEL --candidates C.safetensors --alpha A --lambda-min L --out G.safetensors [--precision single|double] [--activation relu|softplus] [--device SPEC]",
      "evaluate the KKT loss and its gradient at a given point (no optimisation), for checking "
      "against another implementation", cmd_kkt},
-    {"evaluate", "kktrecon evaluate [--config FILE] --model MODEL --candidates C [--candidates C2 ...] --out DIR [--set ...]",
+    {"evaluate", "kktrecon evaluate [--config FILE] --model MODEL --candidates C [--candidates C2 ...] --out DIR [--set ...] [--device SPEC]",
      "match the pooled candidates to the training set and score them like the paper; writes "
      "pairs.csv, summary.json, grid.png, ssim_vs_margin.png, report.html", cmd_evaluate},
     {"demo", "kktrecon demo [--out DIR (default runs/demo)] [--device SPEC] [--set ...]",

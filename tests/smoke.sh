@@ -40,6 +40,9 @@ INI
 "$bin" help > "$work/help.txt"
 grep -q "attack" "$work/help.txt" || fail "help lists no attack command"
 "$bin" help config | grep -q "attack.lr_x" || fail "help config lacks attack.lr_x"
+for c in devices train attack kkt evaluate demo bench; do
+  "$bin" "$c" --help | grep -q "^usage: kktrecon $c" || fail "$c --help"
+done
 "$bin" devices | tee "$work/devices.txt"
 grep -q "^0 *host" "$work/devices.txt" || fail "devices does not list host first"
 if "$bin" train --config "$work/tiny.ini" --out "$work/x" --device nosuchdevice 2> "$work/err.txt"; then
