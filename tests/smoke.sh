@@ -91,6 +91,17 @@ fi
   --candidates "$work/a1/candidates.safetensors" --candidates "$work/a2/candidates.safetensors" \
   --out "$work/eval" --device "$dev" | tee "$work/eval.txt"
 
+# Pooling: a second run with another seed, evaluated alone and pooled with the first.
+"$bin" attack --config "$work/tiny.ini" --model "$work/train/model.safetensors" --out "$work/a3" \
+  --device "$dev" --set attack.seed=2 --quiet
+for run in a1 a3; do
+  "$bin" evaluate --config "$work/tiny.ini" --model "$work/train/model.safetensors" \
+    --candidates "$work/$run/candidates.safetensors" --out "$work/eval_$run" --device "$dev" --quiet
+done
+"$bin" evaluate --config "$work/tiny.ini" --model "$work/train/model.safetensors" \
+  --candidates "$work/a1/candidates.safetensors" --candidates "$work/a3/candidates.safetensors" \
+  --out "$work/eval_pool" --device "$dev" --quiet
+
 python3 - "$work" <<'PY'
 import json, math, struct, sys, os
 w = sys.argv[1]
@@ -169,6 +180,15 @@ for r in rows[1:]:
         check(math.isfinite(float(v)), 'pairs.csv value ' + v)
 html = open(e + '/report.html').read()
 check('data:image/png;base64,' in html and '</html>' in html, 'report.html is not self-contained')
+def ncc(run):
+    rows = open('%s/eval_%s/pairs.csv' % (w, run)).read().strip().split('\n')[1:]
+    return {int(r.split(',')[0]): float(r.split(',')[6]) for r in rows}
+one, three, pool = ncc('a1'), ncc('a3'), ncc('pool')
+check(one.keys() == three.keys() == pool.keys(), 'pooled evaluation covers other training images')
+for k in pool:
+    check(pool[k] <= min(one[k], three[k]) + 1e-12,
+          'pooling increased the NCC distance of training image %d: %g vs %g, %g' % (k, pool[k], one[k], three[k]))
+check(any(pool[k] < max(one[k], three[k]) for k in pool), 'the two runs are indistinguishable')
 print('smoke: all outputs present and consistent')
 PY
 echo "smoke: ok"
