@@ -103,6 +103,7 @@ typedef struct kr_binary_set {
     int *class_ids;   /* n, the original class ids */
     size_t *index;    /* n, the record index in the dataset split (file order) */
     int mean_subtracted; /* 1 after kr_binary_set_subtract_mean */
+    char task[128];      /* the task's name (kr_task.name) */
 } kr_binary_set;
 
 /* Scans d in file order and keeps the first per_class samples of the -1 group and of the +1

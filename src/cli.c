@@ -397,7 +397,7 @@ static int cmd_demo(int argc, char **argv)
     kr_attack_result ar;
     kr_eval_summary es;
     if (st == KR_OK) {
-        kr_log_info("demo 1/3: train %s on %s (%s)", "784-200-200-1", cfg.data.path, cfg.data.task);
+        kr_log_info("demo 1/3: train on %s (%s)", cfg.data.path, cfg.data.task);
         st = kr_train_run(&cfg, dev, train_dir, &tr);
     }
     if (st == KR_OK) {

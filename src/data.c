@@ -321,6 +321,7 @@ kr_status kr_data_select(const kr_dataset *d, const kr_task *t, size_t per_class
     s->c = d->c;
     s->h = d->h;
     s->w = d->w;
+    snprintf(s->task, sizeof s->task, "%s", t->name);
     if (d->d && n > SIZE_MAX / sizeof(double) / d->d) goto oom;
     s->x = malloc(n * d->d * sizeof *s->x);      /* n x d */
     s->y = malloc(n * sizeof *s->y);             /* n */

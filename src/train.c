@@ -79,7 +79,8 @@ static double step_size(const kr_config *cfg, double loss)
 }
 
 static kr_status write_outputs(const kr_config *cfg, kr_device *dev, const kr_model *m,
-                               const kr_train_result *r, const char *dir, bool interrupted)
+                               const kr_train_result *r, const char *task, const char *dir,
+                               bool interrupted)
 {
     char path[4200];
     KR_TRY(kr_report_path(path, sizeof path, dir, "model.safetensors"));
@@ -89,7 +90,7 @@ static kr_status write_outputs(const kr_config *cfg, kr_device *dev, const kr_mo
     snprintf(loss, sizeof loss, "%.6g", r->loss);
     kr_st_meta extra[] = {
         {"dataset", cfg->data.dataset},
-        {"task", cfg->data.task},
+        {"task", task},
         {"n_train", ntrain},
         {"train_steps", steps},
         {"train_loss", loss},
@@ -100,7 +101,7 @@ static kr_status write_outputs(const kr_config *cfg, kr_device *dev, const kr_mo
     cJSON *j = cJSON_CreateObject();
     if (!j) return KR_FAIL(KR_E_NOMEM, "train.json");
     cJSON_AddStringToObject(j, "dataset", cfg->data.dataset);
-    cJSON_AddStringToObject(j, "task", cfg->data.task);
+    cJSON_AddStringToObject(j, "task", task);
     cJSON_AddNumberToObject(j, "n_train", (double)r->n);
     cJSON_AddNumberToObject(j, "n_test", (double)r->n_test);
     cJSON_AddNumberToObject(j, "steps", (double)r->steps);
@@ -223,7 +224,7 @@ kr_status kr_train_run(const kr_config *cfg, kr_device *dev, const char *out_dir
         if (st != KR_OK) goto fail;
         res->test_accuracy = (double)ok / (double)test->n;
     }
-    KR_TRY_GOTO(write_outputs(cfg, dev, model, res, out_dir, interrupted));
+    KR_TRY_GOTO(write_outputs(cfg, dev, model, res, train->task, out_dir, interrupted));
     kr_log_info("train: %ld steps in %.1fs: loss %.3e, %zu/%zu errors, margin min %.4g median "
                 "%.4g, test accuracy %.4f",
                 res->steps, res->seconds, res->loss, res->errors, res->n, res->min_margin,
