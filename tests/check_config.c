@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "testutil.h"
 
 static char tmpdir[] = "/tmp/kr_config_XXXXXX";
 
@@ -154,10 +155,7 @@ int main(void)
     tcase_add_test(tc, test_write_round_trip);
     tcase_add_test(tc, test_shipped_configs_load);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = kr_test_run_suite(s, false);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);

@@ -27,6 +27,7 @@
 
 #include "data.h"
 #include "image_io.h"
+#include "testutil.h"
 
 /* ---------- helpers ---------- */
 
@@ -971,9 +972,6 @@ int main(void)
     }
     if (ntests == 0) return 77;
 
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = kr_test_run_suite(su, false);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

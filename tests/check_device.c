@@ -30,6 +30,7 @@
 #include "device.h"
 #include "rng.h"
 #include "tensor.h"
+#include "testutil.h"
 
 static unsigned long long g_seed;
 static kr_device *g_dev[2]; /* [0] host, [1] OpenCL (NULL when there is none) */
@@ -551,11 +552,7 @@ int main(void)
     tcase_add_loop_test(tc, test_gemm_edges, 0, 2);
     tcase_add_test(tc, test_no_leaks);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = kr_test_run_suite(s, true);
     kr_device_close(g_dev[1]);
     kr_device_close(g_dev[0]);
     return failed == 0 ? 0 : 1;

@@ -271,11 +271,7 @@ int main(void)
     tcase_add_test(tc, test_optimizer_steps);
     tcase_add_test(tc, test_bad_operands);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = kr_test_run_suite(s, true);
     kr_test_close_devices();
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

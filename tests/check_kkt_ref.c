@@ -478,10 +478,7 @@ int main(void)
     tcase_add_test(tc, test_invalid);
     tcase_add_test(tc, test_no_overflow);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = kr_test_run_suite(s, false);
     if (failed) fprintf(stderr, "check_kkt_ref: %d failed; seed %llu\n", failed, g_seed);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -15,6 +15,7 @@
 #include "metrics.h"
 #include "rng.h"
 #include "status.h"
+#include "testutil.h"
 
 static void fill_uniform(double *x, size_t n, uint64_t seed)
 {
@@ -324,9 +325,6 @@ int main(void)
     tcase_add_test(tc, test_pooling_property);
     tcase_add_test(tc, test_recon_transforms);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = kr_test_run_suite(s, false);
     return failed ? 1 : 0;
 }

@@ -23,6 +23,7 @@
 #include "rng.h"
 #include "safetensors.h"
 #include "status.h"
+#include "testutil.h"
 
 static char g_dir[256];
 
@@ -564,10 +565,7 @@ int main(void)
     tcase_add_test(tc, test_model_sequential_and_guess);
     tcase_add_test(tc, test_model_errors);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = kr_test_run_suite(s, false);
     remove_dir(g_dir);
     return failed ? 1 : 0;
 }

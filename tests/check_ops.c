@@ -742,11 +742,7 @@ int main(void)
     tcase_add_test(tc, test_adam);
     tcase_add_test(tc, test_invalid);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = kr_test_run_suite(s, true);
 
     /* Without forking, a failed assertion skips its test's frees: only judge leaks when
      * everything passed. */

@@ -196,3 +196,13 @@ kr_model *kr_test_random_model(kr_rng *r, size_t d, const size_t *hidden, int nh
         for (size_t j = 0; j < m->dims[1]; j++) m->b1[j] = kr_rng_normal(r) * 0.5;
     return m;
 }
+
+int kr_test_run_suite(Suite *s, bool no_fork)
+{
+    SRunner *sr = srunner_create(s);
+    if (no_fork) srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed;
+}

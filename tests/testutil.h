@@ -18,6 +18,8 @@
 #include <stdint.h>
 
 #include "device.h"
+#include <check.h>
+
 #include "model.h"
 #include "rng.h"
 
@@ -38,6 +40,10 @@ bool kr_test_compare(const char *what, const double *got, const double *want, si
                      double tol);
 /* Default tolerance: 1e-4 for float32, 1e-10 for float64. */
 double kr_test_tol(kr_dtype dt);
+
+/* Runs every test of s (in-process when no_fork: an OpenCL context does not survive fork)
+ * and returns the number of failures. */
+int kr_test_run_suite(Suite *s, bool no_fork);
 
 /* A model D-hidden-1 whose every weight is N(0,1)·gain/√fan_in and b_1 ~ N(0,1)·0.5 (not the
  * training init: every unit is alive and gradients are O(1), which finite differences need). */
