@@ -1,7 +1,7 @@
 /* train.h — `kktrecon train`: load the binary task, train the MLP on a device by full-batch
  * gradient descent (DESIGN.md §2), report, and write the run folder:
  *   DIR/model.safetensors  (model_io.h naming, parameters in the training precision)
- *   DIR/train.json         (loss, error, margins, test accuracy, steps, time, device)
+ *   DIR/train.json         (loss, error, margins, test accuracy, KKT gap, steps, time, device)
  *   DIR/config.ini         (the effective configuration)
  */
 #ifndef KR_TRAIN_H
@@ -21,6 +21,11 @@ typedef struct kr_train_result {
     double min_margin, median_margin;
     double test_accuracy; /* NaN without a test split */
     double lr_final;
+    /* KKT gap of the final model on its training set (DESIGN §6, kkt_gap.h): overall and
+     * ‖r_p‖/‖θ_p‖ per tensor in state_dict order (W1, b1, W2, ...). NaN if not computed. */
+    double kkt_gap;
+    double kkt_gap_per_tensor[KR_MAX_LAYERS + 1];
+    int kkt_gap_tensors;
 } kr_train_result;
 
 /* Loads split `split` of the configured dataset, selects the binary task (per_class samples

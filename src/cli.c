@@ -212,8 +212,9 @@ static int cmd_train(int argc, char **argv)
     kr_device_close(dev);
     if (st != KR_OK) return fail("train", st);
     printf("trained %zu samples, %ld steps, %.1fs: loss %.3e, train errors %zu, min margin %.4g, "
-           "test accuracy %.4f\nwrote %s/model.safetensors, %s/train.json\n",
-           r.n, r.steps, r.seconds, r.loss, r.errors, r.min_margin, r.test_accuracy, f.out, f.out);
+           "test accuracy %.4f, KKT gap %.3f\nwrote %s/model.safetensors, %s/train.json\n",
+           r.n, r.steps, r.seconds, r.loss, r.errors, r.min_margin, r.test_accuracy, r.kkt_gap,
+           f.out, f.out);
     return 0;
 }
 

@@ -131,6 +131,7 @@ tj = json.load(open(w + '/train/train.json'))
 for k in ('train_loss', 'min_margin', 'median_margin', 'test_accuracy', 'seconds'):
     check(isinstance(tj[k], (int, float)) and math.isfinite(tj[k]), 'train.json %s=%r' % (k, tj[k]))
 check(tj['train_errors'] == 0, 'tiny model did not fit its 8 samples')
+check(0 <= tj['kkt_gap'] <= 1 and len(tj['kkt_gap_per_tensor']) == 4, 'train.json kkt_gap %r' % tj.get('kkt_gap'))
 
 _, c1 = st(w + '/a1/candidates.safetensors')
 _, c2 = st(w + '/a2/candidates.safetensors')
