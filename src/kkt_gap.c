@@ -4,8 +4,9 @@
  * samples (rows = samples, every product a GEMM/SYRK through OpenBLAS), the n × n Gram matrix
  * K of the signed per-sample gradients J_i = ỹ_i ∇θΦ(x_i) and c_i = ⟨θ, J_i⟩, non-negative
  * least squares for λ by cyclic coordinate descent (with a direct solve on the support once
- * it settles), and the residual θ − Σ λ_i J_i tensor by tensor. What it does not: touch an OpenCL device, form any J_i explicitly (P × n would not
- * fit for large nets), subtract the mean image, or print.
+ * it settles), and the residual θ − Σ λ_i J_i tensor by tensor.
+ * What it does not: touch an OpenCL device, form any J_i explicitly (P × n would not fit for
+ * large nets), subtract the mean image, or print.
  * Index conventions: 1-based layers as in DESIGN; m->w[l−1] holds W_l, row-major
  * dims[l] × dims[l−1]; W_L is the row vector w_L (1 × H_{L−1}).
  *

@@ -1,5 +1,5 @@
 /* check_data.c — host tests for data (IDX, CIFAR-10 binary, image folders, tasks, selection,
- * mean image) and image_io (PNG/JPEG load, PNG write/encode).
+ * mean image). image_io has its own check_image_io.c.
  *
  * Synthetic datasets are written to a fresh mkdtemp directory per test, with pixel values given
  * by a formula, so every loaded value, label and the record order are checked exactly. Real-data
@@ -29,91 +29,7 @@
 #include "image_io.h"
 #include "testutil.h"
 
-/* ---------- helpers ---------- */
-
-static char g_tmp[256];
-
-static void tmp_setup(void)
-{
-    snprintf(g_tmp, sizeof g_tmp, "%s/kr_check_data_XXXXXX",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    ck_assert_msg(mkdtemp(g_tmp) != NULL, "mkdtemp: %s", strerror(errno));
-}
-
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-static void tmp_teardown(void)
-{
-    if (g_tmp[0]) nftw(g_tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    g_tmp[0] = '\0';
-}
-
-/* A path under the temp dir (static ring of buffers, enough for one assertion's worth). */
-static const char *tp(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static const char *tp(const char *fmt, ...)
-{
-    static char bufs[8][512];
-    static int k = 0;
-    char *b = bufs[k++ & 7];
-    int n = snprintf(b, 512, "%s/", g_tmp);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(b + n, 512 - (size_t)n, fmt, ap);
-    va_end(ap);
-    return b;
-}
-
-static void mkdir_p(const char *p) { ck_assert_int_eq(mkdir(p, 0755) == 0 || errno == EEXIST, 1); }
-
-static void write_bytes(const char *path, const void *buf, size_t len, int gz)
-{
-    if (gz) {
-        gzFile g = gzopen(path, "wb9");
-        ck_assert_ptr_nonnull(g);
-        if (len) ck_assert_int_eq(gzwrite(g, buf, (unsigned)len), (int)len);
-        ck_assert_int_eq(gzclose(g), Z_OK);
-    } else {
-        FILE *f = fopen(path, "wb");
-        ck_assert_ptr_nonnull(f);
-        ck_assert_uint_eq(fwrite(buf, 1, len, f), len);
-        ck_assert_int_eq(fclose(f), 0);
-    }
-}
-
-static void put_u32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)(v >> 24);
-    p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);
-    p[3] = (unsigned char)v;
-}
-
-/* Expects st == want and a message containing each non-NULL needle. */
-static void expect_err(kr_status st, kr_status want, const char *n1, const char *n2,
-                       const char *n3)
-{
-    const char *msg = kr_error_message();
-    ck_assert_msg(st == want, "status %d (%s), expected %d; message: %s", st, kr_status_name(st),
-                  want, msg);
-    const char *needles[3] = {n1, n2, n3};
-    for (int k = 0; k < 3; k++)
-        if (needles[k])
-            ck_assert_msg(strstr(msg, needles[k]) != NULL, "message lacks \"%s\": %s", needles[k],
-                          msg);
-}
-
-#define OK(expr)                                                                                   \
-    do {                                                                                           \
-        kr_status ok_st_ = (expr);                                                                 \
-        ck_assert_msg(ok_st_ == KR_OK, "%s -> %s: %s", #expr, kr_status_name(ok_st_),              \
-                      kr_error_message());                                                         \
-    } while (0)
+#include "testfs.h"
 
 /* ---------- synthetic IDX ---------- */
 
@@ -539,89 +455,6 @@ START_TEST(test_folder_flat_gray_jpeg)
 }
 END_TEST
 
-/* ---------- image_io ---------- */
-
-START_TEST(test_image_io_roundtrip)
-{
-    unsigned char rgb[7 * 2 * 3];
-    for (size_t k = 0; k < sizeof rgb; k++) rgb[k] = (unsigned char)(k * 9);
-    OK(kr_image_write_png_hwc(tp("rgb.png"), rgb, 7, 2, 3));
-    ck_assert_int_ne(access(tp("rgb.png.tmp"), F_OK), 0);
-    kr_image im = {0};
-    OK(kr_image_load(tp("rgb.png"), &im));
-    ck_assert_int_eq(im.w, 7);
-    ck_assert_int_eq(im.h, 2);
-    ck_assert_int_eq(im.c, 3);
-    ck_assert_mem_eq(im.pix, rgb, sizeof rgb);
-    kr_image_free(&im);
-    ck_assert_ptr_null(im.pix);
-    /* overwrite an existing file */
-    OK(kr_image_write_png_hwc(tp("rgb.png"), rgb, 1, 1, 1));
-    OK(kr_image_load(tp("rgb.png"), &im));
-    ck_assert_int_eq(im.w * im.h * im.c, 1);
-    kr_image_free(&im);
-
-    /* float CHW, 1 channel, 1x6: clipped to [0,1], NaN -> 0, rounded to nearest */
-    const float v[6] = {-0.5f, 0.0f, 0.5f, 1.0f, 1.5f, NAN};
-    const unsigned char want[6] = {0, 0, 128, 255, 255, 0};
-    OK(kr_image_write_png_chw(tp("f.png"), v, 1, 1, 6));
-    OK(kr_image_load(tp("f.png"), &im));
-    ck_assert_int_eq(im.c, 1);
-    ck_assert_mem_eq(im.pix, want, 6);
-    kr_image_free(&im);
-
-    /* CHW -> HWC: a 3-channel 1x2 image, planes R=(10,20) G=(30,40) B=(50,60) /255 */
-    const double chw[6] = {10 / 255., 20 / 255., 30 / 255., 40 / 255., 50 / 255., 60 / 255.};
-    const unsigned char hwc[6] = {10, 30, 50, 20, 40, 60};
-    OK(kr_image_write_png_chw_f64(tp("d.png"), chw, 3, 1, 2));
-    OK(kr_image_load(tp("d.png"), &im));
-    ck_assert_int_eq(im.c, 3);
-    ck_assert_int_eq(im.w, 2);
-    ck_assert_mem_eq(im.pix, hwc, 6);
-    kr_image_free(&im);
-
-    /* in-memory PNG */
-    unsigned char *png = NULL;
-    size_t len = 0;
-    float fchw[6];
-    for (int k = 0; k < 6; k++) fchw[k] = (float)chw[k];
-    OK(kr_image_encode_png_chw(fchw, 3, 1, 2, &png, &len));
-    ck_assert_uint_gt(len, 8);
-    ck_assert_mem_eq(png, "\x89PNG\r\n\x1a\n", 8);
-    int w = 0, h = 0, c = 0;
-    unsigned char *dec = stbi_load_from_memory(png, (int)len, &w, &h, &c, 0);
-    ck_assert_ptr_nonnull(dec);
-    ck_assert_int_eq(w * h * c, 6);
-    ck_assert_mem_eq(dec, hwc, 6);
-    stbi_image_free(dec);
-    free(png);
-}
-END_TEST
-
-START_TEST(test_image_io_errors)
-{
-    kr_image im = {0};
-    expect_err(kr_image_load(tp("missing.png"), &im), KR_E_IO, "missing.png", "cannot open", NULL);
-    write_bytes(tp("junk.png"), "\x89PNG\r\n\x1a\n-garbage-", 17, 0);
-    expect_err(kr_image_load(tp("junk.png"), &im), KR_E_INVALID, "junk.png", "stb_image", NULL);
-    ck_assert_ptr_null(im.pix);
-    unsigned char px[4] = {0};
-    expect_err(kr_image_write_png_hwc(tp("nodir/x.png"), px, 2, 2, 1), KR_E_IO, "nodir/x.png.tmp",
-               NULL, NULL);
-    ck_assert_int_ne(access(tp("nodir/x.png"), F_OK), 0);
-    expect_err(kr_image_write_png_hwc(tp("x.png"), px, 2, 2, 5), KR_E_INVALID, "x.png",
-               "5 channels", NULL);
-    ck_assert_int_ne(access(tp("x.png"), F_OK), 0);
-    ck_assert_int_ne(access(tp("x.png.tmp"), F_OK), 0);
-    /* a write that cannot be renamed (target is a non-empty directory) leaves no tmp file */
-    mkdir_p(tp("isdir.png"));
-    mkdir_p(tp("isdir.png/sub"));
-    expect_err(kr_image_write_png_hwc(tp("isdir.png"), px, 2, 2, 1), KR_E_IO, "isdir.png",
-               "rename", NULL);
-    ck_assert_int_ne(access(tp("isdir.png.tmp"), F_OK), 0);
-}
-END_TEST
-
 /* ---------- tasks ---------- */
 
 START_TEST(test_task_parse)
@@ -931,13 +764,11 @@ int main(void)
     tcase_add_test(tc, test_cifar_fallback_and_errors);
     tcase_add_test(tc, test_folder_nested);
     tcase_add_test(tc, test_folder_flat_gray_jpeg);
-    tcase_add_test(tc, test_image_io_roundtrip);
-    tcase_add_test(tc, test_image_io_errors);
     tcase_add_test(tc, test_task_parse);
     tcase_add_test(tc, test_select);
     tcase_add_test(tc, test_mean);
     suite_add_tcase(su, tc);
-    ntests += 11;
+    ntests += 9;
 
     const char *shared = find_shared();
     if (shared && is_dir(sub("mnist"))) {
