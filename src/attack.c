@@ -153,6 +153,11 @@ done:
 /* Restores the state from a checkpoint written by write_checkpoint (same dtype and sizes). */
 static kr_status read_checkpoint(const char *path, state *s, long *iteration)
 {
+    FILE *probe = fopen(path, "rb");
+    if (!probe)
+        return KR_FAIL(KR_E_IO, "--resume: no checkpoint to resume from at %s (%s); start the "
+                       "attack without --resume", path, strerror(errno));
+    fclose(probe);
     kr_st_file *f;
     KR_TRY(kr_st_open(path, &f));
     kr_status st = KR_OK;

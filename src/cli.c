@@ -42,7 +42,7 @@ typedef struct flags {
     int n_sets;
     const char *candidates[MAX_MULTI];
     int n_candidates;
-    bool resume, quiet, help;
+    bool resume, overwrite, quiet, help;
     const char *what;
     const char *size;
     const char *reps;
@@ -61,7 +61,7 @@ static const flag_def FLAGS[] = {
     FV("config", config), FV("out", out), FV("model", model), FV("device", device),
     FV("precision", precision), FV("activation", activation), FV("alpha", alpha),
     FV("lambda-min", lambda_min), FV("what", what), FV("size", size), FV("reps", reps),
-    FB("resume", resume), FB("quiet", quiet), FB("help", help),
+    FB("resume", resume), FB("overwrite", overwrite), FB("quiet", quiet), FB("help", help),
     {"set", 0, 2}, {"candidates", 0, 3},
 };
 
@@ -162,6 +162,23 @@ static kr_status open_device(const flags *f, const kr_config *cfg, kr_device **d
     return KR_OK;
 }
 
+/* A run folder that already holds `file` is someone's finished (or resumable) work: refuse to
+ * overwrite it unless --overwrite says so. */
+static bool keep_existing(const char *cmd, const flags *f, const char *file)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", f->out, file);
+    FILE *fp = fopen(path, "rb");
+    if (!fp || f->overwrite) {
+        if (fp) fclose(fp);
+        return false;
+    }
+    fclose(fp);
+    fprintf(stderr, "kktrecon %s: %s already exists; pass --overwrite to replace it%s, or choose "
+            "another --out\n", cmd, path, strcmp(cmd, "attack") ? "" : " (or --resume to continue it)");
+    return true;
+}
+
 static bool need(const char *cmd, const char *flag, const char *value)
 {
     if (value) return true;
@@ -199,10 +216,11 @@ static int cmd_devices(int argc, char **argv)
 static int cmd_train(int argc, char **argv)
 {
     flags f;
-    int rc = parse_flags(argc, argv, "train", "config set out device quiet", &f);
+    int rc = parse_flags(argc, argv, "train", "config set out device overwrite quiet", &f);
     if (rc) return rc;
     if (f.help) return cmd_help(3, (char *[]){"kktrecon", "help", "train"});
     if (!need("train", "out", f.out)) return EXIT_USAGE;
+    if (keep_existing("train", &f, "model.safetensors")) return EXIT_FAILURE;
     kr_config cfg;
     kr_device *dev = NULL;
     kr_status st = build_config(&f, NULL, &cfg);
@@ -221,10 +239,11 @@ static int cmd_train(int argc, char **argv)
 static int cmd_attack(int argc, char **argv)
 {
     flags f;
-    int rc = parse_flags(argc, argv, "attack", "config set out model device resume quiet", &f);
+    int rc = parse_flags(argc, argv, "attack", "config set out model device resume overwrite quiet", &f);
     if (rc) return rc;
     if (f.help) return cmd_help(3, (char *[]){"kktrecon", "help", "attack"});
     if (!need("attack", "model", f.model) || !need("attack", "out", f.out)) return EXIT_USAGE;
+    if (!f.resume && keep_existing("attack", &f, "candidates.safetensors")) return EXIT_FAILURE;
     kr_config cfg;
     kr_device *dev = NULL;
     kr_status st = build_config(&f, NULL, &cfg);
@@ -475,10 +494,10 @@ static int cmd_version(int argc, char **argv)
 static const command COMMANDS[] = {
     {"help", "kktrecon help [COMMAND | config]", "show this help, a command's flags, or every configuration key", cmd_help},
     {"devices", "kktrecon devices", "list host and every OpenCL device (index, p:d spec, type, driver, memory, fp64)", cmd_devices},
-    {"train", "kktrecon train [--config FILE] [--set section.key=value ...] --out DIR [--device SPEC]",
+    {"train", "kktrecon train [--config FILE] [--set section.key=value ...] --out DIR [--device SPEC] [--overwrite]",
      "train the bias-free ReLU MLP on the configured binary task; writes DIR/model.safetensors, "
      "DIR/train.json, DIR/config.ini", cmd_train},
-    {"attack", "kktrecon attack [--config FILE] --model MODEL.safetensors --out DIR [--resume] [--set ...] [--device SPEC]",
+    {"attack", "kktrecon attack [--config FILE] --model MODEL.safetensors --out DIR [--resume | --overwrite] [--set ...] [--device SPEC]",
      "run the KKT reconstruction attack; writes DIR/candidates.safetensors (checkpointed), "
      "DIR/attack.jsonl, DIR/attack.json; --resume continues from the last checkpoint", cmd_attack},
     {"kkt", "kktrecon kkt --model MODEL --candidates C.safetensors --alpha A --lambda-min L --out G.safetensors [--precision single|double] [--activation relu|softplus] [--device SPEC]",

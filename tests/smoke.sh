@@ -55,6 +55,10 @@ fi
 
 "$bin" train --config "$work/tiny.ini" --out "$work/train" --device "$dev"
 test -s "$work/train/model.safetensors" || fail "no model.safetensors"
+if "$bin" train --config "$work/tiny.ini" --out "$work/train" --device "$dev" 2> "$work/err.txt"; then
+  fail "train silently overwrote an existing model"
+fi
+grep -q -- "--overwrite" "$work/err.txt" || fail "no hint at --overwrite: $(cat "$work/err.txt")"
 
 # Uninterrupted reference run, then a run killed at iteration 30 (between checkpoints at
 # 20 and 40) and resumed: the final candidates must be identical byte for byte in x/lambda.
