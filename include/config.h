@@ -32,9 +32,9 @@ typedef struct kr_config {
         int n_hidden;
         bool first_bias;
         double init_scale; /* std of W1, b1 */
-        uint64_t seed;
     } model;
     struct {
+        uint64_t seed;      /* of the weight initialisation, the only randomness of training */
         long steps;
         double lr;
         double lr_max;      /* adaptive schedule: cap for lr growth; 0 = constant lr */

@@ -40,7 +40,7 @@ static const key_def KEYS[] = {
     {"model", "first_bias", T_BOOL, F(model.first_bias), "true", "bias on the first layer"},
     {"model", "init_scale", T_DOUBLE, F(model.init_scale), "1e-4",
      "std of the first layer's N(0,1) init (W1, b1)"},
-    {"model", "seed", T_U64, F(model.seed), "1", "seed of the weight initialisation"},
+    {"train", "seed", T_U64, F(train.seed), "1", "seed of the weight initialisation"},
     {"train", "steps", T_LONG, F(train.steps), "100000", "full-batch gradient-descent steps"},
     {"train", "lr", T_DOUBLE, F(train.lr), "0.01", "learning rate (the paper: 0.01)"},
     {"train", "lr_max", T_DOUBLE, F(train.lr_max), "0",

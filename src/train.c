@@ -159,7 +159,7 @@ kr_status kr_train_run(const kr_config *cfg, kr_device *dev, const char *out_dir
 
     KR_TRY_GOTO(kr_model_new(train->d, cfg->model.hidden, cfg->model.n_hidden,
                              cfg->model.first_bias, &model));
-    kr_model_init(model, cfg->model.init_scale, cfg->model.seed);
+    kr_model_init(model, cfg->model.init_scale, cfg->train.seed);
     memcpy(model->mean, mean, train->d * sizeof *mean);
     model->image_c = (size_t)train->c;
     model->image_h = (size_t)train->h;
