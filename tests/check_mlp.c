@@ -38,28 +38,6 @@ static const shape SHAPES[] = {
 static kr_device *devs[4];
 static int n_devs;
 
-/* Smallest |pre-activation| over all samples and hidden layers (float64). */
-static double min_abs_preact(const kr_model *m, size_t n, const double *x)
-{
-    double best = INFINITY;
-    double *a = malloc(1024 * sizeof *a), *z = malloc(1024 * sizeof *z);
-    for (size_t i = 0; i < n; i++) {
-        memcpy(a, x + i * m->dims[0], m->dims[0] * sizeof *a);
-        for (int l = 0; l < m->layers - 1; l++) {
-            for (size_t o = 0; o < m->dims[l + 1]; o++) {
-                double s = m->b1 && l == 0 ? m->b1[o] : 0;
-                for (size_t k = 0; k < m->dims[l]; k++) s += m->w[l][o * m->dims[l] + k] * a[k];
-                z[o] = s;
-                if (s != 0) best = fmin(best, fabs(s)); /* exact zeros (all inputs 0) agree in any precision */
-            }
-            for (size_t o = 0; o < m->dims[l + 1]; o++) a[o] = z[o] > 0 ? z[o] : 0;
-        }
-    }
-    free(a);
-    free(z);
-    return best;
-}
-
 static void check_one(kr_device *dev, kr_dtype dt, const shape *sh, kr_rng *r)
 {
     kr_model *m, *g_ref, *g_dev, *p_dev;
@@ -73,7 +51,7 @@ static void check_one(kr_device *dev, kr_dtype dt, const shape *sh, kr_rng *r)
         kr_model_init(m, 0.7, kr_rng_u64(r));
         kr_test_fill_uniform(r, x, sh->n * sh->d, -1, 1);
         ck_assert_int_lt(++tries, 1000);
-    } while (min_abs_preact(m, sh->n, x) < KINK_MARGIN);
+    } while (kr_test_min_abs_preact(m, sh->n, x, true) < KINK_MARGIN);
     ck_assert_int_eq(kr_model_clone(m, &g_ref), KR_OK);
     ck_assert_int_eq(kr_model_clone(m, &g_dev), KR_OK);
     ck_assert_int_eq(kr_model_clone(m, &p_dev), KR_OK);
@@ -181,7 +159,7 @@ START_TEST(test_training_trajectory)
         kr_model_init(m0, 0.3, kr_rng_u64(&r));
         kr_test_fill_uniform(&r, x, n * d, -1, 1);
         ck_assert_int_lt(++tries, 1000);
-    } while (min_abs_preact(m0, n, x) < KINK_MARGIN);
+    } while (kr_test_min_abs_preact(m0, n, x, true) < KINK_MARGIN);
     for (size_t i = 0; i < n; i++) y[i] = i % 3 ? 1.0 : -1.0;
     double want[100], got[100];
     ck_assert_int_eq(kr_model_clone(m0, &ref), KR_OK);

@@ -24,27 +24,6 @@
 static unsigned long long g_seed;
 
 
-/* min over all hidden pre-activations of one sample of |z| (own forward, exact ReLU). */
-static double min_abs_preact(const kr_model *m, const double *x)
-{
-    double buf[2][64];
-    const double *in = x;
-    double mn = INFINITY;
-    for (int l = 1; l < m->layers; l++) {
-        double *out = buf[l & 1];
-        ck_assert(m->dims[l] <= 64);
-        for (size_t j = 0; j < m->dims[l]; j++) {
-            double z = m->b1 && l == 1 ? m->b1[j] : 0.0;
-            for (size_t k = 0; k < m->dims[l - 1]; k++)
-                z += m->w[l - 1][j * m->dims[l - 1] + k] * in[k];
-            if (fabs(z) < mn) mn = fabs(z);
-            out[j] = z > 0 ? z : 0;
-        }
-        in = out;
-    }
-    return mn;
-}
-
 /* Tiny net for hand checks: D = 2, W1 = [[1, −1], [2, 0.5]], b1 = [0.5, −1], and either
  * W2 = [3, −2] (L = 2) or W2 = [[1, −1], [0.5, 0.25]], W3 = [2, −3] (L = 3). */
 static kr_model *hand_model(int L, bool bias)
@@ -138,7 +117,7 @@ static kr_model *draw_fd_problem(kr_rng *r, size_t D, const size_t *hidden, int 
             do {
                 for (size_t k = 0; k < D; k++) x[i * D + k] = kr_rng_normal(r);
                 ck_assert_msg(++tries < 10000, "seed %llu: no kink-free sample found", g_seed);
-            } while (min_abs_preact(m, x + i * D) < 1e-2);
+            } while (kr_test_min_abs_preact(m, 1, x + i * D, false) < 1e-2);
             y[i] = kr_rng_uniform(r) < 0.5 ? -1.0 : 1.0;
         }
         double loss, gmax = 0;

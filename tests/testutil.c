@@ -206,3 +206,28 @@ int kr_test_run_suite(Suite *s, bool no_fork)
     srunner_free(sr);
     return failed;
 }
+
+double kr_test_min_abs_preact(const kr_model *m, size_t n, const double *x,
+                              bool ignore_exact_zeros)
+{
+    size_t wmax = 0;
+    for (int l = 0; l < m->layers; l++) wmax = m->dims[l] > wmax ? m->dims[l] : wmax;
+    double *a = malloc(wmax * sizeof *a), *z = malloc(wmax * sizeof *z);
+    ck_assert(a && z);
+    double best = INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(a, x + i * m->dims[0], m->dims[0] * sizeof *a);
+        for (int l = 0; l < m->layers - 1; l++) {
+            for (size_t o = 0; o < m->dims[l + 1]; o++) {
+                double s = m->b1 && l == 0 ? m->b1[o] : 0;
+                for (size_t k = 0; k < m->dims[l]; k++) s += m->w[l][o * m->dims[l] + k] * a[k];
+                z[o] = s;
+                if (s != 0 || !ignore_exact_zeros) best = fmin(best, fabs(s));
+            }
+            for (size_t o = 0; o < m->dims[l + 1]; o++) a[o] = z[o] > 0 ? z[o] : 0;
+        }
+    }
+    free(a);
+    free(z);
+    return best;
+}

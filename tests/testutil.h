@@ -41,6 +41,12 @@ bool kr_test_compare(const char *what, const double *got, const double *want, si
 /* Default tolerance: 1e-4 for float32, 1e-10 for float64. */
 double kr_test_tol(kr_dtype dt);
 
+/* Smallest |pre-activation| over n samples (x: n × D) and every hidden layer of m, by a plain
+ * float64 forward pass with exact ReLU. ignore_exact_zeros skips z == 0 exactly (a unit whose
+ * inputs are all zero): such a z has the same sign in every precision, unlike a tiny one. */
+double kr_test_min_abs_preact(const kr_model *m, size_t n, const double *x,
+                              bool ignore_exact_zeros);
+
 /* Runs every test of s (in-process when no_fork: an OpenCL context does not survive fork)
  * and returns the number of failures. */
 int kr_test_run_suite(Suite *s, bool no_fork);
