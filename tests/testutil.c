@@ -151,6 +151,12 @@ uint64_t kr_test_seed(void)
 bool kr_test_compare(const char *what, const double *got, const double *want, size_t n,
                      double tol)
 {
+    return kr_test_compare_scaled(what, got, want, n, tol, 0.0);
+}
+
+bool kr_test_compare_scaled(const char *what, const double *got, const double *want, size_t n,
+                            double tol, double scale)
+{
     double max_abs = 0, max_rel = 0, max_want = 0, se = 0, sw = 0;
     size_t worst = 0;
     bool nan = false;
@@ -171,7 +177,8 @@ bool kr_test_compare(const char *what, const double *got, const double *want, si
         se += d * d;
         sw += want[i] * want[i];
     }
-    double normwise = max_abs / (max_want > 1e-300 ? max_want : 1e-300);
+    double denom = max_want > scale ? max_want : scale;
+    double normwise = max_abs / (denom > 1e-300 ? denom : 1e-300);
     if (!nan && normwise <= tol) return true;
     fprintf(stderr,
             "FAIL %s: n %zu, normwise %.3g > tol %.3g%s; max-abs %.3g, max-rel %.3g, NMSE %.3g; "

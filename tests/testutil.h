@@ -38,6 +38,11 @@ uint64_t kr_test_seed(void);
  * On failure prints what, max-abs, max-rel, NMSE and the worst index to stderr. */
 bool kr_test_compare(const char *what, const double *got, const double *want, size_t n,
                      double tol);
+/* The same with the error measured against max(max|want|, scale): for a result that is a sum
+ * of terms which may cancel, pass the largest term's magnitude as scale, so that the test
+ * asks for what float arithmetic can deliver (relative to the terms, not to their sum). */
+bool kr_test_compare_scaled(const char *what, const double *got, const double *want, size_t n,
+                            double tol, double scale);
 /* Default tolerance: 1e-4 for float32, 1e-10 for float64. */
 double kr_test_tol(kr_dtype dt);
 
