@@ -137,6 +137,13 @@ static void print_usage(FILE *out)
 
 static int cmd_help(int argc, char **argv);
 
+/* `kktrecon COMMAND --help` is `kktrecon help COMMAND`. */
+static int help_for(const char *name)
+{
+    char *argv[] = {"kktrecon", "help", (char *)name};
+    return cmd_help(3, argv);
+}
+
 /* ---------- configuration and device ---------- */
 
 static int fail(const char *cmd, kr_status st)
@@ -193,7 +200,7 @@ static int cmd_devices(int argc, char **argv)
     flags f;
     int rc = parse_flags(argc, argv, "devices", "", &f);
     if (rc) return rc;
-    if (f.help) return cmd_help(3, (char *[]){"kktrecon", "help", "devices"});
+    if (f.help) return help_for("devices");
     kr_device_info *info;
     int n;
     kr_status st = kr_device_list(&info, &n);
@@ -218,7 +225,7 @@ static int cmd_train(int argc, char **argv)
     flags f;
     int rc = parse_flags(argc, argv, "train", "config set out device overwrite quiet", &f);
     if (rc) return rc;
-    if (f.help) return cmd_help(3, (char *[]){"kktrecon", "help", "train"});
+    if (f.help) return help_for("train");
     if (!need("train", "out", f.out)) return EXIT_USAGE;
     if (keep_existing("train", &f, "model.safetensors")) return EXIT_FAILURE;
     kr_config cfg;
@@ -241,7 +248,7 @@ static int cmd_attack(int argc, char **argv)
     flags f;
     int rc = parse_flags(argc, argv, "attack", "config set out model device resume overwrite quiet", &f);
     if (rc) return rc;
-    if (f.help) return cmd_help(3, (char *[]){"kktrecon", "help", "attack"});
+    if (f.help) return help_for("attack");
     if (!need("attack", "model", f.model) || !need("attack", "out", f.out)) return EXIT_USAGE;
     if (!f.resume && keep_existing("attack", &f, "candidates.safetensors")) return EXIT_FAILURE;
     kr_config cfg;
@@ -265,7 +272,7 @@ static int cmd_kkt(int argc, char **argv)
     int rc = parse_flags(argc, argv, "kkt",
                          "model candidates alpha lambda-min out precision activation device quiet", &f);
     if (rc) return rc;
-    if (f.help) return cmd_help(3, (char *[]){"kktrecon", "help", "kkt"});
+    if (f.help) return help_for("kkt");
     if (!need("kkt", "model", f.model) || !need("kkt", "out", f.out) ||
         !need("kkt", "alpha", f.alpha) || !need("kkt", "lambda-min", f.lambda_min) ||
         !f.n_candidates) {
@@ -313,7 +320,7 @@ static int cmd_evaluate(int argc, char **argv)
     flags f;
     int rc = parse_flags(argc, argv, "evaluate", "config set out model candidates device quiet", &f);
     if (rc) return rc;
-    if (f.help) return cmd_help(3, (char *[]){"kktrecon", "help", "evaluate"});
+    if (f.help) return help_for("evaluate");
     if (!need("evaluate", "model", f.model) || !need("evaluate", "out", f.out)) return EXIT_USAGE;
     if (!f.n_candidates) {
         fprintf(stderr, "kktrecon evaluate: at least one --candidates FILE is required\n");
@@ -385,7 +392,7 @@ static int cmd_demo(int argc, char **argv)
     flags f;
     int rc = parse_flags(argc, argv, "demo", "config set out device quiet", &f);
     if (rc) return rc;
-    if (f.help) return cmd_help(3, (char *[]){"kktrecon", "help", "demo"});
+    if (f.help) return help_for("demo");
     const char *out = f.out ? f.out : "runs/demo";
     kr_config cfg;
     kr_status st = build_config(&f, DEMO_CONFIG, &cfg);
@@ -447,7 +454,7 @@ static int cmd_bench(int argc, char **argv)
     flags f;
     int rc = parse_flags(argc, argv, "bench", "device what precision size reps quiet", &f);
     if (rc) return rc;
-    if (f.help) return cmd_help(3, (char *[]){"kktrecon", "help", "bench"});
+    if (f.help) return help_for("bench");
     kr_bench_opts o;
     kr_bench_defaults(&o);
     if (f.what) {
