@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "app/config.h"
 #include "testutil.h"
 
 static char tmpdir[] = "/tmp/kr_config_XXXXXX";

@@ -25,8 +25,8 @@
 #include <stb/stb_image.h>
 #include <stb/stb_image_write.h>
 
-#include "data.h"
-#include "image_io.h"
+#include "io/data.h"
+#include "io/image_io.h"
 #include "testutil.h"
 
 #include "testfs.h"

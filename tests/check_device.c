@@ -26,10 +26,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "blas.h"
-#include "device.h"
-#include "rng.h"
-#include "tensor.h"
+#include "device/blas.h"
+#include "device/device.h"
+#include "base/rng.h"
+#include "device/tensor.h"
 #include "testutil.h"
 
 static unsigned long long g_seed;

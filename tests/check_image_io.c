@@ -9,7 +9,7 @@
 
 #include <stb/stb_image.h>
 
-#include "image_io.h"
+#include "io/image_io.h"
 #include "testfs.h"
 #include "testutil.h"
 

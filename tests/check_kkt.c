@@ -10,9 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kkt.h"
-#include "ops.h"
-#include "rng.h"
+#include "nn/kkt.h"
+#include "ref/kkt_ref.h"
+#include "device/ops.h"
+#include "base/rng.h"
 #include "testutil.h"
 
 typedef struct shape {

@@ -27,10 +27,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kkt_gap.h"
-#include "mlp_ref.h"
-#include "model.h"
-#include "rng.h"
+#include "nn/kkt_gap.h"
+#include "ref/mlp_ref.h"
+#include "base/model.h"
+#include "base/rng.h"
 #include "testutil.h"
 
 static unsigned long long g_seed;

@@ -24,9 +24,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "kkt_ref.h"
-#include "model.h"
-#include "rng.h"
+#include "ref/kkt_ref.h"
+#include "base/model.h"
+#include "base/rng.h"
 #include "testutil.h"
 
 #define MAXW 64 /* widest layer (incl. D) the independent implementation handles */

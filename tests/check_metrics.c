@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "metrics.h"
-#include "rng.h"
-#include "status.h"
+#include "eval/metrics.h"
+#include "base/rng.h"
+#include "base/status.h"
 #include "testutil.h"
 
 static void fill_uniform(double *x, size_t n, uint64_t seed)

@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mlp.h"
-#include "mlp_ref.h"
-#include "rng.h"
+#include "nn/mlp.h"
+#include "ref/mlp_ref.h"
+#include "base/rng.h"
 #include "testutil.h"
 
 typedef struct shape {

@@ -16,9 +16,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "mlp_ref.h"
-#include "model.h"
-#include "rng.h"
+#include "ref/mlp_ref.h"
+#include "base/model.h"
+#include "base/rng.h"
 #include "testutil.h"
 
 static unsigned long long g_seed;

@@ -18,11 +18,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "model.h"
-#include "model_io.h"
-#include "rng.h"
-#include "safetensors.h"
-#include "status.h"
+#include "base/model.h"
+#include "io/model_io.h"
+#include "base/rng.h"
+#include "io/safetensors.h"
+#include "base/status.h"
 #include "testutil.h"
 
 static char g_dir[256];

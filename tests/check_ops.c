@@ -27,9 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops.h"
-#include "rng.h"
-#include "tensor.h"
+#include "device/ops.h"
+#include "base/rng.h"
+#include "device/tensor.h"
 #include "testutil.h"
 
 static kr_device *g_devs[4];

@@ -18,9 +18,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "grid.h"
-#include "html.h"
-#include "plot.h"
+#include "eval/grid.h"
+#include "eval/html.h"
+#include "eval/plot.h"
 
 static char test_dir[512];
 

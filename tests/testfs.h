@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#include "status.h"
+#include "base/status.h"
 
 
 static char g_tmp[256];

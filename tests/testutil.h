@@ -17,11 +17,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "device.h"
+#include "device/device.h"
 #include <check.h>
 
-#include "model.h"
-#include "rng.h"
+#include "base/model.h"
+#include "base/rng.h"
 
 /* Fills devs[0..k) (k <= max, host first) and returns k. Opens them on the first call only. */
 int kr_test_devices(kr_device **devs, int max);

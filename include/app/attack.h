@@ -1,0 +1,42 @@
+/* attack.h — `kktrecon attack` and `kktrecon kkt`: the KKT reconstruction attack driver
+ * (DESIGN.md §3) and a one-shot evaluation of the loss and gradient at a given point.
+ *
+ * Run folder of an attack:
+ *   DIR/candidates.safetensors  x (m×D, mean-subtracted space), lambda (m), y (m, ±1),
+ *                               iteration (I64), optimiser state (opt.*), metadata
+ *   DIR/attack.jsonl            one JSON object per logged iteration (loss terms, time)
+ *   DIR/attack.json             final summary
+ * The candidate file is rewritten every attack.checkpoint_every iterations (new file, then
+ * rename), so a killed run resumes bit-for-bit with resume = true on the same device.
+ */
+#ifndef KR_ATTACK_H
+#define KR_ATTACK_H
+
+#include <stdbool.h>
+
+#include "app/config.h"
+#include "device/device.h"
+#include "base/kkt_types.h"
+
+typedef struct kr_attack_result {
+    size_t m, d;
+    long start_iteration, iterations;
+    double seconds;
+    kr_kkt_loss loss; /* at the last iteration */
+} kr_attack_result;
+
+kr_status kr_attack_run(const kr_config *cfg, kr_device *dev, const char *model_path,
+                        const char *out_dir, bool resume, kr_attack_result *res);
+
+/* Loss and gradient at the point stored in candidates_path, written to out_path as
+ * loss, loss_kkt, loss_prior, loss_lambda, loss_kkt_per_tensor, grad_x, grad_lambda. */
+kr_status kr_attack_eval_point(kr_device *dev, kr_dtype dt, const char *model_path,
+                               const char *candidates_path, const kr_kkt_opts *o,
+                               const char *out_path, kr_kkt_loss *loss);
+
+/* Reads x (m×D doubles), lambda and y of a candidates file; m and d are returned.
+ * Any pointer may be NULL to skip that tensor. Caller frees. */
+kr_status kr_attack_load_candidates(const char *path, size_t *m, size_t *d, double **x,
+                                    double **lambda, double **y);
+
+#endif

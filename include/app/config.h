@@ -1,0 +1,76 @@
+/* config.h — experiment configuration: INI files (inih), `--set section.key=value`
+ * overrides, defaults, and the effective configuration written into every run folder.
+ *
+ * Every key is declared once in a table in config.c (name, type, default, help), so loading,
+ * overriding, printing and `kktrecon help config` cannot disagree. Unknown keys and bad values
+ * are errors naming the file, the line and what was expected.
+ */
+#ifndef KR_CONFIG_H
+#define KR_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "device/device.h"
+#include "base/model.h"
+#include "base/status.h"
+
+typedef enum kr_optimizer { KR_OPT_SGD = 0, KR_OPT_ADAM = 1 } kr_optimizer;
+
+typedef struct kr_config {
+    char device[128]; /* device spec, "" = built-in default */
+    struct {
+        char dataset[32];   /* mnist | fashion-mnist | cifar10 | folder */
+        char path[1024];    /* directory with the dataset files */
+        char task[128];     /* odd_even | vehicles_animals | clothing_footwear | "A/B" ids */
+        long per_class;     /* training samples per binary class (first k in file order) */
+        long test_per_class;
+    } data;
+    struct {
+        size_t hidden[KR_MAX_LAYERS]; /* hidden widths */
+        int n_hidden;
+        bool first_bias;
+        double init_scale; /* std of W1, b1 */
+    } model;
+    struct {
+        uint64_t seed;      /* of the weight initialisation, the only randomness of training */
+        long steps;
+        double lr;
+        double lr_max;      /* adaptive schedule: cap for lr growth; 0 = constant lr */
+        double stop_loss;   /* stop once the train loss is below this (0 = never) */
+        kr_dtype precision;
+        long log_every;
+    } train;
+    struct {
+        long candidates;    /* m; 0 = 2n */
+        long iterations;
+        double lr_x, lr_lambda;
+        double momentum;
+        double init_scale;
+        double lambda_min;
+        double alpha;
+        kr_act activation;
+        kr_optimizer optimizer;
+        uint64_t seed;
+        long checkpoint_every;
+        long log_every;
+        kr_dtype precision;
+    } attack;
+} kr_config;
+
+void kr_config_defaults(kr_config *c);
+/* Reads an INI file over the current values. */
+kr_status kr_config_load_file(kr_config *c, const char *path);
+/* Same for INI text held in memory; `name` is used in error messages. */
+kr_status kr_config_load_string(kr_config *c, const char *text, const char *name);
+/* Applies one "section.key=value" override (device: "device=..."). */
+kr_status kr_config_set(kr_config *c, const char *assignment);
+/* Writes the effective configuration as INI (loadable again). */
+void kr_config_write(const kr_config *c, FILE *f);
+/* Writes `key = default  ; help` lines for --help. */
+void kr_config_write_help(FILE *f);
+/* Checks cross-key consistency (e.g. per_class > 0). */
+kr_status kr_config_validate(const kr_config *c);
+
+#endif

@@ -1,0 +1,46 @@
+/* mlp.h — the classifier on a device: forward, backward and a full-batch gradient-descent
+ * step on the mean logistic loss (DESIGN.md §2), written once over tensor/blas/ops so it
+ * runs on every backend. The float64 reference is mlp_ref.h.
+ *
+ * Shapes (row-major): X n×D (mean-subtracted), y n×1 (±1), W_l H_l×H_{l−1}, b_1 1×H_1,
+ * Z_l / A_l n×H_l, Φ n×1.
+ */
+#ifndef KR_MLP_H
+#define KR_MLP_H
+
+#include <stddef.h>
+
+#include "base/model.h"
+#include "device/tensor.h"
+
+typedef struct kr_mlp kr_mlp;
+
+/* Uploads the model's parameters in dtype dt and allocates the workspace for batches of n. */
+kr_status kr_mlp_new(kr_device *dev, kr_dtype dt, const kr_model *m, size_t n, kr_mlp **out);
+void kr_mlp_free(kr_mlp *net);
+
+/* Uploads a batch: x n×D (float64, row-major), y n (±1; may be NULL for forward only). */
+kr_status kr_mlp_set_batch(kr_mlp *net, const double *x, const double *y);
+
+/* Φ for the current batch, downloaded into phi (n doubles). */
+kr_status kr_mlp_forward(kr_mlp *net, double *phi);
+
+/* Forward + backward on the current batch: mean logistic loss, number of training errors
+ * (yΦ <= 0) and the gradients of the mean loss (kept on the device). */
+kr_status kr_mlp_loss_grad(kr_mlp *net, double *loss, double *errors);
+
+/* θ −= lr · ∇θ (the gradients of the last kr_mlp_loss_grad). */
+kr_status kr_mlp_step(kr_mlp *net, double lr);
+
+/* Downloads the parameters (into a model of the same architecture) or the gradients. */
+kr_status kr_mlp_read_params(const kr_mlp *net, kr_model *m);
+kr_status kr_mlp_read_grads(const kr_mlp *net, kr_model *g);
+
+/* GEMM work of one training step (forward + backward) in FLOP. */
+double kr_mlp_step_flops(const kr_model *m, size_t n);
+
+/* Convenience: Φ of n inputs under model m (batched internally). */
+kr_status kr_mlp_predict(kr_device *dev, kr_dtype dt, const kr_model *m, size_t n,
+                         const double *x, double *phi);
+
+#endif

@@ -1,0 +1,39 @@
+/* kkt_ref.h — float64 host reference of the KKT reconstruction loss and its gradient
+ * (DESIGN.md §3), the reference every device implementation of the attack is tested against.
+ *
+ * What it computes, for candidates x_i (mean-subtracted space), multipliers λ_i and fixed
+ * labels y_i, i = 1..M (M = mc), with c_i = λ_i y_i / M:
+ *   L = Σ_p ‖θ_p − g_p‖²                     KKT stationarity, every tensor incl. b_1, no ½
+ *     + Σ_{i,k} relu(x_ik − 1)² + relu(−1 − x_ik)²   box prior
+ *     + 5 Σ_i relu(λ_min − λ_i)²                     dual feasibility
+ *   g_p = Σ_i c_i ∇θ_p Φ̃(θ; x_i),
+ * where Φ̃ runs the forward pass with o->act (RELU: max(z, 0); SOFTPLUS: log(1+e^{αz})/α)
+ * and uses s = σ(αz) as EVERY activation derivative; differentiating s itself gives
+ * s' = α s (1 − s). The returned gradients are ∂L/∂x_i and ∂L/∂λ_i under that rule. In
+ * SOFTPLUS mode they are the exact gradient of L; in RELU mode (the paper's) they are not
+ * (the forward value uses exact ReLU) and finite differences in x will not match them.
+ *
+ * What it does not: batch candidates into GEMMs (that is kkt.c, DESIGN §3.1; this file works
+ * per candidate with vectors so that the two are independent), optimise, or print.
+ * Layouts: row-major; x and grad_x are M × D (D = m->dims[0]), row i = candidate i.
+ * Cost: O(#params) time per candidate, O(#params + Σ widths) memory.
+ */
+#ifndef KR_KKT_REF_H
+#define KR_KKT_REF_H
+
+#include <stddef.h>
+
+#include "base/kkt_types.h"
+#include "base/model.h"
+#include "base/status.h"
+
+/* Evaluates the loss and (optionally) its gradient.
+ *   x: mc × D, lambda: mc, y: mc (±1), loss: out (required).
+ *   grad_x: mc × D or NULL; grad_lambda: mc or NULL (both NULL: loss only, half the work).
+ * Returns KR_E_INVALID on NULL m/o/x/lambda/y/loss, mc == 0 or α not finite and > 0;
+ * KR_E_NOMEM; KR_E_NUMERIC if the total loss is not finite (outputs are still written). */
+kr_status kr_kkt_ref_eval(const kr_model *m, const kr_kkt_opts *o, size_t mc, const double *x,
+                          const double *lambda, const double *y, kr_kkt_loss *loss,
+                          double *grad_x, double *grad_lambda);
+
+#endif

@@ -1,0 +1,591 @@
+/* cli.c — subcommands and their flags. Each command parses its flags, builds the effective
+ * configuration (built-in defaults < --config FILE < --set k=v; device: config < env
+ * KKTRECON_DEVICE < --device), opens the device and calls one driver (train.c, attack.c,
+ * evaluate.c, bench.c). Results go to files and stdout; progress and errors to stderr.
+ */
+#include "app/cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app/attack.h"
+#include "app/bench.h"
+#include "app/config.h"
+#include "device/device.h"
+#include "app/evaluate.h"
+#include "base/log.h"
+#include "io/report.h"
+#include "app/train.h"
+
+#ifndef KR_VERSION
+#define KR_VERSION "dev"
+#endif
+#ifndef KR_SOURCE_DATA_DIR
+#define KR_SOURCE_DATA_DIR "data"
+#endif
+#ifndef KR_INSTALL_DATA_DIR
+#define KR_INSTALL_DATA_DIR "/usr/local/share/kktrecon"
+#endif
+
+enum { EXIT_USAGE = 2, EXIT_INTERRUPTED = 130 };
+
+/* ---------- flags ---------- */
+
+#define MAX_MULTI 64
+
+typedef struct flags {
+    const char *config, *out, *model, *device, *precision, *activation;
+    const char *alpha, *lambda_min;
+    const char *sets[MAX_MULTI];
+    int n_sets;
+    const char *candidates[MAX_MULTI];
+    int n_candidates;
+    bool resume, overwrite, quiet, help;
+    const char *what;
+    const char *size;
+    const char *reps;
+} flags;
+
+typedef struct flag_def {
+    const char *name;
+    size_t offset;  /* of the const char * (or bool) field */
+    int kind;       /* 0 value, 1 bool, 2 repeated (sets), 3 repeated (candidates) */
+} flag_def;
+
+#define FV(n, field) {n, offsetof(flags, field), 0}
+#define FB(n, field) {n, offsetof(flags, field), 1}
+
+static const flag_def FLAGS[] = {
+    FV("config", config), FV("out", out), FV("model", model), FV("device", device),
+    FV("precision", precision), FV("activation", activation), FV("alpha", alpha),
+    FV("lambda-min", lambda_min), FV("what", what), FV("size", size), FV("reps", reps),
+    FB("resume", resume), FB("overwrite", overwrite), FB("quiet", quiet), FB("help", help),
+    {"set", 0, 2}, {"candidates", 0, 3},
+};
+
+/* Parses argv[2..]; `allowed` lists the flag names the command accepts (space-separated). */
+static int parse_flags(int argc, char **argv, const char *cmd, const char *allowed, flags *f)
+{
+    memset(f, 0, sizeof *f);
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h")) a = "--help";
+        if (strncmp(a, "--", 2)) {
+            fprintf(stderr, "kktrecon %s: unexpected argument '%s' (see kktrecon help %s)\n", cmd, a, cmd);
+            return EXIT_USAGE;
+        }
+        char name[64];
+        const char *eq = strchr(a + 2, '=');
+        size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        if (len >= sizeof name) len = sizeof name - 1;
+        memcpy(name, a + 2, len);
+        name[len] = '\0';
+        const flag_def *d = NULL;
+        for (size_t k = 0; k < sizeof FLAGS / sizeof FLAGS[0]; k++)
+            if (!strcmp(FLAGS[k].name, name)) d = &FLAGS[k];
+        char padded[80];
+        snprintf(padded, sizeof padded, " %s ", name);
+        char allowed_padded[512];
+        snprintf(allowed_padded, sizeof allowed_padded, " %s help ", allowed);
+        if (!d || !strstr(allowed_padded, padded)) {
+            fprintf(stderr, "kktrecon %s: unknown flag --%s (see kktrecon help %s)\n", cmd, name, cmd);
+            return EXIT_USAGE;
+        }
+        if (d->kind == 1) {
+            *(bool *)((char *)f + d->offset) = true;
+            continue;
+        }
+        const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        if (!v) {
+            fprintf(stderr, "kktrecon %s: --%s needs a value\n", cmd, name);
+            return EXIT_USAGE;
+        }
+        if (d->kind == 2 || d->kind == 3) {
+            int *n = d->kind == 2 ? &f->n_sets : &f->n_candidates;
+            const char **arr = d->kind == 2 ? f->sets : f->candidates;
+            if (*n == MAX_MULTI) {
+                fprintf(stderr, "kktrecon %s: too many --%s\n", cmd, name);
+                return EXIT_USAGE;
+            }
+            arr[(*n)++] = v;
+        } else {
+            *(const char **)((char *)f + d->offset) = v;
+        }
+    }
+    if (f->quiet) kr_log_set_level(KR_LOG_QUIET);
+    return 0;
+}
+
+/* ---------- help ---------- */
+
+typedef struct command {
+    const char *name, *usage, *help;
+    int (*run)(int argc, char **argv);
+} command;
+
+static const command *find_command(const char *name);
+
+static void print_usage(FILE *out)
+{
+    fprintf(out,
+            "kktrecon %s — reconstruct training images from a trained classifier's weights\n"
+            "(the KKT attack of Haim et al., NeurIPS 2022), on any OpenCL device or the host CPU.\n\n"
+            "usage: kktrecon COMMAND [flags]\n\ncommands:\n", KR_VERSION);
+}
+
+static int cmd_help(int argc, char **argv);
+
+/* `kktrecon COMMAND --help` is `kktrecon help COMMAND`. */
+static int help_for(const char *name)
+{
+    char *argv[] = {"kktrecon", "help", (char *)name};
+    return cmd_help(3, argv);
+}
+
+/* ---------- configuration and device ---------- */
+
+static int fail(const char *cmd, kr_status st)
+{
+    fprintf(stderr, "kktrecon %s: error: %s\n  (%s)\n", cmd, kr_error_message(), kr_status_name(st));
+    return st == KR_E_INTERRUPTED ? EXIT_INTERRUPTED : EXIT_FAILURE;
+}
+
+static kr_status build_config(const flags *f, const char *base_text, kr_config *cfg)
+{
+    kr_config_defaults(cfg);
+    if (base_text) KR_TRY(kr_config_load_string(cfg, base_text, "built-in demo configuration"));
+    if (f->config) KR_TRY(kr_config_load_file(cfg, f->config));
+    for (int i = 0; i < f->n_sets; i++) KR_TRY(kr_config_set(cfg, f->sets[i]));
+    return KR_OK;
+}
+
+static kr_status open_device(const flags *f, const kr_config *cfg, kr_device **dev)
+{
+    const char *spec = kr_device_spec_resolve(f->device, cfg ? cfg->device : NULL);
+    KR_TRY(kr_device_open(spec, dev));
+    kr_log_info("device: %s", kr_device_describe(*dev));
+    return KR_OK;
+}
+
+/* A run folder that already holds `file` is someone's finished (or resumable) work: refuse to
+ * overwrite it unless --overwrite says so. */
+static bool keep_existing(const char *cmd, const flags *f, const char *file)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", f->out, file);
+    FILE *fp = fopen(path, "rb");
+    if (!fp || f->overwrite) {
+        if (fp) fclose(fp);
+        return false;
+    }
+    fclose(fp);
+    fprintf(stderr, "kktrecon %s: %s already exists; pass --overwrite to replace it%s, or choose "
+            "another --out\n", cmd, path, strcmp(cmd, "attack") ? "" : " (or --resume to continue it)");
+    return true;
+}
+
+static bool need(const char *cmd, const char *flag, const char *value)
+{
+    if (value) return true;
+    fprintf(stderr, "kktrecon %s: --%s is required (see kktrecon help %s)\n", cmd, flag, cmd);
+    return false;
+}
+
+/* ---------- commands ---------- */
+
+static int cmd_devices(int argc, char **argv)
+{
+    flags f;
+    int rc = parse_flags(argc, argv, "devices", "", &f);
+    if (rc) return rc;
+    if (f.help) return help_for("devices");
+    kr_device_info *info;
+    int n;
+    kr_status st = kr_device_list(&info, &n);
+    if (st != KR_OK) return fail("devices", st);
+    printf("%-5s %-5s %-12s %-40s %-34s %-14s %-12s %9s %5s\n", "index", "spec", "type", "device",
+           "platform", "driver", "OpenCL C", "memory", "fp64");
+    for (int i = 0; i < n; i++) {
+        char spec[16];
+        if (info[i].backend == KR_BACKEND_HOST) snprintf(spec, sizeof spec, "host");
+        else snprintf(spec, sizeof spec, "%d:%d", info[i].platform, info[i].device);
+        printf("%-5d %-5s %-12s %-40.40s %-34.34s %-14.14s %-12.12s %6.1f GiB %5s\n", info[i].index,
+               spec, info[i].type, info[i].name, info[i].platform_name, info[i].driver,
+               info[i].opencl_c, (double)info[i].global_mem / (1024.0 * 1024 * 1024),
+               info[i].fp64 ? "yes" : "no");
+    }
+    free(info);
+    return 0;
+}
+
+static int cmd_train(int argc, char **argv)
+{
+    flags f;
+    int rc = parse_flags(argc, argv, "train", "config set out device overwrite quiet", &f);
+    if (rc) return rc;
+    if (f.help) return help_for("train");
+    if (!need("train", "out", f.out)) return EXIT_USAGE;
+    if (keep_existing("train", &f, "model.safetensors")) return EXIT_FAILURE;
+    kr_config cfg;
+    kr_device *dev = NULL;
+    kr_status st = build_config(&f, NULL, &cfg);
+    if (st == KR_OK) st = open_device(&f, &cfg, &dev);
+    kr_train_result r;
+    if (st == KR_OK) st = kr_train_run(&cfg, dev, f.out, &r);
+    kr_device_close(dev);
+    if (st != KR_OK) return fail("train", st);
+    printf("trained %zu samples, %ld steps, %.1fs: loss %.3e, train errors %zu, min margin %.4g, "
+           "test accuracy %.4f, KKT gap %.3f\nwrote %s/model.safetensors, %s/train.json\n",
+           r.n, r.steps, r.seconds, r.loss, r.errors, r.min_margin, r.test_accuracy, r.kkt_gap,
+           f.out, f.out);
+    return 0;
+}
+
+static int cmd_attack(int argc, char **argv)
+{
+    flags f;
+    int rc = parse_flags(argc, argv, "attack", "config set out model device resume overwrite quiet", &f);
+    if (rc) return rc;
+    if (f.help) return help_for("attack");
+    if (!need("attack", "model", f.model) || !need("attack", "out", f.out)) return EXIT_USAGE;
+    if (!f.resume && keep_existing("attack", &f, "candidates.safetensors")) return EXIT_FAILURE;
+    kr_config cfg;
+    kr_device *dev = NULL;
+    kr_status st = build_config(&f, NULL, &cfg);
+    if (st == KR_OK) st = open_device(&f, &cfg, &dev);
+    kr_attack_result r;
+    if (st == KR_OK) st = kr_attack_run(&cfg, dev, f.model, f.out, f.resume, &r);
+    kr_device_close(dev);
+    if (st != KR_OK) return fail("attack", st);
+    printf("attack: %zu candidates, iterations %ld..%ld in %.1fs: loss %.4e (kkt %.4e, prior "
+           "%.3e, lambda %.3e)\nwrote %s/candidates.safetensors, %s/attack.jsonl\n",
+           r.m, r.start_iteration, r.iterations, r.seconds, r.loss.total, r.loss.kkt,
+           r.loss.prior, r.loss.lambda, f.out, f.out);
+    return 0;
+}
+
+static int cmd_kkt(int argc, char **argv)
+{
+    flags f;
+    int rc = parse_flags(argc, argv, "kkt",
+                         "model candidates alpha lambda-min out precision activation device quiet", &f);
+    if (rc) return rc;
+    if (f.help) return help_for("kkt");
+    if (!need("kkt", "model", f.model) || !need("kkt", "out", f.out) ||
+        !need("kkt", "alpha", f.alpha) || !need("kkt", "lambda-min", f.lambda_min) ||
+        !f.n_candidates) {
+        if (!f.n_candidates) fprintf(stderr, "kktrecon kkt: --candidates is required\n");
+        return EXIT_USAGE;
+    }
+    kr_config cfg;
+    kr_config_defaults(&cfg);
+    char buf[160];
+    kr_status st = KR_OK;
+    snprintf(buf, sizeof buf, "attack.alpha=%s", f.alpha);
+    st = kr_config_set(&cfg, buf);
+    snprintf(buf, sizeof buf, "attack.lambda_min=%s", f.lambda_min);
+    if (st == KR_OK) st = kr_config_set(&cfg, buf);
+    snprintf(buf, sizeof buf, "attack.precision=%s", f.precision ? f.precision : "double");
+    if (st == KR_OK) st = kr_config_set(&cfg, buf);
+    snprintf(buf, sizeof buf, "attack.activation=%s", f.activation ? f.activation : "relu");
+    if (st == KR_OK) st = kr_config_set(&cfg, buf);
+    kr_device *dev = NULL;
+    if (st == KR_OK) st = open_device(&f, NULL, &dev);
+    kr_kkt_opts o = {cfg.attack.activation, cfg.attack.alpha, cfg.attack.lambda_min};
+    kr_kkt_loss loss;
+    if (st == KR_OK)
+        st = kr_attack_eval_point(dev, cfg.attack.precision, f.model, f.candidates[0], &o, f.out, &loss);
+    kr_device_close(dev);
+    if (st != KR_OK) return fail("kkt", st);
+    printf("loss %.17g\nloss_kkt %.17g\nloss_prior %.17g\nloss_lambda %.17g\nwrote %s\n",
+           loss.total, loss.kkt, loss.prior, loss.lambda, f.out);
+    return 0;
+}
+
+static void print_summary(const kr_eval_summary *s, const char *dir)
+{
+    static const char *names[3] = {"official (min-max)", "clip [0,1]", "mean-image baseline"};
+    printf("evaluated %zu training images against %zu candidates\n", s->n_train, s->n_candidates);
+    printf("%-22s %7s %7s %7s %7s %7s\n", "SSIM", ">0.3", ">0.4", ">0.5", "mean", "median");
+    for (int k = 0; k < 3; k++)
+        printf("%-22s %7zu %7zu %7zu %7.3f %7.3f\n", names[k], s->above[k][0], s->above[k][1],
+               s->above[k][2], s->mean[k], s->median[k]);
+    printf("report: %s/report.html  (grid.png, ssim_vs_margin.png, pairs.csv, summary.json)\n", dir);
+}
+
+static int cmd_evaluate(int argc, char **argv)
+{
+    flags f;
+    int rc = parse_flags(argc, argv, "evaluate", "config set out model candidates device quiet", &f);
+    if (rc) return rc;
+    if (f.help) return help_for("evaluate");
+    if (!need("evaluate", "model", f.model) || !need("evaluate", "out", f.out)) return EXIT_USAGE;
+    if (!f.n_candidates) {
+        fprintf(stderr, "kktrecon evaluate: at least one --candidates FILE is required\n");
+        return EXIT_USAGE;
+    }
+    kr_config cfg;
+    kr_device *dev = NULL;
+    kr_status st = build_config(&f, NULL, &cfg);
+    if (st == KR_OK) st = open_device(&f, &cfg, &dev);
+    kr_eval_summary s;
+    if (st == KR_OK)
+        st = kr_evaluate_run(&cfg, dev, f.model, f.candidates, (size_t)f.n_candidates, f.out, &s);
+    kr_device_close(dev);
+    if (st != KR_OK) return fail("evaluate", st);
+    print_summary(&s, f.out);
+    return 0;
+}
+
+/* The demo's embedded configuration: MNIST odd/even, 10 per class, 784-200-200-1 in float64
+ * (DESIGN §5a, the setting measured to reconstruct all 20 digits with the paper's code), with
+ * m = 8n candidates. Tried on 2 cores (clip-SSIM mean over the 20 digits / wall time):
+ * m = 2n 0.63 / 20 s; 2n with 20k iterations 0.59; α 50 0.61; λ_min 0.2 0.67; 4n 0.68;
+ * 4n with 5k iterations 0.73 / 27 s; 8n 0.74 / 62 s (all 20 above 0.5). */
+static const char DEMO_CONFIG[] =
+    "[data]\n"
+    "dataset = mnist\n"
+    "task = odd_even\n"
+    "per_class = 10\n"
+    "test_per_class = 200\n"
+    "[model]\n"
+    "hidden = 200,200\n"
+    "[train]\n"
+    "steps = 20000\n"
+    "lr = 2.0\n"
+    "precision = double\n"
+    "log_every = 2000\n"
+    "[attack]\n"
+    "candidates = 160\n"
+    "iterations = 10000\n"
+    "lr_x = 0.28\n"
+    "lr_lambda = 1e-4\n"
+    "init_scale = 0.0017\n"
+    "lambda_min = 0.42\n"
+    "alpha = 19.2\n"
+    "precision = double\n"
+    "log_every = 1000\n"
+    "checkpoint_every = 1000\n";
+
+static const char *demo_data_dir(void)
+{
+    const char *env = getenv("KKTRECON_DATA");
+    if (env && *env) return env;
+    static const char *dirs[] = {KR_SOURCE_DATA_DIR, KR_INSTALL_DATA_DIR};
+    static char path[1200];
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/mnist-subset/train-labels-idx1-ubyte.gz", dirs[i]);
+        FILE *fp = fopen(path, "rb");
+        if (fp) {
+            fclose(fp);
+            snprintf(path, sizeof path, "%s/mnist-subset", dirs[i]);
+            return path;
+        }
+    }
+    return NULL;
+}
+
+static int cmd_demo(int argc, char **argv)
+{
+    flags f;
+    int rc = parse_flags(argc, argv, "demo", "config set out device quiet", &f);
+    if (rc) return rc;
+    if (f.help) return help_for("demo");
+    const char *out = f.out ? f.out : "runs/demo";
+    kr_config cfg;
+    kr_status st = build_config(&f, DEMO_CONFIG, &cfg);
+    if (st != KR_OK) return fail("demo", st);
+    if (!cfg.data.path[0]) {
+        const char *dir = demo_data_dir();
+        if (!dir) {
+            fprintf(stderr, "kktrecon demo: the bundled MNIST subset was not found (looked in %s "
+                    "and %s); set KKTRECON_DATA or --set data.path=DIR\n", KR_SOURCE_DATA_DIR,
+                    KR_INSTALL_DATA_DIR);
+            return EXIT_FAILURE;
+        }
+        if (strlen(dir) >= sizeof cfg.data.path) {
+            fprintf(stderr, "kktrecon demo: data path too long: %s\n", dir);
+            return EXIT_FAILURE;
+        }
+        memcpy(cfg.data.path, dir, strlen(dir) + 1);
+    }
+    char train_dir[1100], attack_dir[1100], eval_dir[1100], model[1200], cand[1200];
+    snprintf(train_dir, sizeof train_dir, "%s/train", out);
+    snprintf(attack_dir, sizeof attack_dir, "%s/attack", out);
+    snprintf(eval_dir, sizeof eval_dir, "%s/evaluate", out);
+    snprintf(model, sizeof model, "%s/model.safetensors", train_dir);
+    snprintf(cand, sizeof cand, "%s/candidates.safetensors", attack_dir);
+    kr_device *dev = NULL;
+    double t0 = kr_time_now();
+    st = open_device(&f, &cfg, &dev);
+    kr_train_result tr;
+    kr_attack_result ar;
+    kr_eval_summary es;
+    if (st == KR_OK) {
+        kr_log_info("demo 1/3: train on %s (%s)", cfg.data.path, cfg.data.task);
+        st = kr_train_run(&cfg, dev, train_dir, &tr);
+    }
+    if (st == KR_OK) {
+        kr_log_info("demo 2/3: attack the trained model");
+        st = kr_attack_run(&cfg, dev, model, attack_dir, false, &ar);
+    }
+    if (st == KR_OK) {
+        kr_log_info("demo 3/3: evaluate the reconstructions");
+        const char *paths[1] = {cand};
+        st = kr_evaluate_run(&cfg, dev, model, paths, 1, eval_dir, &es);
+    }
+    char where[512] = "";
+    if (dev) snprintf(where, sizeof where, "%s", kr_device_describe(dev));
+    kr_device_close(dev);
+    if (st != KR_OK) return fail("demo", st);
+    printf("demo finished in %.0fs on %s\n", kr_time_now() - t0, where);
+    printf("trained: %zu samples, loss %.2e, %zu errors, test accuracy %.3f\n", tr.n, tr.loss,
+           tr.errors, tr.test_accuracy);
+    printf("attack: %zu candidates, %ld iterations, final loss %.3e\n", ar.m, ar.iterations,
+           ar.loss.total);
+    print_summary(&es, eval_dir);
+    return 0;
+}
+
+static int cmd_bench(int argc, char **argv)
+{
+    flags f;
+    int rc = parse_flags(argc, argv, "bench", "device what precision size reps quiet", &f);
+    if (rc) return rc;
+    if (f.help) return help_for("bench");
+    kr_bench_opts o;
+    kr_bench_defaults(&o);
+    if (f.what) {
+        o.train = strstr(f.what, "train") != NULL;
+        o.attack = strstr(f.what, "attack") != NULL;
+        if (!o.train && !o.attack) {
+            fprintf(stderr, "kktrecon bench: --what takes train, attack or train,attack\n");
+            return EXIT_USAGE;
+        }
+    }
+    if (f.precision) {
+        o.n_dtypes = 0;
+        if (strstr(f.precision, "single")) o.dtypes[o.n_dtypes++] = KR_F32;
+        if (strstr(f.precision, "double")) o.dtypes[o.n_dtypes++] = KR_F64;
+        if (!o.n_dtypes) {
+            fprintf(stderr, "kktrecon bench: --precision takes single, double or single,double\n");
+            return EXIT_USAGE;
+        }
+    }
+    if (f.size && !strcmp(f.size, "small")) {
+        o.h = 200;
+        o.n = 100;
+        o.m = 200;
+    } else if (f.size && strcmp(f.size, "paper")) {
+        fprintf(stderr, "kktrecon bench: --size takes paper or small\n");
+        return EXIT_USAGE;
+    }
+    if (f.reps) o.reps = atoi(f.reps) > 0 ? atoi(f.reps) : o.reps;
+    kr_device *dev = NULL;
+    kr_status st = open_device(&f, NULL, &dev);
+    if (st == KR_OK) st = kr_bench_run(dev, &o, stdout);
+    kr_device_close(dev);
+    return st == KR_OK ? 0 : fail("bench", st);
+}
+
+static int cmd_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("kktrecon %s\n", KR_VERSION);
+    return 0;
+}
+
+static const command COMMANDS[] = {
+    {"help", "kktrecon help [COMMAND | config]", "show this help, a command's flags, or every configuration key", cmd_help},
+    {"devices", "kktrecon devices", "list host and every OpenCL device (index, p:d spec, type, driver, memory, fp64)", cmd_devices},
+    {"train", "kktrecon train [--config FILE] [--set section.key=value ...] --out DIR [--device SPEC] [--overwrite]",
+     "train the bias-free ReLU MLP on the configured binary task; writes DIR/model.safetensors, "
+     "DIR/train.json, DIR/config.ini", cmd_train},
+    {"attack", "kktrecon attack [--config FILE] --model MODEL.safetensors --out DIR [--resume | --overwrite] [--set ...] [--device SPEC]",
+     "run the KKT reconstruction attack; writes DIR/candidates.safetensors (checkpointed), "
+     "DIR/attack.jsonl, DIR/attack.json; --resume continues from the last checkpoint", cmd_attack},
+    {"kkt", "kktrecon kkt --model MODEL --candidates C.safetensors --alpha A --lambda-min L --out G.safetensors [--precision single|double] [--activation relu|softplus] [--device SPEC]",
+     "evaluate the KKT loss and its gradient at a given point (no optimisation), for checking "
+     "against another implementation", cmd_kkt},
+    {"evaluate", "kktrecon evaluate [--config FILE] --model MODEL --candidates C [--candidates C2 ...] --out DIR [--set ...] [--device SPEC]",
+     "match the pooled candidates to the training set and score them like the paper; writes "
+     "pairs.csv, summary.json, grid.png, ssim_vs_margin.png, report.html", cmd_evaluate},
+    {"demo", "kktrecon demo [--out DIR (default runs/demo)] [--device SPEC] [--set ...]",
+     "train -> attack -> evaluate on the bundled MNIST subset (odd/even, 10 per class, "
+     "784-200-200-1, float64) and print the summary", cmd_demo},
+    {"bench", "kktrecon bench [--device SPEC] [--what train,attack] [--precision single,double] [--size paper|small] [--reps N]",
+     "time one training step and one attack iteration at the paper's size and report GFLOP/s "
+     "next to the device's measured GEMM rate", cmd_bench},
+    {"version", "kktrecon version", "print the version", cmd_version},
+};
+#define NCOMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
+
+static const command *find_command(const char *name)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (!strcmp(COMMANDS[i].name, name)) return &COMMANDS[i];
+    return NULL;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+    if (argc >= 3 && !strcmp(argv[2], "config")) {
+        printf("configuration keys (INI sections [data] [model] [train] [attack]; --set "
+               "section.key=value overrides):\n");
+        kr_config_write_help(stdout);
+        return 0;
+    }
+    if (argc >= 3) {
+        const command *c = find_command(argv[2]);
+        if (!c) {
+            fprintf(stderr, "kktrecon help: unknown command '%s'\n", argv[2]);
+            return EXIT_USAGE;
+        }
+        printf("usage: %s\n\n%s\n\ncommon flags: --quiet (errors only), --help\n"
+               "device SPEC: host | p:d | index from `kktrecon devices` | gpu | cpu | name "
+               "substring\n  (precedence: config key device < env KKTRECON_DEVICE < --device)\n",
+               c->usage, c->help);
+        return 0;
+    }
+    print_usage(stdout);
+    for (size_t i = 0; i < NCOMMANDS; i++) printf("  %-9s %s\n", COMMANDS[i].name, COMMANDS[i].help);
+    printf("\nrun `kktrecon help COMMAND` for its flags, `kktrecon help config` for every "
+           "configuration key.\n");
+    return 0;
+}
+
+/* The host backend runs GEMMs on OpenBLAS's thread pool and element-wise loops on OpenMP's;
+ * both share the same cores. libgomp's default is to spin-wait after every parallel region,
+ * which steals the cores from OpenBLAS's next GEMM (measured with `kktrecon bench` on 2
+ * cores: an attack iteration at the paper's size took 167 ms, 53% of the sgemm rate, and
+ * 98 ms, 93%, with OMP_WAIT_POLICY=passive). libgomp reads the policy once, when it is
+ * loaded, so the binary re-executes itself once with the policy set, unless the user set one. */
+static void ensure_passive_openmp(char **argv)
+{
+    if (getenv("OMP_WAIT_POLICY")) return;
+    if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
+    execv("/proc/self/exe", argv); /* returns only on failure: run on with the default */
+}
+
+int kr_cli_main(int argc, char **argv)
+{
+    ensure_passive_openmp(argv);
+    if (argc < 2) {
+        print_usage(stderr);
+        for (size_t i = 0; i < NCOMMANDS; i++) fprintf(stderr, "  %-9s %s\n", COMMANDS[i].name, COMMANDS[i].help);
+        return EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "--help") || !strcmp(name, "-h")) name = "help";
+    if (!strcmp(name, "--version")) name = "version";
+    const command *c = find_command(name);
+    if (!c) {
+        fprintf(stderr, "kktrecon: unknown command '%s' (see kktrecon help)\n", argv[1]);
+        return EXIT_USAGE;
+    }
+    kr_interrupt_install();
+    return c->run(argc, argv);
+}

@@ -1,0 +1,350 @@
+/* config.c — the table of every configuration key, and INI loading through inih.
+ *
+ * Does not: resolve the device (device.c) or check that dataset files exist (data.c).
+ */
+#include "app/config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef enum { T_STR, T_LONG, T_DOUBLE, T_BOOL, T_U64, T_HIDDEN, T_DTYPE, T_ACT, T_OPT } key_type;
+
+typedef struct key_def {
+    const char *section, *key;
+    key_type type;
+    size_t offset, size; /* into kr_config; size for strings */
+    const char *def;     /* default, as text */
+    const char *help;
+} key_def;
+
+#define F(field) offsetof(kr_config, field), sizeof(((kr_config *)0)->field)
+
+static const key_def KEYS[] = {
+    {"", "device", T_STR, F(device), "",
+     "host | p:d | index | gpu | cpu | name substring; empty = first OpenCL GPU, else host"},
+    {"data", "dataset", T_STR, F(data.dataset), "mnist", "mnist | fashion-mnist | cifar10 | folder"},
+    {"data", "path", T_STR, F(data.path), "", "directory holding the dataset files"},
+    {"data", "task", T_STR, F(data.task), "",
+     "odd_even | vehicles_animals | clothing_footwear | A/B class-id lists (\"0,1/2,3\"); "
+     "empty = the dataset's usual task"},
+    {"data", "per_class", T_LONG, F(data.per_class), "250",
+     "training samples per binary class (first k in file order)"},
+    {"data", "test_per_class", T_LONG, F(data.test_per_class), "1000",
+     "test samples per binary class (0 = no test evaluation)"},
+    {"model", "hidden", T_HIDDEN, F(model.hidden), "1000,1000", "hidden widths, comma-separated"},
+    {"model", "first_bias", T_BOOL, F(model.first_bias), "true", "bias on the first layer"},
+    {"model", "init_scale", T_DOUBLE, F(model.init_scale), "1e-4",
+     "std of the first layer's N(0,1) init (W1, b1)"},
+    {"train", "seed", T_U64, F(train.seed), "1", "seed of the weight initialisation"},
+    {"train", "steps", T_LONG, F(train.steps), "100000", "full-batch gradient-descent steps"},
+    {"train", "lr", T_DOUBLE, F(train.lr), "0.01", "learning rate (the paper: 0.01)"},
+    {"train", "lr_max", T_DOUBLE, F(train.lr_max), "0",
+     "0 = constant lr; else lr grows as lr*0.01/loss (capped at lr_max) once loss < 0.01"},
+    {"train", "stop_loss", T_DOUBLE, F(train.stop_loss), "0",
+     "stop early when the mean train loss falls below this (0 = run all steps)"},
+    {"train", "precision", T_DTYPE, F(train.precision), "double", "single | double"},
+    {"train", "log_every", T_LONG, F(train.log_every), "1000", "steps between log lines"},
+    {"attack", "candidates", T_LONG, F(attack.candidates), "0", "m; 0 = twice the training set"},
+    {"attack", "iterations", T_LONG, F(attack.iterations), "10000", "optimisation iterations"},
+    {"attack", "lr_x", T_DOUBLE, F(attack.lr_x), "0.28", "learning rate of the candidates"},
+    {"attack", "lr_lambda", T_DOUBLE, F(attack.lr_lambda), "1e-4", "learning rate of lambda"},
+    {"attack", "momentum", T_DOUBLE, F(attack.momentum), "0.9", "SGD momentum"},
+    {"attack", "init_scale", T_DOUBLE, F(attack.init_scale), "0.0017",
+     "candidates start as N(0,1)*init_scale"},
+    {"attack", "lambda_min", T_DOUBLE, F(attack.lambda_min), "0.42", "dual-feasibility floor"},
+    {"attack", "alpha", T_DOUBLE, F(attack.alpha), "19.2",
+     "sharpness of the sigmoid(alpha z) ReLU derivative"},
+    {"attack", "activation", T_ACT, F(attack.activation), "relu",
+     "relu (the paper's) | softplus (exact-gradient variant)"},
+    {"attack", "optimizer", T_OPT, F(attack.optimizer), "sgd", "sgd (momentum, the paper's) | adam"},
+    {"attack", "seed", T_U64, F(attack.seed), "1", "seed of the candidate initialisation"},
+    {"attack", "checkpoint_every", T_LONG, F(attack.checkpoint_every), "1000",
+     "iterations between checkpoints (0 = only at the end)"},
+    {"attack", "log_every", T_LONG, F(attack.log_every), "500", "iterations between log lines"},
+    {"attack", "precision", T_DTYPE, F(attack.precision), "double", "single | double"},
+};
+#define NKEYS (sizeof KEYS / sizeof KEYS[0])
+
+static const key_def *find_key(const char *section, const char *key)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (!strcasecmp(KEYS[i].section, section) && !strcasecmp(KEYS[i].key, key)) return &KEYS[i];
+    return NULL;
+}
+
+static kr_status parse_long(const char *v, long *out)
+{
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end) return KR_E_INVALID;
+    *out = x;
+    return KR_OK;
+}
+
+/* Sets one key from text. `where` names the origin for messages. */
+static kr_status set_value(kr_config *c, const key_def *k, const char *v, const char *where)
+{
+    void *p = (char *)c + k->offset;
+    const char *expected = "";
+    switch (k->type) {
+    case T_STR:
+        if (strlen(v) >= k->size) {
+            expected = "a shorter string";
+            break;
+        }
+        strcpy(p, v);
+        return KR_OK;
+    case T_LONG:
+        if (parse_long(v, p) == KR_OK && *(long *)p >= 0) return KR_OK;
+        expected = "a non-negative integer";
+        break;
+    case T_U64: {
+        char *end;
+        errno = 0;
+        unsigned long long x = strtoull(v, &end, 10);
+        if (!errno && end != v && !*end && v[0] != '-') {
+            *(uint64_t *)p = x;
+            return KR_OK;
+        }
+        expected = "an unsigned integer";
+        break;
+    }
+    case T_DOUBLE: {
+        char *end;
+        errno = 0;
+        double x = strtod(v, &end);
+        if (!errno && end != v && !*end && isfinite(x)) {
+            *(double *)p = x;
+            return KR_OK;
+        }
+        expected = "a finite number";
+        break;
+    }
+    case T_BOOL:
+        if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes")) {
+            *(bool *)p = true;
+            return KR_OK;
+        }
+        if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no")) {
+            *(bool *)p = false;
+            return KR_OK;
+        }
+        expected = "true or false";
+        break;
+    case T_DTYPE:
+        if (!strcasecmp(v, "single") || !strcasecmp(v, "float32") || !strcasecmp(v, "f32")) {
+            *(kr_dtype *)p = KR_F32;
+            return KR_OK;
+        }
+        if (!strcasecmp(v, "double") || !strcasecmp(v, "float64") || !strcasecmp(v, "f64")) {
+            *(kr_dtype *)p = KR_F64;
+            return KR_OK;
+        }
+        expected = "single or double";
+        break;
+    case T_ACT:
+        if (!strcasecmp(v, "relu")) {
+            *(kr_act *)p = KR_ACT_RELU;
+            return KR_OK;
+        }
+        if (!strcasecmp(v, "softplus")) {
+            *(kr_act *)p = KR_ACT_SOFTPLUS;
+            return KR_OK;
+        }
+        expected = "relu or softplus";
+        break;
+    case T_OPT:
+        if (!strcasecmp(v, "sgd")) {
+            *(kr_optimizer *)p = KR_OPT_SGD;
+            return KR_OK;
+        }
+        if (!strcasecmp(v, "adam")) {
+            *(kr_optimizer *)p = KR_OPT_ADAM;
+            return KR_OK;
+        }
+        expected = "sgd or adam";
+        break;
+    case T_HIDDEN: {
+        size_t w[KR_MAX_LAYERS];
+        int n = 0;
+        const char *s = v;
+        while (*s) {
+            char *end;
+            errno = 0;
+            long x = strtol(s, &end, 10);
+            if (errno || end == s || x <= 0 || n == KR_MAX_LAYERS - 1) {
+                n = -1;
+                break;
+            }
+            w[n++] = (size_t)x;
+            while (*end == ' ') end++;
+            if (*end == ',') end++;
+            else if (*end) {
+                n = -1;
+                break;
+            }
+            while (*end == ' ') end++;
+            s = end;
+        }
+        if (n > 0) {
+            memcpy(c->model.hidden, w, (size_t)n * sizeof w[0]);
+            c->model.n_hidden = n;
+            return KR_OK;
+        }
+        expected = "a comma-separated list of 1..15 positive widths, e.g. 1000,1000";
+        break;
+    }
+    }
+    return KR_FAIL(KR_E_INVALID, "%s: %s%s%s = '%s': expected %s", where, k->section,
+                   k->section[0] ? "." : "", k->key, v, expected);
+}
+
+void kr_config_defaults(kr_config *c)
+{
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < NKEYS; i++) {
+        kr_status st = set_value(c, &KEYS[i], KEYS[i].def, "built-in default");
+        (void)st;
+    }
+}
+
+/* Debian's inih calls the handler without a line number but returns the line of the first
+ * handler failure, so a failing handler keeps the offending entry and the message is made
+ * once the line is known. */
+typedef struct ini_ctx {
+    kr_config *c;
+    bool failed;
+    char section[64], key[64], value[1100];
+} ini_ctx;
+
+static int on_ini(void *user, const char *section, const char *name, const char *value)
+{
+    ini_ctx *x = user;
+    const key_def *k = find_key(section, name);
+    if (k && set_value(x->c, k, value, "") == KR_OK) return 1;
+    if (x->failed) return 0; /* inih reports the first failing line; keep that entry */
+    x->failed = true;
+    snprintf(x->section, sizeof x->section, "%s", section);
+    snprintf(x->key, sizeof x->key, "%s", name);
+    snprintf(x->value, sizeof x->value, "%s", value);
+    return 0;
+}
+
+static kr_status finish_parse(ini_ctx *x, int rc, const char *name)
+{
+    if (rc == -1) return KR_FAIL(KR_E_IO, "%s: cannot open config file: %s", name, strerror(errno));
+    if (rc == -2) return KR_FAIL(KR_E_NOMEM, "%s: out of memory while parsing", name);
+    if (rc == 0) return KR_OK;
+    if (!x->failed)
+        return KR_FAIL(KR_E_INVALID, "%s:%d: syntax error (expected [section] or key = value)",
+                       name, rc);
+    char where[1200];
+    snprintf(where, sizeof where, "%s:%d", name, rc);
+    const key_def *k = find_key(x->section, x->key);
+    if (!k)
+        return KR_FAIL(KR_E_INVALID, "%s: unknown key '%s%s%s' (see `kktrecon help config`)",
+                       where, x->section, x->section[0] ? "." : "", x->key);
+    return set_value(x->c, k, x->value, where);
+}
+
+kr_status kr_config_load_file(kr_config *c, const char *path)
+{
+    ini_ctx x = {.c = c};
+    int rc = ini_parse(path, on_ini, &x);
+    return finish_parse(&x, rc, path);
+}
+
+kr_status kr_config_load_string(kr_config *c, const char *text, const char *name)
+{
+    ini_ctx x = {.c = c};
+    int rc = ini_parse_string(text, on_ini, &x);
+    return finish_parse(&x, rc, name);
+}
+
+kr_status kr_config_set(kr_config *c, const char *assignment)
+{
+    const char *eq = strchr(assignment, '=');
+    if (!eq) return KR_FAIL(KR_E_INVALID, "--set '%s': expected section.key=value", assignment);
+    char lhs[128];
+    size_t n = (size_t)(eq - assignment);
+    if (n == 0 || n >= sizeof lhs)
+        return KR_FAIL(KR_E_INVALID, "--set '%s': expected section.key=value", assignment);
+    memcpy(lhs, assignment, n);
+    lhs[n] = '\0';
+    const char *dot = strchr(lhs, '.');
+    const char *section = "", *key = lhs;
+    if (dot) {
+        lhs[dot - lhs] = '\0';
+        section = lhs;
+        key = dot + 1;
+    }
+    const key_def *k = find_key(section, key);
+    if (!k)
+        return KR_FAIL(KR_E_INVALID, "--set '%s': unknown key (see `kktrecon help config`)",
+                       assignment);
+    return set_value(c, k, eq + 1, "--set");
+}
+
+static void format_value(const kr_config *c, const key_def *k, char *buf, size_t cap)
+{
+    const void *p = (const char *)c + k->offset;
+    switch (k->type) {
+    case T_STR: snprintf(buf, cap, "%s", (const char *)p); break;
+    case T_LONG: snprintf(buf, cap, "%ld", *(const long *)p); break;
+    case T_U64: snprintf(buf, cap, "%llu", (unsigned long long)*(const uint64_t *)p); break;
+    case T_DOUBLE: snprintf(buf, cap, "%.17g", *(const double *)p); break;
+    case T_BOOL: snprintf(buf, cap, "%s", *(const bool *)p ? "true" : "false"); break;
+    case T_DTYPE: snprintf(buf, cap, "%s", *(const kr_dtype *)p == KR_F64 ? "double" : "single"); break;
+    case T_ACT: snprintf(buf, cap, "%s", *(const kr_act *)p == KR_ACT_SOFTPLUS ? "softplus" : "relu"); break;
+    case T_OPT: snprintf(buf, cap, "%s", *(const kr_optimizer *)p == KR_OPT_ADAM ? "adam" : "sgd"); break;
+    case T_HIDDEN: {
+        size_t k2 = 0;
+        buf[0] = '\0';
+        for (int i = 0; i < c->model.n_hidden && k2 < cap; i++)
+            k2 += (size_t)snprintf(buf + k2, cap - k2, i ? ",%zu" : "%zu", c->model.hidden[i]);
+        break;
+    }
+    }
+}
+
+void kr_config_write(const kr_config *c, FILE *f)
+{
+    const char *section = NULL;
+    char buf[1200];
+    for (size_t i = 0; i < NKEYS; i++) {
+        const key_def *k = &KEYS[i];
+        if (!section || strcmp(section, k->section)) {
+            section = k->section;
+            if (section[0]) fprintf(f, "\n[%s]\n", section);
+        }
+        format_value(c, k, buf, sizeof buf);
+        fprintf(f, "%s = %s\n", k->key, buf);
+    }
+}
+
+void kr_config_write_help(FILE *f)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        const key_def *k = &KEYS[i];
+        char name[64];
+        snprintf(name, sizeof name, "%s%s%s", k->section, k->section[0] ? "." : "", k->key);
+        fprintf(f, "  %-24s default %-12s %s\n", name, k->def[0] ? k->def : "\"\"", k->help);
+    }
+}
+
+kr_status kr_config_validate(const kr_config *c)
+{
+    if (c->data.per_class <= 0) return KR_FAIL(KR_E_INVALID, "data.per_class must be > 0");
+    if (c->model.n_hidden < 1) return KR_FAIL(KR_E_INVALID, "model.hidden must list >= 1 width");
+    if (!(c->train.lr > 0)) return KR_FAIL(KR_E_INVALID, "train.lr must be > 0");
+    if (!(c->attack.alpha > 0)) return KR_FAIL(KR_E_INVALID, "attack.alpha must be > 0");
+    if (c->attack.candidates == 1)
+        return KR_FAIL(KR_E_INVALID, "attack.candidates must be 0 (= 2n) or >= 2");
+    return KR_OK;
+}

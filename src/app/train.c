@@ -1,0 +1,261 @@
+/* train.c — the training driver: data, model init, the gradient-descent loop with progress,
+ * final statistics and the run folder. The math is mlp.c; the step-size rule is here.
+ */
+#include "app/train.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/kkt_gap.h"
+#include "base/log.h"
+#include "nn/mlp.h"
+#include "io/model_io.h"
+#include "io/report.h"
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+kr_status kr_train_load_set(const kr_config *cfg, kr_split split, const double *mean,
+                            double **mean_out, kr_binary_set **out)
+{
+    *out = NULL;
+    if (mean_out) *mean_out = NULL;
+    if (!cfg->data.path[0])
+        return KR_FAIL(KR_E_INVALID, "data.path is not set (the directory of the %s files)",
+                       cfg->data.dataset);
+    kr_dataset *d = NULL;
+    kr_binary_set *s = NULL;
+    double *mu = NULL;
+    kr_status st;
+    KR_TRY_GOTO(kr_data_load(cfg->data.dataset, cfg->data.path, split, &d));
+    kr_task task;
+    if (cfg->data.task[0]) KR_TRY_GOTO(kr_task_parse(cfg->data.task, &task));
+    else KR_TRY_GOTO(kr_task_default(d->kind, d->num_classes, &task));
+    KR_TRY_GOTO(kr_task_validate(&task, d->num_classes));
+    long k = split == KR_SPLIT_TRAIN ? cfg->data.per_class : cfg->data.test_per_class;
+    KR_TRY_GOTO(kr_data_select(d, &task, (size_t)k, &s));
+    if (!mean) {
+        if (!(mu = malloc(s->d * sizeof *mu))) {
+            st = KR_FAIL(KR_E_NOMEM, "mean image");
+            goto fail;
+        }
+        KR_TRY_GOTO(kr_binary_set_mean(s, mu));
+        mean = mu;
+    }
+    KR_TRY_GOTO(kr_binary_set_subtract_mean(s, mean, s->d));
+    kr_dataset_free(d);
+    *out = s;
+    if (mean_out) *mean_out = mu;
+    else free(mu);
+    return KR_OK;
+fail:
+    kr_dataset_free(d);
+    kr_binary_set_free(s);
+    free(mu);
+    return st;
+}
+
+kr_status kr_train_margins(kr_device *dev, kr_dtype dt, const kr_model *m,
+                           const kr_binary_set *s, double *margins)
+{
+    KR_TRY(kr_mlp_predict(dev, dt, m, s->n, s->x, margins));
+    for (size_t i = 0; i < s->n; i++) margins[i] *= s->y[i];
+    return KR_OK;
+}
+
+/* Step size: constant, or (lr_max > 0) growing like lr · 0.01 / loss once the loss is below
+ * 0.01, capped at lr_max. For the logistic loss on separable data the gradient shrinks in
+ * proportion to the loss, so this keeps the step's effect roughly constant (normalised GD). */
+static double step_size(const kr_config *cfg, double loss)
+{
+    double lr = cfg->train.lr;
+    if (cfg->train.lr_max <= 0 || !(loss < 0.01)) return lr;
+    double g = lr * 0.01 / fmax(loss, 1e-300);
+    return g < cfg->train.lr_max ? g : cfg->train.lr_max;
+}
+
+static kr_status write_outputs(const kr_config *cfg, kr_device *dev, const kr_model *m,
+                               const kr_train_result *r, const char *task, const char *dir,
+                               bool interrupted)
+{
+    char path[4200];
+    KR_TRY(kr_report_path(path, sizeof path, dir, "model.safetensors"));
+    char steps[32], loss[32], ntrain[32];
+    snprintf(steps, sizeof steps, "%ld", r->steps);
+    snprintf(ntrain, sizeof ntrain, "%zu", r->n);
+    snprintf(loss, sizeof loss, "%.6g", r->loss);
+    kr_st_meta extra[] = {
+        {"dataset", cfg->data.dataset},
+        {"task", task},
+        {"n_train", ntrain},
+        {"train_steps", steps},
+        {"train_loss", loss},
+        {"device", kr_device_describe(dev)},
+    };
+    KR_TRY(kr_model_save(path, m, cfg->train.precision, extra, sizeof extra / sizeof extra[0]));
+
+    cJSON *j = cJSON_CreateObject();
+    if (!j) return KR_FAIL(KR_E_NOMEM, "train.json");
+    cJSON_AddStringToObject(j, "dataset", cfg->data.dataset);
+    cJSON_AddStringToObject(j, "task", task);
+    cJSON_AddNumberToObject(j, "n_train", (double)r->n);
+    cJSON_AddNumberToObject(j, "n_test", (double)r->n_test);
+    cJSON_AddNumberToObject(j, "steps", (double)r->steps);
+    cJSON_AddBoolToObject(j, "interrupted", interrupted);
+    kr_report_json_number(j, "train_loss", r->loss);
+    cJSON_AddNumberToObject(j, "train_errors", (double)r->errors);
+    kr_report_json_number(j, "train_error", r->n ? (double)r->errors / (double)r->n : NAN);
+    kr_report_json_number(j, "min_margin", r->min_margin);
+    kr_report_json_number(j, "median_margin", r->median_margin);
+    kr_report_json_number(j, "test_accuracy", r->test_accuracy);
+    kr_report_json_number(j, "lr_final", r->lr_final);
+    kr_report_json_number(j, "kkt_gap", r->kkt_gap);
+    cJSON *per = cJSON_AddArrayToObject(j, "kkt_gap_per_tensor");
+    for (int t = 0; t < r->kkt_gap_tensors; t++)
+        cJSON_AddItemToArray(per, isfinite(r->kkt_gap_per_tensor[t])
+                                      ? cJSON_CreateNumber(r->kkt_gap_per_tensor[t])
+                                      : cJSON_CreateNull());
+    kr_report_json_number(j, "seconds", r->seconds);
+    cJSON_AddStringToObject(j, "precision", kr_dtype_name(cfg->train.precision));
+    cJSON_AddStringToObject(j, "device", kr_device_describe(dev));
+    kr_status st = kr_report_path(path, sizeof path, dir, "train.json");
+    if (st == KR_OK) st = kr_report_write_json(path, j);
+    cJSON_Delete(j);
+    KR_TRY(st);
+
+    KR_TRY(kr_report_path(path, sizeof path, dir, "config.ini"));
+    FILE *f;
+    KR_TRY(kr_report_open(path, &f));
+    kr_config_write(cfg, f);
+    return kr_report_close(f, path, KR_OK);
+}
+
+kr_status kr_train_run(const kr_config *cfg, kr_device *dev, const char *out_dir,
+                       kr_train_result *res)
+{
+    memset(res, 0, sizeof *res);
+    res->test_accuracy = NAN;
+    res->kkt_gap = NAN;
+    kr_status st;
+    kr_binary_set *train = NULL, *test = NULL;
+    double *mean = NULL, *margins = NULL;
+    kr_model *model = NULL;
+    kr_mlp *net = NULL;
+    bool interrupted = false;
+
+    KR_TRY(kr_config_validate(cfg));
+    KR_TRY(kr_device_check_dtype(dev, cfg->train.precision));
+    KR_TRY(kr_report_mkdir(out_dir));
+    KR_TRY_GOTO(kr_train_load_set(cfg, KR_SPLIT_TRAIN, NULL, &mean, &train));
+    if (cfg->data.test_per_class > 0)
+        KR_TRY_GOTO(kr_train_load_set(cfg, KR_SPLIT_TEST, mean, NULL, &test));
+    res->n = train->n;
+    res->n_test = test ? test->n : 0;
+
+    KR_TRY_GOTO(kr_model_new(train->d, cfg->model.hidden, cfg->model.n_hidden,
+                             cfg->model.first_bias, &model));
+    kr_model_init(model, cfg->model.init_scale, cfg->train.seed);
+    memcpy(model->mean, mean, train->d * sizeof *mean);
+    model->image_c = (size_t)train->c;
+    model->image_h = (size_t)train->h;
+    model->image_w = (size_t)train->w;
+    char arch[256];
+    kr_model_describe(model, arch, sizeof arch);
+    kr_log_info("train: %zu samples (%zu test), model %s, %s, %s", train->n, res->n_test, arch,
+                kr_dtype_name(cfg->train.precision), kr_device_describe(dev));
+
+    KR_TRY_GOTO(kr_mlp_new(dev, cfg->train.precision, model, train->n, &net));
+    KR_TRY_GOTO(kr_mlp_set_batch(net, train->x, train->y));
+
+    kr_progress prog;
+    kr_progress_begin(&prog, "train", 0, cfg->train.steps);
+    double loss = NAN, errors = NAN, lr = cfg->train.lr;
+    long step = 0;
+    for (; step < cfg->train.steps; step++) {
+        KR_TRY_GOTO(kr_mlp_loss_grad(net, &loss, &errors));
+        if (!isfinite(loss)) {
+            st = KR_FAIL(KR_E_NUMERIC,
+                         "training diverged at step %ld (loss %g, lr %g): lower train.lr", step,
+                         loss, lr);
+            goto fail;
+        }
+        if (cfg->train.stop_loss > 0 && loss < cfg->train.stop_loss) break;
+        if (kr_interrupted()) {
+            interrupted = true;
+            break;
+        }
+        lr = step_size(cfg, loss);
+        KR_TRY_GOTO(kr_mlp_step(net, lr));
+        if (cfg->train.log_every > 0 && (step + 1) % cfg->train.log_every == 0) {
+            char extra[128];
+            snprintf(extra, sizeof extra, "loss %.4e  errors %.0f  lr %.3g", loss, errors, lr);
+            kr_progress_line(&prog, step + 1, extra);
+        }
+    }
+    res->seconds = kr_time_now() - prog.t0;
+    res->steps = step;
+    res->lr_final = lr;
+    KR_TRY_GOTO(kr_mlp_read_params(net, model));
+
+    /* Final statistics from the final parameters (the loop's loss is one step behind). */
+    if (!(margins = malloc(train->n * sizeof *margins))) {
+        st = KR_FAIL(KR_E_NOMEM, "margins");
+        goto fail;
+    }
+    KR_TRY_GOTO(kr_train_margins(dev, cfg->train.precision, model, train, margins));
+    double sum = 0;
+    for (size_t i = 0; i < train->n; i++) {
+        double mg = margins[i];
+        sum += mg > 0 ? log1p(exp(-mg)) : -mg + log1p(exp(mg));
+        res->errors += mg <= 0;
+    }
+    res->loss = sum / (double)train->n;
+    qsort(margins, train->n, sizeof *margins, cmp_double);
+    res->min_margin = margins[0];
+    res->median_margin = train->n % 2 ? margins[train->n / 2]
+                                      : 0.5 * (margins[train->n / 2 - 1] + margins[train->n / 2]);
+    if (test) {
+        double *tm = malloc(test->n * sizeof *tm);
+        if (!tm) {
+            st = KR_FAIL(KR_E_NOMEM, "test margins");
+            goto fail;
+        }
+        st = kr_train_margins(dev, cfg->train.precision, model, test, tm);
+        size_t ok = 0;
+        for (size_t i = 0; st == KR_OK && i < test->n; i++) ok += tm[i] > 0;
+        free(tm);
+        if (st != KR_OK) goto fail;
+        res->test_accuracy = (double)ok / (double)test->n;
+    }
+    /* How close training came to a KKT point of the max-margin problem (DESIGN §6): what the
+     * attack relies on. Float64 on the host; about 0.1 s at n = 500, 784-1000-1000-1. */
+    kr_kkt_gap_result gap;
+    if (kr_kkt_gap(model, train->n, train->x, train->y, NULL, &gap) == KR_OK) {
+        res->kkt_gap = gap.gap;
+        res->kkt_gap_tensors = gap.n_tensors;
+        memcpy(res->kkt_gap_per_tensor, gap.per_tensor_rel, sizeof gap.per_tensor_rel);
+    } else {
+        kr_log_info("train: KKT gap not computed: %s", kr_error_message());
+    }
+    KR_TRY_GOTO(write_outputs(cfg, dev, model, res, train->task, out_dir, interrupted));
+    kr_log_info("train: %ld steps in %.1fs: loss %.3e, %zu/%zu errors, margin min %.4g median "
+                "%.4g, test accuracy %.4f, KKT gap %.3f",
+                res->steps, res->seconds, res->loss, res->errors, res->n, res->min_margin,
+                res->median_margin, res->test_accuracy, res->kkt_gap);
+    st = interrupted ? KR_FAIL(KR_E_INTERRUPTED, "training interrupted at step %ld; model so "
+                                                 "far written to %s", step, out_dir)
+                     : KR_OK;
+fail:
+    kr_mlp_free(net);
+    kr_model_free(model);
+    kr_binary_set_free(train);
+    kr_binary_set_free(test);
+    free(mean);
+    free(margins);
+    return st;
+}

@@ -1,0 +1,265 @@
+/* blas.c — matrix products on a device: OpenBLAS (cblas) on host, CLBlast on OpenCL.
+ *
+ * What it does: C (M x N) = alpha op(A) op(B) + beta C for row-major tensors and views
+ * (offset and ld passed through to the library), the GEMM-rate measurement behind
+ * `kktrecon bench`, and the BLAS pieces of a device's life cycle (host description, CLBlast
+ * warm-up and cache release). The only file that includes cblas.h and clblast_c.h.
+ * What it does not: choose a BLAS at run time, batch products, or tune CLBlast (it uses its
+ * database defaults; on CPUs it has no tables for, the generic ones, see PLATFORM.md).
+ * Edge cases handled here rather than in the libraries: M or N == 0 does nothing;
+ * K == 0 gives C = beta C; beta == 0 never lets NaN in C through (blas.h), by zeroing C first
+ * where the device's quirks say the library would compute beta * C.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "device/blas.h"
+
+#include <cblas.h>
+#include <clblast_c.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "device/device_impl.h"
+#include "base/rng.h"
+
+static const char *kr_clblast_name(CLBlastStatusCode code)
+{
+    switch (code) {
+#define KR_CLB_NAME(c) case c: return #c;
+    KR_CLB_NAME(CLBlastNotImplemented)
+    KR_CLB_NAME(CLBlastInvalidMatrixA)
+    KR_CLB_NAME(CLBlastInvalidMatrixB)
+    KR_CLB_NAME(CLBlastInvalidMatrixC)
+    KR_CLB_NAME(CLBlastInvalidVectorX)
+    KR_CLB_NAME(CLBlastInvalidVectorY)
+    KR_CLB_NAME(CLBlastInvalidDimension)
+    KR_CLB_NAME(CLBlastInvalidLeadDimA)
+    KR_CLB_NAME(CLBlastInvalidLeadDimB)
+    KR_CLB_NAME(CLBlastInvalidLeadDimC)
+    KR_CLB_NAME(CLBlastInvalidIncrementX)
+    KR_CLB_NAME(CLBlastInvalidIncrementY)
+    KR_CLB_NAME(CLBlastInsufficientMemoryA)
+    KR_CLB_NAME(CLBlastInsufficientMemoryB)
+    KR_CLB_NAME(CLBlastInsufficientMemoryC)
+    KR_CLB_NAME(CLBlastInsufficientMemoryX)
+    KR_CLB_NAME(CLBlastInsufficientMemoryY)
+    KR_CLB_NAME(CLBlastInsufficientMemoryTemp)
+    KR_CLB_NAME(CLBlastInvalidBatchCount)
+    KR_CLB_NAME(CLBlastInvalidOverrideKernel)
+    KR_CLB_NAME(CLBlastMissingOverrideParameter)
+    KR_CLB_NAME(CLBlastInvalidLocalMemUsage)
+    KR_CLB_NAME(CLBlastNoHalfPrecision)
+    KR_CLB_NAME(CLBlastNoDoublePrecision)
+    KR_CLB_NAME(CLBlastInvalidVectorScalar)
+    KR_CLB_NAME(CLBlastInsufficientMemoryScalar)
+    KR_CLB_NAME(CLBlastDatabaseError)
+    KR_CLB_NAME(CLBlastUnknownError)
+    KR_CLB_NAME(CLBlastUnexpectedError)
+#undef KR_CLB_NAME
+    default: return kr_cl_error_name((int)code); /* the codes shared with OpenCL */
+    }
+}
+
+static const char *kr_bname(const kr_tensor *t) { return t->name[0] ? t->name : "(unnamed)"; }
+
+/* C = beta C for the K == 0 product. */
+static kr_status kr_blas_scale(double beta, kr_tensor *c)
+{
+    if (beta == 0.0) return kr_tensor_fill(c, 0.0);
+    if (beta == 1.0) return KR_OK;
+    size_t es = kr_dtype_size(c->dtype);
+    if (c->dev->backend == KR_BACKEND_HOST) {
+        for (size_t i = 0; i < c->rows; i++) {
+            char *row = (char *)c->host + (c->offset + i * c->ld) * es;
+            for (size_t j = 0; j < c->cols; j++) {
+                if (c->dtype == KR_F64)
+                    ((double *)row)[j] *= beta;
+                else
+                    ((float *)row)[j] *= (float)beta;
+            }
+        }
+        return KR_OK;
+    }
+    size_t nrun = kr_tensor_contiguous(c) ? 1 : c->rows;
+    size_t run = kr_tensor_contiguous(c) ? kr_tensor_numel(c) : c->cols;
+    for (size_t i = 0; i < nrun; i++) {
+        size_t off = c->offset + i * c->ld;
+        CLBlastStatusCode s =
+            c->dtype == KR_F64
+                ? CLBlastDscal(run, beta, c->mem, off, 1, &c->dev->queue, NULL)
+                : CLBlastSscal(run, (float)beta, c->mem, off, 1, &c->dev->queue, NULL);
+        if (s != CLBlastSuccess)
+            return KR_FAIL(KR_E_CLBLAST, "CLBlast%cscal on '%s' (K == 0 product): %d %s",
+                           c->dtype == KR_F64 ? 'D' : 'S', kr_bname(c), (int)s,
+                           kr_clblast_name(s));
+    }
+    return KR_OK;
+}
+
+kr_status kr_blas_gemm(double alpha, const kr_tensor *a, bool trans_a, const kr_tensor *b,
+                       bool trans_b, double beta, kr_tensor *c)
+{
+    if (!a || !b || !c) return KR_FAIL(KR_E_INVALID, "kr_blas_gemm: NULL tensor");
+    if (a->dev != c->dev || b->dev != c->dev || !c->dev)
+        return KR_FAIL(KR_E_INVALID, "kr_blas_gemm: A '%s', B '%s' and C '%s' are on different "
+                       "devices", kr_bname(a), kr_bname(b), kr_bname(c));
+    if (a->dtype != c->dtype || b->dtype != c->dtype)
+        return KR_FAIL(KR_E_INVALID, "kr_blas_gemm: A '%s' (%s), B '%s' (%s), C '%s' (%s) differ "
+                       "in dtype", kr_bname(a), kr_dtype_name(a->dtype), kr_bname(b),
+                       kr_dtype_name(b->dtype), kr_bname(c), kr_dtype_name(c->dtype));
+    size_t m = c->rows, n = c->cols;
+    size_t am = trans_a ? a->cols : a->rows, ak = trans_a ? a->rows : a->cols;
+    size_t bk = trans_b ? b->cols : b->rows, bn = trans_b ? b->rows : b->cols;
+    if (am != m || bn != n || ak != bk)
+        return KR_FAIL(KR_E_INVALID,
+                       "kr_blas_gemm: shapes do not match: C '%s' (%zu x %zu) = op(A '%s') "
+                       "(%zu x %zu%s) op(B '%s') (%zu x %zu%s)",
+                       kr_bname(c), m, n, kr_bname(a), a->rows, a->cols,
+                       trans_a ? ", transposed" : "",
+                       kr_bname(b), b->rows, b->cols, trans_b ? ", transposed" : "");
+    size_t k = ak;
+    kr_device *dev = c->dev;
+    KR_TRY(kr_device_check_dtype(dev, c->dtype));
+    if (m == 0 || n == 0) return KR_OK;
+    if (k == 0) return kr_blas_scale(beta, c);
+    if (beta == 0.0 && dev->quirks.gemm_zero_c) KR_TRY(kr_tensor_fill(c, 0.0));
+
+    if (dev->backend == KR_BACKEND_HOST) {
+        if (m > INT_MAX || n > INT_MAX || k > INT_MAX || a->ld > INT_MAX || b->ld > INT_MAX ||
+            c->ld > INT_MAX)
+            return KR_FAIL(KR_E_INVALID, "kr_blas_gemm: %zu x %zu x %zu is too large for cblas",
+                           m, n, k);
+        enum CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;
+        enum CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
+        if (c->dtype == KR_F64)
+            cblas_dgemm(CblasRowMajor, ta, tb, (int)m, (int)n, (int)k, alpha,
+                        (const double *)a->host + a->offset, (int)a->ld,
+                        (const double *)b->host + b->offset, (int)b->ld, beta,
+                        (double *)c->host + c->offset, (int)c->ld);
+        else
+            cblas_sgemm(CblasRowMajor, ta, tb, (int)m, (int)n, (int)k, (float)alpha,
+                        (const float *)a->host + a->offset, (int)a->ld,
+                        (const float *)b->host + b->offset, (int)b->ld, (float)beta,
+                        (float *)c->host + c->offset, (int)c->ld);
+        return KR_OK;
+    }
+
+    CLBlastTranspose ta = trans_a ? CLBlastTransposeYes : CLBlastTransposeNo;
+    CLBlastTranspose tb = trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;
+    CLBlastStatusCode s;
+    if (c->dtype == KR_F64)
+        s = CLBlastDgemm(CLBlastLayoutRowMajor, ta, tb, m, n, k, alpha, a->mem, a->offset, a->ld,
+                         b->mem, b->offset, b->ld, beta, c->mem, c->offset, c->ld, &dev->queue,
+                         NULL);
+    else
+        s = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, m, n, k, (float)alpha, a->mem, a->offset,
+                         a->ld, b->mem, b->offset, b->ld, (float)beta, c->mem, c->offset, c->ld,
+                         &dev->queue, NULL);
+    if (s != CLBlastSuccess)
+        return KR_FAIL(KR_E_CLBLAST,
+                       "CLBlast%cgemm(%s%s, %zu x %zu x %zu) C '%s' = A '%s' B '%s' on '%s': "
+                       "status %d %s",
+                       c->dtype == KR_F64 ? 'D' : 'S', trans_a ? "T" : "N", trans_b ? "T" : "N",
+                       m, n, k, kr_bname(c), kr_bname(a), kr_bname(b), dev->info.name, (int)s,
+                       kr_clblast_name(s));
+    return KR_OK;
+}
+
+static double kr_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int kr_cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+kr_status kr_blas_measure_gflops(kr_device *dev, kr_dtype dt, size_t m, size_t n, size_t k,
+                                 int reps, double *gflops)
+{
+    if (!dev || !gflops) return KR_FAIL(KR_E_INVALID, "kr_blas_measure_gflops: NULL argument");
+    *gflops = 0.0;
+    if (m == 0 || n == 0 || k == 0)
+        return KR_FAIL(KR_E_INVALID, "kr_blas_measure_gflops: empty shape %zu x %zu x %zu", m,
+                       n, k);
+    if (reps < 1) reps = 1;
+    kr_status st = KR_OK;
+    kr_tensor *a = NULL, *b = NULL, *c = NULL;
+    double *host = NULL, *times = NULL;
+    KR_TRY_GOTO(kr_tensor_new(dev, dt, m, k, "bench_A", &a));
+    KR_TRY_GOTO(kr_tensor_new(dev, dt, k, n, "bench_B", &b));
+    KR_TRY_GOTO(kr_tensor_new(dev, dt, m, n, "bench_C", &c));
+    size_t big = m * k > k * n ? m * k : k * n;
+    host = malloc(big * sizeof *host);
+    times = malloc((size_t)reps * sizeof *times);
+    if (!host || !times) {
+        st = KR_FAIL(KR_E_NOMEM, "kr_blas_measure_gflops: out of host memory");
+        goto fail;
+    }
+    kr_rng rng;
+    kr_rng_seed(&rng, 12345);
+    for (size_t i = 0; i < m * k; i++) host[i] = 2.0 * kr_rng_uniform(&rng) - 1.0;
+    KR_TRY_GOTO(kr_tensor_write(a, host));
+    for (size_t i = 0; i < k * n; i++) host[i] = 2.0 * kr_rng_uniform(&rng) - 1.0;
+    KR_TRY_GOTO(kr_tensor_write(b, host));
+    KR_TRY_GOTO(kr_blas_gemm(1.0, a, false, b, false, 0.0, c)); /* warm-up (compiles) */
+    KR_TRY_GOTO(kr_device_finish(dev));
+    for (int r = 0; r < reps; r++) {
+        double t0 = kr_now();
+        KR_TRY_GOTO(kr_blas_gemm(1.0, a, false, b, false, 0.0, c));
+        KR_TRY_GOTO(kr_device_finish(dev));
+        times[r] = kr_now() - t0;
+    }
+    qsort(times, (size_t)reps, sizeof *times, kr_cmp_double);
+    double med = reps % 2 ? times[reps / 2] : 0.5 * (times[reps / 2 - 1] + times[reps / 2]);
+    *gflops = med > 0 ? 2.0 * (double)m * (double)n * (double)k / med * 1e-9 : 0.0;
+
+fail:
+    free(host);
+    free(times);
+    kr_tensor_free(a);
+    kr_tensor_free(b);
+    kr_tensor_free(c);
+    return st;
+}
+
+void kr_blas_host_describe(char *blas, size_t blas_cap, int *threads)
+{
+    /* openblas_get_config() reads e.g. "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH ... Haswell". */
+    const char *cfg = openblas_get_config();
+    if (!cfg) cfg = "OpenBLAS";
+    snprintf(blas, blas_cap, "%s%s", strncmp(cfg, "OpenBLAS", 8) == 0 ? "" : "OpenBLAS ", cfg);
+    if (threads) *threads = openblas_get_num_threads();
+}
+
+kr_status kr_blas_warmup(kr_device *dev, kr_dtype dt)
+{
+    kr_status st = KR_OK;
+    kr_tensor *a = NULL, *b = NULL, *c = NULL;
+    KR_TRY_GOTO(kr_tensor_new(dev, dt, 4, 4, "warmup_A", &a));
+    KR_TRY_GOTO(kr_tensor_new(dev, dt, 4, 4, "warmup_B", &b));
+    KR_TRY_GOTO(kr_tensor_new(dev, dt, 4, 4, "warmup_C", &c));
+    KR_TRY_GOTO(kr_blas_gemm(1.0, a, false, b, false, 0.0, c));
+    KR_TRY_GOTO(kr_device_finish(dev));
+fail:
+    kr_tensor_free(a);
+    kr_tensor_free(b);
+    kr_tensor_free(c);
+    if (st != KR_OK) kr_error_context(st, "warming up CLBlast (%s)", kr_dtype_name(dt));
+    return st;
+}
+
+void kr_blas_release(kr_device *dev)
+{
+    /* CLBlast caches compiled programs keyed by the cl_context pointer; once a context is
+     * released that pointer may be reused by a new one. Clearing drops every device's
+     * entries (other open devices recompile on next use, from the driver's cache). */
+    (void)dev;
+    CLBlastClearCache();
+}

@@ -1,0 +1,59 @@
+/* device_impl.h — the private layout of struct kr_device, shared by the device layer only
+ * (device.c, kernels.c, tensor.c, blas.c, ops.c). Nothing above the device layer includes it.
+ *
+ * One device = one backend. For OpenCL: one context, one in-order queue, one built program
+ * per dtype (float32 always, float64 when the device has cl_khr_fp64) with its kernels, and a
+ * small scratch buffer for two-stage reductions. Not thread-safe: one thread drives a device
+ * at a time (the scratch buffer and the kernels' arguments are shared state).
+ */
+#ifndef KR_DEVICE_IMPL_H
+#define KR_DEVICE_IMPL_H
+
+#define CL_TARGET_OPENCL_VERSION 120
+#include <CL/cl.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "device/device.h"
+#include "device/kernels.h"
+
+/* Launch parameters and work-arounds, all decided in one place: kr_device_quirks (device.c). */
+typedef struct kr_quirks {
+    size_t local_size;    /* work-group size of element-wise kernels */
+    size_t reduce_local;  /* work-group size of reductions (power of two) */
+    size_t reduce_groups; /* groups of the first reduction stage (<= reduce_local) */
+    bool gemm_zero_c;     /* zero C before a GEMM with beta == 0 (BLAS would propagate NaN) */
+} kr_quirks;
+
+/* Largest reduce_groups any quirk may choose; sizes the scratch buffer. */
+#define KR_REDUCE_GROUPS_MAX 256
+/* Values one reduction may produce (kr_op_logistic: loss and error count). */
+#define KR_REDUCE_VALUES_MAX 2
+
+struct kr_device {
+    kr_backend backend;
+    kr_device_info info;
+    char describe[800];
+    kr_quirks quirks;
+
+    /* OpenCL backend only (all NULL / 0 on host). */
+    cl_platform_id platform;
+    cl_device_id device;
+    cl_context context;
+    cl_command_queue queue;
+    size_t max_work_group;              /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
+    cl_program program[2];              /* indexed by kr_dtype; NULL when not built */
+    cl_kernel kernel[2][KR_K_COUNT];    /* indexed by kr_dtype, kr_kernel_id */
+    size_t kernel_wg[2][KR_K_COUNT];    /* CL_KERNEL_WORK_GROUP_SIZE of each kernel */
+    cl_mem scratch;                     /* KR_REDUCE_VALUES_MAX x KR_REDUCE_GROUPS_MAX doubles */
+};
+
+/* blas.c: the BLAS-side pieces of the device's life cycle (blas.c alone includes cblas.h and
+ * clblast_c.h). kr_blas_host_describe writes "OpenBLAS <config>" and the thread count;
+ * kr_blas_warmup compiles CLBlast's GEMM kernels for dt with one tiny product;
+ * kr_blas_release drops CLBlast's in-memory program cache before a context goes away. */
+void kr_blas_host_describe(char *blas, size_t blas_cap, int *threads);
+kr_status kr_blas_warmup(kr_device *dev, kr_dtype dt);
+void kr_blas_release(kr_device *dev);
+
+#endif
