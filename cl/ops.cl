@@ -1,12 +1,15 @@
-/* ops.cl - the element-wise and reduction kernels behind include/ops.h.
+/* ops.cl - the kernel `ops_NAME` of every op of src/device/ops.def (the list of ops).
  *
- * Built twice by src/kernels.c: with -DREAL=float, and with -DREAL=double -DKR_FP64=1 on
- * devices that have cl_khr_fp64. OpenCL C 1.2, no fast-math (NaN/Inf must propagate).
- * Every buffer comes with its element offset (tensors are views into shared buffers); every
- * element-wise kernel gets its element count and bounds-checks, because the host rounds the
- * global size up to a multiple of the local size. Host references with the same math:
- * src/ops_host.c. Math: DESIGN.md sec. 2 (training) and 3.1 (KKT attack); the formulas are repeated
- * in include/ops.h next to each function.
+ * Built twice by src/device/kernels.c: with -DREAL=float, and with -DREAL=double -DKR_FP64=1
+ * on devices that have cl_khr_fp64. OpenCL C 1.2, no fast-math (NaN/Inf must propagate).
+ * Arguments follow the op's entry in ops.def, generated on the host side by gen_ops.py:
+ * first `ulong n` (kinds map, reduce) or `ulong rows, ulong cols` (kinds rows, cols), then the
+ * items in order: REAL for real, int for int/bool/act, buffer + ulong element offset for a
+ * tensor (tensors are views into shared buffers), preceded by `int has_T` if it is optional;
+ * a reduction ends with its partials buffer and one __local buffer per value. Element-wise
+ * kernels bounds-check, because the host rounds the global size up to the local size.
+ * Host loops with the same math: src/device/ops_host_impl.inc. Math: DESIGN.md sec. 2
+ * (training) and 3.1 (KKT attack); the formulas are in ops.def next to each op.
  *
  * Reductions are two-stage: the first kernel runs a fixed number of groups, each work-item
  * sums a grid-strided slice of the input (Kahan-compensated), the group folds its values in a
@@ -223,9 +226,8 @@ __kernel void ops_reduce_finish(uint ngroups, uint nvals, __global const REAL *p
 
 /* PyTorch SGD (dampening 0, no Nesterov): buf = first ? g : momentum*buf + g; p -= lr*buf.
  * has_buf == 0: p -= lr*g. */
-__kernel void ops_sgd(ulong n, REAL lr, REAL momentum, int first, int has_buf,
-                      __global REAL *p, ulong po, __global const REAL *g, ulong go,
-                      __global REAL *buf, ulong bo)
+__kernel void ops_sgd(ulong n, REAL lr, REAL momentum, int first, __global REAL *p, ulong po,
+                      __global const REAL *g, ulong go, int has_buf, __global REAL *buf, ulong bo)
 {
     size_t i = get_global_id(0);
     if (i >= n) return;

@@ -1,8 +1,9 @@
 /* ops_host.c — the host backend of ops.h: OpenMP loops in float32 and float64.
  *
  * The loops themselves are written once, in ops_host_impl.inc, which this file includes
- * twice (T = float, then T = double); here live what differs per type (exp, constants) and
- * the thin dispatchers that ops.c calls. No shape checks here: ops.c has done them.
+ * twice (T = float, then T = double); here live what differs per type (exp, constants); the
+ * dispatchers kr_host_NAME that the generated op functions call are generated from ops.def
+ * (ops_host_gen.inc, included at the end). No shape checks here: the op functions did them.
  *
  * Speed. These loops run between the GEMMs of every attack iteration on m x H matrices
  * (10^6 elements at m = H = 1000), so they must stay a small fraction of GEMM time:
@@ -19,7 +20,7 @@
  * result does not change from run to run for a fixed thread count (OpenMP's reduction clause
  * combines in arbitrary order).
  *
- * Math: include/ops.h; σ(t) = 1/(1+e^{-t}) for t >= 0, e^t/(1+e^t) otherwise (never overflows);
+ * Math: src/device/ops.def; σ(t) = 1/(1+e^{-t}) for t >= 0, e^t/(1+e^t) otherwise (never overflows);
  * softplus_α(z) = (max(αz, 0) + log1p(e^{-|αz|}))/α; log(1+e^{-m}) = softplus(-m).
  */
 /* GCC's default -ftrapping-math forbids if-converting a select whose arm does floating-point
@@ -32,7 +33,8 @@
 #pragma GCC optimize("no-trapping-math")
 #endif
 
-#include "device/ops_host.h"
+#include "device/device.h" /* kr_dtype */
+#include "device/ops_gen.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -211,80 +213,5 @@ static inline double kr_log1p_unit_f64(double u)
 #undef KR_SQRT
 #undef KR_FABS
 
-/* ---- public entry points: pick the instantiation ------------------------------------------ */
-void kr_host_axpby(kr_dtype dt, size_t n, double a, const void *x, double b, void *y)
-{
-    if (dt == KR_F64) kr_axpby_f64(n, a, x, b, y);
-    else kr_axpby_f32(n, a, x, b, y);
-}
-
-void kr_host_mul(kr_dtype dt, size_t n, double s, const void *x, const void *y, void *z)
-{
-    if (dt == KR_F64) kr_mul_f64(n, s, x, y, z);
-    else kr_mul_f32(n, s, x, y, z);
-}
-
-void kr_host_act_forward(kr_dtype dt, size_t n, kr_act act, double alpha, const void *z, void *a,
-                         void *s)
-{
-    if (dt == KR_F64) kr_act_forward_f64(n, act, alpha, z, a, s);
-    else kr_act_forward_f32(n, act, alpha, z, a, s);
-}
-
-void kr_host_relu_backward(kr_dtype dt, size_t n, const void *z, const void *da, void *dz)
-{
-    if (dt == KR_F64) kr_relu_backward_f64(n, z, da, dz);
-    else kr_relu_backward_f32(n, z, da, dz);
-}
-
-void kr_host_sigmoid_backward(kr_dtype dt, size_t n, double alpha, const void *da, const void *ds,
-                              const void *s, void *dz)
-{
-    if (dt == KR_F64) kr_sigmoid_backward_f64(n, alpha, da, ds, s, dz);
-    else kr_sigmoid_backward_f32(n, alpha, da, ds, s, dz);
-}
-
-void kr_host_add_row(kr_dtype dt, size_t rows, size_t cols, double s, const void *b, void *z)
-{
-    if (dt == KR_F64) kr_add_row_f64(rows, cols, s, b, z);
-    else kr_add_row_f32(rows, cols, s, b, z);
-}
-
-void kr_host_col_sum(kr_dtype dt, size_t rows, size_t cols, double a, const void *x, double b,
-                     void *out)
-{
-    if (dt == KR_F64) kr_col_sum_f64(rows, cols, a, x, b, out);
-    else kr_col_sum_f32(rows, cols, a, x, b, out);
-}
-
-double kr_host_sum_sq(kr_dtype dt, size_t n, const void *x)
-{
-    return dt == KR_F64 ? kr_sum_sq_f64(n, x) : kr_sum_sq_f32(n, x);
-}
-
-double kr_host_hinge_sq(kr_dtype dt, size_t n, const void *x, double lo, double hi, double w,
-                        void *g)
-{
-    return dt == KR_F64 ? kr_hinge_sq_f64(n, x, lo, hi, w, g) : kr_hinge_sq_f32(n, x, lo, hi, w, g);
-}
-
-void kr_host_logistic(kr_dtype dt, size_t n, double s, const void *phi, const void *y, void *dphi,
-                      double *loss, double *errors)
-{
-    if (dt == KR_F64) kr_logistic_f64(n, s, phi, y, dphi, loss, errors);
-    else kr_logistic_f32(n, s, phi, y, dphi, loss, errors);
-}
-
-void kr_host_sgd(kr_dtype dt, size_t n, double lr, double momentum, bool first, void *p,
-                 const void *g, void *buf)
-{
-    if (dt == KR_F64) kr_sgd_f64(n, lr, momentum, first, p, g, buf);
-    else kr_sgd_f32(n, lr, momentum, first, p, g, buf);
-}
-
-void kr_host_adam(kr_dtype dt, size_t n, double lr, double b1, double b2, double eps, long t,
-                  void *p, const void *g, void *m, void *v)
-{
-    if (dt == KR_F64) kr_adam_f64(n, lr, b1, b2, eps, t, p, g, m, v);
-    else kr_adam_f32(n, lr, b1, b2, eps, t, p, g, m, v);
-}
+/* ---- kr_host_NAME for every op of ops.def: pick the instantiation (generated) -------------- */
+#include "device/ops_host_gen.inc"

@@ -5,7 +5,7 @@
  * Each is built with "-cl-std=CL1.2 -DREAL=float" and, on devices whose
  * CL_DEVICE_DOUBLE_FP_CONFIG is non-zero, again with "-DREAL=double -DKR_FP64=1". No
  * fast-math: NaN and Inf must survive so that the pipeline can detect them.
- * Used by the device layer only (device.c builds, ops.c launches).
+ * Private to the device layer (device.c builds, ops.c launches).
  */
 #ifndef KR_KERNELS_H
 #define KR_KERNELS_H
@@ -14,27 +14,7 @@
 #include <CL/cl.h>
 
 #include "device/device.h"
-
-/* One entry per kernel of cl/ops.cl; the kernel's name is "ops_" + the lower-case suffix. */
-typedef enum kr_kernel_id {
-    KR_K_AXPBY = 0,
-    KR_K_MUL,
-    KR_K_ACT_FORWARD,
-    KR_K_RELU_BACKWARD,
-    KR_K_SIGMOID_BACKWARD,
-    KR_K_ADD_ROW,
-    KR_K_COL_SUM,
-    KR_K_SUM_SQ,        /* reduction, first stage */
-    KR_K_HINGE_SQ,      /* reduction, first stage */
-    KR_K_LOGISTIC,      /* reduction, first stage (two values) */
-    KR_K_REDUCE_FINISH, /* reduction, second stage: partials -> scal[slot..] */
-    KR_K_SGD,
-    KR_K_ADAM,
-    KR_K_COUNT
-} kr_kernel_id;
-
-/* "ops_axpby", ... */
-const char *kr_kernels_name(kr_kernel_id id);
+#include "device/ops_gen.h" /* kr_kernel_id: one kernel per op of ops.def */
 
 /* Builds every program for dt on an opened OpenCL device and creates its kernels.
  * KR_E_BUILD with the full build log in the error message when the compiler refuses;

@@ -1,0 +1,78 @@
+/* ops_run.h — what the generated op functions (ops_gen.c, from ops.def by gen_ops.py) call:
+ * validation, host pointers, OpenCL argument setting and launches. Private to src/device/.
+ *
+ * Every function returning kr_status fails with KR_E_INVALID naming the op and the tensor, or
+ * KR_E_OPENCL naming the kernel, the argument or launch and the OpenCL error.
+ */
+#ifndef KR_OPS_RUN_H
+#define KR_OPS_RUN_H
+
+#define CL_TARGET_OPENCL_VERSION 120
+#include <CL/cl.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "device/kernels.h"
+#include "device/tensor.h"
+
+/* ---- validation ------------------------------------------------------------------------- */
+
+/* The tensor's name for messages ("(unnamed)" if it has none). */
+const char *kr_ops_name(const kr_tensor *t);
+/* t (role) must exist, be contiguous, and match ref's device and dtype (ref may be NULL). */
+kr_status kr_ops_check_like(const char *op, const char *role, const kr_tensor *t,
+                            const kr_tensor *ref);
+/* As kr_ops_check_like, and t must have ref's shape. */
+kr_status kr_ops_check_same(const char *op, const char *role, const kr_tensor *t,
+                            const kr_tensor *ref);
+/* t must have exactly rows x cols. */
+kr_status kr_ops_check_shape(const char *op, const char *role, const kr_tensor *t,
+                             size_t rows, size_t cols);
+/* scal is like ref and slots [slot, slot + nvals) lie inside it. */
+kr_status kr_ops_check_scal(const char *op, const kr_tensor *scal, const kr_tensor *ref,
+                            size_t slot, size_t nvals);
+
+/* ---- host ------------------------------------------------------------------------------- */
+
+/* Whether t lives on an OpenCL device (else: host loops on kr_ops_ptr). */
+bool kr_ops_is_cl(const kr_tensor *t);
+/* Host address of element (0, 0); NULL for a NULL tensor. */
+void *kr_ops_ptr(const kr_tensor *t);
+/* scal[slot + k] = vals[k] for k < nvals, rounded to scal's dtype (host tensors). */
+void kr_ops_store(kr_tensor *scal, size_t slot, const double *vals, size_t nvals);
+/* scal[slot .. slot + nvals) = 0 (a reduction over nothing), any backend. */
+kr_status kr_ops_zero_slots(kr_tensor *scal, size_t slot, size_t nvals);
+
+/* ---- OpenCL ----------------------------------------------------------------------------- */
+
+/* Kernel arguments set in order; the first failure is kept and reported at launch. */
+typedef struct kr_ops_args {
+    cl_kernel k;
+    kr_dtype dt;
+    cl_uint i;
+    cl_uint bad; /* index of the first argument that failed */
+    cl_int err;
+} kr_ops_args;
+
+kr_ops_args kr_ops_args_begin(const kr_device *dev, kr_dtype dt, kr_kernel_id id);
+void kr_ops_arg_ulong(kr_ops_args *a, size_t v);
+void kr_ops_arg_int(kr_ops_args *a, int v);
+/* A REAL scalar: double or float as the kernel's dtype. */
+void kr_ops_arg_real(kr_ops_args *a, double v);
+/* Buffer and element offset. A NULL tensor, or one without a buffer (no elements), passes
+ * stand_in's instead: the kernel never touches it (has_* flag 0, or no work on it). */
+void kr_ops_arg_tensor(kr_ops_args *a, const kr_tensor *t, const kr_tensor *stand_in);
+/* The first of count tensors that has a buffer (NULL if none): every op's stand-in. */
+const kr_tensor *kr_ops_standin(const kr_tensor *const *tensors, size_t count);
+
+/* Element-wise launch over `items` work-items: local size from the device's quirks and the
+ * kernel's limit, global rounded up to it (kernels bounds-check). */
+kr_status kr_ops_launch(kr_device *dev, const kr_ops_args *a, kr_kernel_id id, size_t items,
+                        const char *op);
+/* A reduction over n elements into scal[slot .. slot + nvals): appends the scratch buffer and
+ * nvals __local buffers to a's arguments, runs the first stage on the device's group count,
+ * then ops_reduce_finish. */
+kr_status kr_ops_reduce(kr_device *dev, kr_ops_args *a, kr_kernel_id id, size_t n, size_t nvals,
+                        kr_tensor *scal, size_t slot, const char *op);
+
+#endif
