@@ -5,7 +5,9 @@ Each part is a folder, src/<part>/ with its public headers in include/<part>/; t
 of src/<part>/meson.build say what the part is and end with `# may include: <parts>`. Every
 project include is part-qualified ("device/tensor.h"), so the rule reads off the text:
 a file of part P may include "Q/..." only if Q is on P's list. Also refused: an include that
-names no existing file, and a public header (include/) that includes a private one (src/).
+names no existing file, a public header (include/) that includes a private one (src/), OpenCL
+headers outside device/ and base/ (status.c names OpenCL errors), and the BLAS headers outside
+the files RESTRICTED names.
 Exit 0 when the tree obeys, 1 with one line per violation otherwise.
 Usage: check_layers.py [SOURCE_ROOT]   (default: the folder above this script)
 """
@@ -16,6 +18,12 @@ import sys
 # Written at build time into the build tree: src/device/gen_ops.py (from ops.def).
 GENERATED = {"device/ops_api.h", "device/ops_gen.h", "device/ops_host_gen.inc"}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
+SYSTEM_INCLUDE = re.compile(r'^\s*#\s*include\s+<([^>]+)>', re.M)
+# Library headers that only the named files may include (the banners say why).
+RESTRICTED = {
+    "clblast_c.h": {"src/device/blas.c"},
+    "cblas.h": {"src/device/blas.c", "src/nn/kkt_gap.c", "src/eval/metrics.c"},
+}
 
 
 def allowed_parts(root):
@@ -47,7 +55,14 @@ def main():
                     continue
                 path = os.path.join(folder, name)
                 rel = os.path.relpath(path, root)
-                for inc in INCLUDE.findall(open(path, encoding="utf-8").read()):
+                text = open(path, encoding="utf-8").read()
+                for inc in SYSTEM_INCLUDE.findall(text):
+                    if inc in RESTRICTED and rel not in RESTRICTED[inc]:
+                        problems.append(f"{rel}: only {', '.join(sorted(RESTRICTED[inc]))} "
+                                        f"may include <{inc}>")
+                    if inc.startswith("CL/") and part not in ("device", "base"):
+                        problems.append(f"{rel}: <{inc}> outside the device layer")
+                for inc in INCLUDE.findall(text):
                     checked += 1
                     if inc in GENERATED:
                         continue

@@ -4,6 +4,10 @@
  *   Z_1 = X W_1ᵀ + b_1,  A_l = relu(Z_l),  Z_l = A_{l−1} W_lᵀ (l ≥ 2),  Φ = A_{L−1} w_Lᵀ.
  * Layer l (0-based index l-1 in the arrays) has W_l of shape dims[l] x dims[l−1], row-major:
  * dims[0] = D (input size), dims[1..L-1] = hidden widths, dims[L] = 1.
+ * The one indexing convention of the code base (model, mlp, kkt, the references, kkt_gap):
+ * loops run over DESIGN's layer numbers l = 1..L; arrays of parameters are 0-based, w[l−1]
+ * holds W_l (state_dict order); arrays of per-layer activations are indexed by l, slot 0 the
+ * input (dims[0] = D, A_0 = X).
  * The train mean image (D values, subtracted from inputs) travels with the model.
  * This is the exchange format between training, safetensors files, references and the
  * attack; device-side copies live in mlp.c / kkt.c.

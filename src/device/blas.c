@@ -3,7 +3,9 @@
  * What it does: C (M x N) = alpha op(A) op(B) + beta C for row-major tensors and views
  * (offset and ld passed through to the library), the GEMM-rate measurement behind
  * `kktrecon bench`, and the BLAS pieces of a device's life cycle (host description, CLBlast
- * warm-up and cache release). The only file that includes cblas.h and clblast_c.h.
+ * warm-up and cache release). The only file that includes clblast_c.h, and the device
+ * layer's only one with cblas.h (nn/kkt_gap.c and eval/metrics.c call cblas directly for
+ * their host float64 work, outside any device; tests/check_layers.py holds all three to it).
  * What it does not: choose a BLAS at run time, batch products, or tune CLBlast (it uses its
  * database defaults; on CPUs it has no tables for, the generic ones, see PLATFORM.md).
  * Edge cases handled here rather than in the libraries: M or N == 0 does nothing;

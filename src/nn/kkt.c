@@ -12,7 +12,9 @@
  *                  ∂X = ∂A_0 + box prior',  ∂λ = (y/m) ⊙ ∂c + dual-feasibility'
  * Buffers are reused in place where the math allows: A_l overwrites Z_l, ∂S_l overwrites
  * T_l, ∂T_l overwrites ∂δ_l, ∂Z_l overwrites ∂A_l. dL/dθ is never formed (nobody uses it).
- * The reference is kkt_ref.c (per candidate, independent of this derivation).
+ * Indexing (as model.h, mlp.c): l is the layer number of DESIGN; parameters and their
+ * residuals are w[l−1] = W_l, e[l−1] = E_l; per-layer activations are a[l] = A_l, d[l] = δ_l.
+ * The reference is ref/kkt_ref.c (per candidate, independent of this derivation).
  */
 #include "nn/kkt.h"
 
@@ -35,8 +37,8 @@ struct kr_kkt {
     size_t dims[KR_MAX_LAYERS + 1];
     size_t m;
     bool bias;
-    kr_tensor *w[KR_MAX_LAYERS + 1];  /* w[l]: W_l, H_l × H_{l−1} (l = 1..L) */
-    kr_tensor *e[KR_MAX_LAYERS + 1];  /* e[l]: E_l, H_l × H_{l−1} */
+    kr_tensor *w[KR_MAX_LAYERS];      /* w[l−1]: W_l, H_l × H_{l−1} (as model.h) */
+    kr_tensor *e[KR_MAX_LAYERS];      /* e[l−1]: E_l, H_l × H_{l−1} */
     kr_tensor *b1, *eb;               /* 1 × H_1 */
     kr_tensor *y;                     /* m × 1 */
     kr_tensor *a[KR_MAX_LAYERS + 1];  /* a[l]: Z_l then A_l, m × H_l (l = 1..L−1) */
@@ -52,9 +54,11 @@ struct kr_kkt {
 void kr_kkt_free(kr_kkt *k)
 {
     if (!k) return;
-    for (int l = 0; l <= KR_MAX_LAYERS; l++) {
+    for (int l = 0; l < KR_MAX_LAYERS; l++) {
         kr_tensor_free(k->w[l]);
         kr_tensor_free(k->e[l]);
+    }
+    for (int l = 0; l <= KR_MAX_LAYERS; l++) {
         kr_tensor_free(k->a[l]);
         kr_tensor_free(k->s[l]);
         kr_tensor_free(k->t[l]);
@@ -92,10 +96,10 @@ kr_status kr_kkt_new(kr_device *dev, kr_dtype dt, const kr_model *m, const kr_kk
     char name[32];
     for (int l = 1; l <= L; l++) {
         snprintf(name, sizeof name, "W%d", l);
-        KR_TRY_GOTO(kr_tensor_new(dev, dt, m->dims[l], m->dims[l - 1], name, &k->w[l]));
-        KR_TRY_GOTO(kr_tensor_write(k->w[l], m->w[l - 1]));
+        KR_TRY_GOTO(kr_tensor_new(dev, dt, m->dims[l], m->dims[l - 1], name, &k->w[l - 1]));
+        KR_TRY_GOTO(kr_tensor_write(k->w[l - 1], m->w[l - 1]));
         snprintf(name, sizeof name, "E%d", l);
-        KR_TRY_GOTO(kr_tensor_new(dev, dt, m->dims[l], m->dims[l - 1], name, &k->e[l]));
+        KR_TRY_GOTO(kr_tensor_new(dev, dt, m->dims[l], m->dims[l - 1], name, &k->e[l - 1]));
         snprintf(name, sizeof name, "delta%d", l);
         KR_TRY_GOTO(kr_tensor_new(dev, dt, mc, m->dims[l], name, &k->d[l]));
         snprintf(name, sizeof name, "ddelta%d", l);
@@ -145,21 +149,21 @@ kr_status kr_kkt_eval(kr_kkt *k, const kr_tensor *x, const kr_tensor *lambda, kr
 
     /* Forward. */
     for (int l = 1; l < L; l++) {
-        KR_TRY(kr_blas_gemm(1.0, input_of(k, x, l), false, k->w[l], true, 0.0, k->a[l]));
+        KR_TRY(kr_blas_gemm(1.0, input_of(k, x, l), false, k->w[l - 1], true, 0.0, k->a[l]));
         if (l == 1 && k->bias) KR_TRY(kr_op_add_row(1.0, k->b1, k->a[1]));
         KR_TRY(kr_op_act_forward(k->o.act, alpha, k->a[l], k->a[l], k->s[l]));
     }
     /* First backward: δ_L = c = λ ⊙ y / m, then δ_l = (δ_{l+1} W_{l+1}) ⊙ S_l. */
     KR_TRY(kr_op_mul(inv_m, lambda, k->y, k->d[L]));
     for (int l = L - 1; l >= 1; l--) {
-        KR_TRY(kr_blas_gemm(1.0, k->d[l + 1], false, k->w[l + 1], false, 0.0, k->t[l]));
+        KR_TRY(kr_blas_gemm(1.0, k->d[l + 1], false, k->w[l], false, 0.0, k->t[l]));
         KR_TRY(kr_op_mul(1.0, k->t[l], k->s[l], k->d[l]));
     }
     /* Residuals E_l = 2 δ_lᵀ A_{l−1} − 2 W_l and their squared norms (= 4 ‖W_l − G_l‖²). */
     for (int l = 1; l <= L; l++) {
-        KR_TRY(kr_tensor_copy(k->e[l], k->w[l]));
-        KR_TRY(kr_blas_gemm(2.0, k->d[l], true, input_of(k, x, l), false, -2.0, k->e[l]));
-        KR_TRY(kr_op_sum_sq(k->e[l], k->scal, S_KKT0 + (size_t)l - 1));
+        KR_TRY(kr_tensor_copy(k->e[l - 1], k->w[l - 1]));
+        KR_TRY(kr_blas_gemm(2.0, k->d[l], true, input_of(k, x, l), false, -2.0, k->e[l - 1]));
+        KR_TRY(kr_op_sum_sq(k->e[l - 1], k->scal, S_KKT0 + (size_t)l - 1));
     }
     if (k->bias) {
         KR_TRY(kr_tensor_copy(k->eb, k->b1));
@@ -180,9 +184,9 @@ kr_status kr_kkt_eval(kr_kkt *k, const kr_tensor *x, const kr_tensor *lambda, kr
 
     /* Reverse step 1: ∂δ_l = A_{l−1} E_lᵀ (+ 1 e_bᵀ),  ∂A_{l−1} = δ_l E_l. */
     for (int l = 1; l <= L; l++) {
-        KR_TRY(kr_blas_gemm(1.0, input_of(k, x, l), false, k->e[l], true, 0.0, k->dd[l]));
+        KR_TRY(kr_blas_gemm(1.0, input_of(k, x, l), false, k->e[l - 1], true, 0.0, k->dd[l]));
         kr_tensor *dprev = l == 1 ? da0 : k->da[l - 1];
-        KR_TRY(kr_blas_gemm(1.0, k->d[l], false, k->e[l], false, 0.0, dprev));
+        KR_TRY(kr_blas_gemm(1.0, k->d[l], false, k->e[l - 1], false, 0.0, dprev));
     }
     if (k->bias) KR_TRY(kr_op_add_row(1.0, k->eb, k->dd[1]));
     /* Reverse step 2, l = 1..L−1: ∂S_l = ∂δ_l ⊙ T_l (into T_l), ∂T_l = ∂δ_l ⊙ S_l (into ∂δ_l),
@@ -190,13 +194,13 @@ kr_status kr_kkt_eval(kr_kkt *k, const kr_tensor *x, const kr_tensor *lambda, kr
     for (int l = 1; l < L; l++) {
         KR_TRY(kr_op_mul(1.0, k->dd[l], k->t[l], k->t[l]));
         KR_TRY(kr_op_mul(1.0, k->dd[l], k->s[l], k->dd[l]));
-        KR_TRY(kr_blas_gemm(1.0, k->dd[l], false, k->w[l + 1], true, 1.0, k->dd[l + 1]));
+        KR_TRY(kr_blas_gemm(1.0, k->dd[l], false, k->w[l], true, 1.0, k->dd[l + 1]));
     }
     /* Reverse step 3, l = L−1..1: ∂Z_l = ∂A_l ⊙ S_l + ∂S_l ⊙ S'_l, ∂A_{l−1} += ∂Z_l W_l. */
     for (int l = L - 1; l >= 1; l--) {
         KR_TRY(kr_op_sigmoid_backward(alpha, k->da[l], k->t[l], k->s[l], k->da[l]));
         kr_tensor *dprev = l == 1 ? da0 : k->da[l - 1];
-        KR_TRY(kr_blas_gemm(1.0, k->da[l], false, k->w[l], false, 1.0, dprev));
+        KR_TRY(kr_blas_gemm(1.0, k->da[l], false, k->w[l - 1], false, 1.0, dprev));
     }
     /* Step 4: priors add their gradients; ∂λ = (y/m) ⊙ ∂c + dual-feasibility'. */
     KR_TRY(kr_op_hinge_sq(x, -1.0, 1.0, 1.0, da0, k->scal, S_PRIOR));
