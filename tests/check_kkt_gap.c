@@ -1,4 +1,4 @@
-/* check_kkt_gap.c — host tests of the KKT gap (src/kkt_gap.c, DESIGN.md §6).
+/* check_kkt_gap.c — host tests of the KKT gap (src/nn/kkt_gap.c, DESIGN.md §6).
  *
  * What it checks:
  *  1. K and c of kr_kkt_gap_gram against brute force: every J_i = ỹ_i ∇θΦ(x_i) built

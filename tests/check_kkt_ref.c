@@ -1,4 +1,4 @@
-/* check_kkt_ref.c — host tests of the float64 KKT-loss reference (src/kkt_ref.c).
+/* check_kkt_ref.c — host tests of the float64 KKT-loss reference (src/ref/kkt_ref.c).
  *
  * What it checks:
  *  - SOFTPLUS mode (where the returned vector is the exact gradient): ∂L/∂x and ∂L/∂λ against

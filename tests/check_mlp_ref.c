@@ -1,4 +1,4 @@
-/* check_mlp_ref.c — host tests of the float64 MLP training reference (src/mlp_ref.c).
+/* check_mlp_ref.c — host tests of the float64 MLP training reference (src/ref/mlp_ref.c).
  *
  * What it checks: the forward pass on hand-computed tiny nets; the mean logistic loss and
  * error count on hand-chosen margins (including huge ones, which must not overflow); the
