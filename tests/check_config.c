@@ -98,6 +98,52 @@ START_TEST(test_errors_name_file_and_line)
 }
 END_TEST
 
+/* Issue 11: settings that mean nothing are refused with their allowed range; a directory is
+ * not a config; a section header without ']' is a syntax error at its own line, even when
+ * keys follow it; a subnormal number is a number. */
+START_TEST(test_ranges_and_file_kinds)
+{
+    static const char *const bad[] = {
+        "attack.momentum=1",   "attack.momentum=-0.1", "attack.lr_x=-0.5", "attack.lr_x=0",
+        "attack.init_scale=0", "attack.lambda_min=-0.1", "attack.alpha=0", "train.lr=0",
+        "attack.log_every=0",  "train.log_every=0",      "data.per_class=0",
+        "attack.candidates=20000000", "attack.iterations=0",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        kr_config c;
+        kr_config_defaults(&c);
+        ck_assert_int_eq(kr_config_set(&c, bad[i]), KR_OK);
+        ck_assert_msg(kr_config_validate(&c) == KR_E_INVALID, "%s accepted", bad[i]);
+        char key[64];
+        snprintf(key, sizeof key, "%.*s", (int)(strchr(bad[i], '=') - bad[i]), bad[i]);
+        ck_assert_msg(strstr(kr_error_message(), key) && strstr(kr_error_message(), "allowed"),
+                      "%s: message '%s'", bad[i], kr_error_message());
+    }
+    kr_config c;
+    kr_config_defaults(&c);
+    ck_assert_int_eq(kr_config_validate(&c), KR_OK);
+    ck_assert_int_eq(kr_config_set(&c, "attack.momentum=0"), KR_OK);
+    ck_assert_int_eq(kr_config_set(&c, "attack.lr_lambda=0"), KR_OK);
+    ck_assert_int_eq(kr_config_set(&c, "attack.lambda_min=1e-320"), KR_OK);
+    ck_assert(c.attack.lambda_min > 0 && c.attack.lambda_min < 1e-300);
+    ck_assert_int_eq(kr_config_validate(&c), KR_OK);
+    ck_assert_int_eq(kr_config_set(&c, "attack.alpha=1e400"), KR_E_INVALID);
+    ck_assert_int_eq(kr_config_set(&c, "model.hidden=2000000"), KR_E_INVALID);
+
+    ck_assert_int_eq(kr_config_load_file(&c, tmpdir), KR_E_IO);
+    ck_assert_ptr_nonnull(strstr(kr_error_message(), "directory"));
+
+    const char *p = write_file("bracket.ini", "[data]\nper_class = 10\n[attack\nlr_x = 0.1\n");
+    ck_assert_int_eq(kr_config_load_file(&c, p), KR_E_INVALID);
+    ck_assert_msg(strstr(kr_error_message(), "bracket.ini:3") &&
+                      strstr(kr_error_message(), "without ']'"),
+                  "message '%s'", kr_error_message());
+    ck_assert_int_eq(kr_config_load_string(&c, "[data]\n[model\nhidden = 3\n", "text"),
+                     KR_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(kr_error_message(), "text:2: syntax error"));
+}
+END_TEST
+
 START_TEST(test_write_round_trip)
 {
     kr_config a, b;
@@ -152,6 +198,7 @@ int main(void)
     tcase_add_test(tc, test_defaults);
     tcase_add_test(tc, test_file_and_set);
     tcase_add_test(tc, test_errors_name_file_and_line);
+    tcase_add_test(tc, test_ranges_and_file_kinds);
     tcase_add_test(tc, test_write_round_trip);
     tcase_add_test(tc, test_shipped_configs_load);
     suite_add_tcase(s, tc);

@@ -5,14 +5,23 @@
 #include "app/config.h"
 
 #include <errno.h>
+#include <float.h>
 #include <ini.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 typedef enum { T_STR, T_LONG, T_DOUBLE, T_BOOL, T_U64, T_HIDDEN, T_DTYPE, T_ACT, T_OPT } key_type;
+
+/* The allowed values of a numeric key: lo..hi, each end open or closed. */
+typedef struct key_range {
+    bool on;
+    double lo, hi;
+    bool lo_open, hi_open;
+} key_range;
 
 typedef struct key_def {
     const char *section, *key;
@@ -20,55 +29,96 @@ typedef struct key_def {
     size_t offset, size; /* into kr_config; size for strings */
     const char *def;     /* default, as text */
     const char *help;
+    key_range range;     /* numeric keys: checked by kr_config_validate, shown by help */
 } key_def;
 
 #define F(field) offsetof(kr_config, field), sizeof(((kr_config *)0)->field)
+/* Ranges: [lo, hi], (lo, hi], [lo, hi), (lo, hi). */
+#define CLOSED(lo, hi) {true, (lo), (hi), false, false}
+#define OPEN_LO(lo, hi) {true, (lo), (hi), true, false}
+#define OPEN_HI(lo, hi) {true, (lo), (hi), false, true}
+#define NO_RANGE {false, 0, 0, false, false}
+/* Counts stay far below what a size product could overflow on (checked again at allocation). */
+#define COUNT_MAX 1e12
+#define SAMPLES_MAX 1e7
+#define KR_WIDTH_MAX 1000000
 
 static const key_def KEYS[] = {
     {"", "device", T_STR, F(device), "",
-     "host | p:d | index | gpu | cpu | name substring; empty = first OpenCL GPU, else host"},
-    {"data", "dataset", T_STR, F(data.dataset), "mnist", "mnist | fashion-mnist | cifar10 | folder"},
-    {"data", "path", T_STR, F(data.path), "", "directory holding the dataset files"},
+     "host | p:d | index | gpu | cpu | name substring; empty = first OpenCL GPU, else host",
+     NO_RANGE},
+    {"data", "dataset", T_STR, F(data.dataset), "mnist", "mnist | fashion-mnist | cifar10 | folder",
+     NO_RANGE},
+    {"data", "path", T_STR, F(data.path), "", "directory holding the dataset files", NO_RANGE},
     {"data", "task", T_STR, F(data.task), "",
      "odd_even | vehicles_animals | clothing_footwear | A/B class-id lists (\"0,1/2,3\"); "
-     "empty = the dataset's usual task"},
+     "empty = the dataset's usual task", NO_RANGE},
     {"data", "per_class", T_LONG, F(data.per_class), "250",
-     "training samples per binary class (first k in file order)"},
+     "training samples per binary class (first k in file order)", CLOSED(1, SAMPLES_MAX)},
     {"data", "test_per_class", T_LONG, F(data.test_per_class), "1000",
-     "test samples per binary class (0 = no test evaluation)"},
-    {"model", "hidden", T_HIDDEN, F(model.hidden), "1000,1000", "hidden widths, comma-separated"},
-    {"model", "first_bias", T_BOOL, F(model.first_bias), "true", "bias on the first layer"},
+     "test samples per binary class (0 = no test evaluation)", CLOSED(0, SAMPLES_MAX)},
+    {"model", "hidden", T_HIDDEN, F(model.hidden), "1000,1000", "hidden widths, comma-separated",
+     NO_RANGE},
+    {"model", "first_bias", T_BOOL, F(model.first_bias), "true", "bias on the first layer",
+     NO_RANGE},
     {"model", "init_scale", T_DOUBLE, F(model.init_scale), "1e-4",
-     "std of the first layer's N(0,1) init (W1, b1)"},
-    {"train", "seed", T_U64, F(train.seed), "1", "seed of the weight initialisation"},
-    {"train", "steps", T_LONG, F(train.steps), "100000", "full-batch gradient-descent steps"},
-    {"train", "lr", T_DOUBLE, F(train.lr), "0.01", "learning rate (the paper: 0.01)"},
+     "std of the first layer's N(0,1) init (W1, b1)", OPEN_LO(0, INFINITY)},
+    {"train", "seed", T_U64, F(train.seed), "1", "seed of the weight initialisation", NO_RANGE},
+    {"train", "steps", T_LONG, F(train.steps), "100000", "full-batch gradient-descent steps",
+     CLOSED(0, COUNT_MAX)},
+    {"train", "lr", T_DOUBLE, F(train.lr), "0.01", "learning rate (the paper: 0.01)",
+     OPEN_LO(0, INFINITY)},
     {"train", "lr_max", T_DOUBLE, F(train.lr_max), "0",
-     "0 = constant lr; else lr grows as lr*0.01/loss (capped at lr_max) once loss < 0.01"},
+     "0 = constant lr; else lr grows as lr*0.01/loss (capped at lr_max) once loss < 0.01",
+     CLOSED(0, INFINITY)},
     {"train", "stop_loss", T_DOUBLE, F(train.stop_loss), "0",
-     "stop early when the mean train loss falls below this (0 = run all steps)"},
-    {"train", "precision", T_DTYPE, F(train.precision), "double", "single | double"},
-    {"train", "log_every", T_LONG, F(train.log_every), "1000", "steps between log lines"},
-    {"attack", "candidates", T_LONG, F(attack.candidates), "0", "m; 0 = twice the training set"},
-    {"attack", "iterations", T_LONG, F(attack.iterations), "10000", "optimisation iterations"},
-    {"attack", "lr_x", T_DOUBLE, F(attack.lr_x), "0.28", "learning rate of the candidates"},
-    {"attack", "lr_lambda", T_DOUBLE, F(attack.lr_lambda), "1e-4", "learning rate of lambda"},
-    {"attack", "momentum", T_DOUBLE, F(attack.momentum), "0.9", "SGD momentum"},
+     "stop early when the mean train loss falls below this (0 = run all steps)",
+     CLOSED(0, INFINITY)},
+    {"train", "precision", T_DTYPE, F(train.precision), "double", "single | double", NO_RANGE},
+    {"train", "log_every", T_LONG, F(train.log_every), "1000", "steps between log lines",
+     CLOSED(1, COUNT_MAX)},
+    {"attack", "candidates", T_LONG, F(attack.candidates), "0", "m; 0 = twice the training set",
+     CLOSED(0, SAMPLES_MAX)},
+    {"attack", "iterations", T_LONG, F(attack.iterations), "10000", "optimisation iterations",
+     CLOSED(1, COUNT_MAX)},
+    {"attack", "lr_x", T_DOUBLE, F(attack.lr_x), "0.28", "learning rate of the candidates",
+     OPEN_LO(0, INFINITY)},
+    {"attack", "lr_lambda", T_DOUBLE, F(attack.lr_lambda), "1e-4", "learning rate of lambda",
+     CLOSED(0, INFINITY)},
+    {"attack", "momentum", T_DOUBLE, F(attack.momentum), "0.9", "SGD momentum", OPEN_HI(0, 1)},
     {"attack", "init_scale", T_DOUBLE, F(attack.init_scale), "0.0017",
-     "candidates start as N(0,1)*init_scale"},
-    {"attack", "lambda_min", T_DOUBLE, F(attack.lambda_min), "0.42", "dual-feasibility floor"},
+     "candidates start as N(0,1)*init_scale", OPEN_LO(0, INFINITY)},
+    {"attack", "lambda_min", T_DOUBLE, F(attack.lambda_min), "0.42", "dual-feasibility floor",
+     CLOSED(0, INFINITY)},
     {"attack", "alpha", T_DOUBLE, F(attack.alpha), "19.2",
-     "sharpness of the sigmoid(alpha z) ReLU derivative"},
+     "sharpness of the sigmoid(alpha z) ReLU derivative", OPEN_LO(0, INFINITY)},
     {"attack", "activation", T_ACT, F(attack.activation), "relu",
-     "relu (the paper's) | softplus (exact-gradient variant)"},
-    {"attack", "optimizer", T_OPT, F(attack.optimizer), "sgd", "sgd (momentum, the paper's) | adam"},
-    {"attack", "seed", T_U64, F(attack.seed), "1", "seed of the candidate initialisation"},
+     "relu (the paper's) | softplus (exact-gradient variant)", NO_RANGE},
+    {"attack", "optimizer", T_OPT, F(attack.optimizer), "sgd", "sgd (momentum, the paper's) | adam",
+     NO_RANGE},
+    {"attack", "seed", T_U64, F(attack.seed), "1", "seed of the candidate initialisation",
+     NO_RANGE},
     {"attack", "checkpoint_every", T_LONG, F(attack.checkpoint_every), "1000",
-     "iterations between checkpoints (0 = only at the end)"},
-    {"attack", "log_every", T_LONG, F(attack.log_every), "500", "iterations between log lines"},
-    {"attack", "precision", T_DTYPE, F(attack.precision), "double", "single | double"},
+     "iterations between checkpoints (0 = only at the end)", CLOSED(0, COUNT_MAX)},
+    {"attack", "log_every", T_LONG, F(attack.log_every), "500", "iterations between log lines",
+     CLOSED(1, COUNT_MAX)},
+    {"attack", "precision", T_DTYPE, F(attack.precision), "double", "single | double", NO_RANGE},
 };
 #define NKEYS (sizeof KEYS / sizeof KEYS[0])
+
+/* "[0, 1)" for a range, into buf. */
+static void format_range(const key_range *r, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%c%g, %g%c", r->lo_open ? '(' : '[', r->lo, r->hi,
+             r->hi_open || isinf(r->hi) ? ')' : ']');
+}
+
+/* The key's current value as a double (numeric keys only). */
+static double numeric_value(const kr_config *c, const key_def *k)
+{
+    const void *p = (const char *)c + k->offset;
+    return k->type == T_LONG ? (double)*(const long *)p : *(const double *)p;
+}
 
 static const key_def *find_key(const char *section, const char *key)
 {
@@ -119,11 +169,14 @@ static kr_status set_value(kr_config *c, const key_def *k, const char *v, const 
         char *end;
         errno = 0;
         double x = strtod(v, &end);
-        if (!errno && end != v && !*end && isfinite(x)) {
+        /* ERANGE with a tiny result is underflow (1e-320 is a subnormal, 1e-400 rounds to 0):
+         * the value is as close as a double gets. Overflow gives ±HUGE_VAL: refused. */
+        bool underflow = errno == ERANGE && fabs(x) <= DBL_MIN;
+        if ((!errno || underflow) && end != v && !*end && isfinite(x)) {
             *(double *)p = x;
             return KR_OK;
         }
-        expected = "a finite number";
+        expected = "a finite number (magnitude below 1.8e308)";
         break;
     }
     case T_BOOL:
@@ -178,7 +231,7 @@ static kr_status set_value(kr_config *c, const key_def *k, const char *v, const 
             char *end;
             errno = 0;
             long x = strtol(s, &end, 10);
-            if (errno || end == s || x <= 0 || n == KR_MAX_LAYERS - 1) {
+            if (errno || end == s || x <= 0 || x > KR_WIDTH_MAX || n == KR_MAX_LAYERS - 1) {
                 n = -1;
                 break;
             }
@@ -197,7 +250,7 @@ static kr_status set_value(kr_config *c, const key_def *k, const char *v, const 
             c->model.n_hidden = n;
             return KR_OK;
         }
-        expected = "a comma-separated list of 1..15 positive widths, e.g. 1000,1000";
+        expected = "a comma-separated list of 1..15 widths in [1, 1000000], e.g. 1000,1000";
         break;
     }
     }
@@ -219,6 +272,7 @@ void kr_config_defaults(kr_config *c)
  * once the line is known. */
 typedef struct ini_ctx {
     kr_config *c;
+    const char *text, *path; /* the source, to look at a failing line again */
     bool failed;
     char section[64], key[64], value[1100];
 } ini_ctx;
@@ -236,14 +290,50 @@ static int on_ini(void *user, const char *section, const char *name, const char 
     return 0;
 }
 
+/* Line `no` (1-based) of the parsed source into buf; false if it cannot be read again. */
+static bool line_at(const ini_ctx *x, int no, char *buf, size_t cap)
+{
+    FILE *f = x->text ? fmemopen((void *)x->text, strlen(x->text), "r") : fopen(x->path, "r");
+    if (!f) return false;
+    bool found = false;
+    for (int i = 1; fgets(buf, (int)cap, f); i++) {
+        size_t len = strlen(buf);
+        bool whole = len > 0 && buf[len - 1] == '\n';
+        if (i == no) {
+            found = true;
+            break;
+        }
+        while (!whole && fgets(buf, (int)cap, f)) { /* skip the rest of a long line */
+            len = strlen(buf);
+            whole = len > 0 && buf[len - 1] == '\n';
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+/* What is wrong with an INI line as a line, or NULL if it is well formed. */
+static const char *syntax_problem(const char *line)
+{
+    while (*line == ' ' || *line == '\t') line++;
+    if (*line == '\0' || *line == '\n' || *line == ';' || *line == '#') return NULL;
+    if (*line == '[') return strchr(line, ']') ? NULL : "section header without ']'";
+    if (!strchr(line, '=') && !strchr(line, ':')) return "expected key = value";
+    return NULL;
+}
+
 static kr_status finish_parse(ini_ctx *x, int rc, const char *name)
 {
     if (rc == -1) return KR_FAIL(KR_E_IO, "%s: cannot open config file: %s", name, strerror(errno));
     if (rc == -2) return KR_FAIL(KR_E_NOMEM, "%s: out of memory while parsing", name);
     if (rc == 0) return KR_OK;
-    if (!x->failed)
-        return KR_FAIL(KR_E_INVALID, "%s:%d: syntax error (expected [section] or key = value)",
-                       name, rc);
+    /* inih goes on after a syntax error, so a handler failure may come from a later line;
+     * rc is the first failing line of either kind. Look at it to tell which. */
+    char line[1200];
+    const char *why = line_at(x, rc, line, sizeof line) ? syntax_problem(line) : NULL;
+    if (why || !x->failed)
+        return KR_FAIL(KR_E_INVALID, "%s:%d: syntax error: %s", name, rc,
+                       why ? why : "expected [section] or key = value");
     char where[1200];
     snprintf(where, sizeof where, "%s:%d", name, rc);
     const key_def *k = find_key(x->section, x->key);
@@ -255,14 +345,24 @@ static kr_status finish_parse(ini_ctx *x, int rc, const char *name)
 
 kr_status kr_config_load_file(kr_config *c, const char *path)
 {
-    ini_ctx x = {.c = c};
-    int rc = ini_parse(path, on_ini, &x);
+    FILE *f = fopen(path, "r");
+    if (!f) return KR_FAIL(KR_E_IO, "%s: cannot open config file: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || S_ISDIR(sb.st_mode)) {
+        fclose(f);
+        return KR_FAIL(KR_E_IO, "%s: is a directory, not a config file", path);
+    }
+    ini_ctx x = {.c = c, .text = NULL, .path = path};
+    int rc = ini_parse_file(f, on_ini, &x);
+    bool read_error = ferror(f) != 0;
+    fclose(f);
+    if (read_error) return KR_FAIL(KR_E_IO, "%s: read error", path);
     return finish_parse(&x, rc, path);
 }
 
 kr_status kr_config_load_string(kr_config *c, const char *text, const char *name)
 {
-    ini_ctx x = {.c = c};
+    ini_ctx x = {.c = c, .text = text, .path = NULL};
     int rc = ini_parse_string(text, on_ini, &x);
     return finish_parse(&x, rc, name);
 }
@@ -334,16 +434,32 @@ void kr_config_write_help(FILE *f)
         const key_def *k = &KEYS[i];
         char name[64];
         snprintf(name, sizeof name, "%s%s%s", k->section, k->section[0] ? "." : "", k->key);
-        fprintf(f, "  %-24s default %-12s %s\n", name, k->def[0] ? k->def : "\"\"", k->help);
+        char range[96] = "";
+        if (k->range.on) {
+            range[0] = ' ';
+            format_range(&k->range, range + 1, sizeof range - 1);
+        }
+        fprintf(f, "  %-24s default %-12s %s%s%s\n", name, k->def[0] ? k->def : "\"\"", k->help,
+                k->range.on ? "; allowed" : "", range);
     }
 }
 
 kr_status kr_config_validate(const kr_config *c)
 {
-    if (c->data.per_class <= 0) return KR_FAIL(KR_E_INVALID, "data.per_class must be > 0");
+    for (size_t i = 0; i < NKEYS; i++) {
+        const key_def *k = &KEYS[i];
+        const key_range *r = &k->range;
+        if (!r->on) continue;
+        double v = numeric_value(c, k);
+        bool ok = (r->lo_open ? v > r->lo : v >= r->lo) && (r->hi_open ? v < r->hi : v <= r->hi);
+        if (!ok) {
+            char range[96];
+            format_range(r, range, sizeof range);
+            return KR_FAIL(KR_E_INVALID, "%s%s%s = %.17g is out of range: allowed %s (%s)",
+                           k->section, k->section[0] ? "." : "", k->key, v, range, k->help);
+        }
+    }
     if (c->model.n_hidden < 1) return KR_FAIL(KR_E_INVALID, "model.hidden must list >= 1 width");
-    if (!(c->train.lr > 0)) return KR_FAIL(KR_E_INVALID, "train.lr must be > 0");
-    if (!(c->attack.alpha > 0)) return KR_FAIL(KR_E_INVALID, "attack.alpha must be > 0");
     if (c->attack.candidates == 1)
         return KR_FAIL(KR_E_INVALID, "attack.candidates must be 0 (= 2n) or >= 2");
     return KR_OK;
