@@ -62,8 +62,8 @@ kr_status kr_tensor_new(kr_device *dev, kr_dtype dt, size_t rows, size_t cols, c
         if (dev->backend == KR_BACKEND_HOST) {
             void *p = NULL;
             if (posix_memalign(&p, 64, bytes) != 0 || !p) {
-                st = KR_FAIL(KR_E_NOMEM, "tensor '%s' (%zu x %zu %s): out of host memory",
-                             kr_tname(t), rows, cols, kr_dtype_name(dt));
+                st = KR_FAIL(KR_E_NOMEM, "tensor '%s' (%zu x %zu %s, %.1f MiB): out of host memory",
+                             kr_tname(t), rows, cols, kr_dtype_name(dt), bytes / 1048576.0);
                 goto fail;
             }
             memset(p, 0, bytes);
@@ -78,9 +78,9 @@ kr_status kr_tensor_new(kr_device *dev, kr_dtype dt, size_t rows, size_t cols, c
                                      err == CL_INVALID_BUFFER_SIZE
                                  ? KR_E_NOMEM
                                  : KR_E_OPENCL,
-                             "clCreateBuffer for tensor '%s' (%zu x %zu %s) on '%s': %s",
-                             kr_tname(t), rows, cols, kr_dtype_name(dt), dev->info.name,
-                             kr_cl_error_name(err));
+                             "clCreateBuffer for tensor '%s' (%zu x %zu %s, %.1f MiB) on '%s': %s",
+                             kr_tname(t), rows, cols, kr_dtype_name(dt), bytes / 1048576.0,
+                             dev->info.name, kr_cl_error_name(err));
                 goto fail;
             }
             const double zero64 = 0.0;
