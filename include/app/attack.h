@@ -8,6 +8,7 @@
  *   DIR/attack.json             final summary
  * The candidate file is rewritten every attack.checkpoint_every iterations (new file, then
  * rename), so a killed run resumes bit-for-bit with resume = true on the same device.
+ * Its format and writer are io/candidates.h and io/checkpoint.h.
  */
 #ifndef KR_ATTACK_H
 #define KR_ATTACK_H
@@ -33,10 +34,5 @@ kr_status kr_attack_run(const kr_config *cfg, kr_device *dev, const char *model_
 kr_status kr_attack_eval_point(kr_device *dev, kr_dtype dt, const char *model_path,
                                const char *candidates_path, const kr_kkt_opts *o,
                                const char *out_path, kr_kkt_loss *loss);
-
-/* Reads x (m×D doubles), lambda and y of a candidates file; m and d are returned.
- * Any pointer may be NULL to skip that tensor. Caller frees. */
-kr_status kr_attack_load_candidates(const char *path, size_t *m, size_t *d, double **x,
-                                    double **lambda, double **y);
 
 #endif

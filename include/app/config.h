@@ -15,8 +15,7 @@
 #include "device/device.h"
 #include "base/model.h"
 #include "base/status.h"
-
-typedef enum kr_optimizer { KR_OPT_SGD = 0, KR_OPT_ADAM = 1 } kr_optimizer;
+#include "nn/optim.h" /* kr_optimizer */
 
 typedef struct kr_config {
     char device[128]; /* device spec, "" = built-in default */

@@ -1,4 +1,4 @@
-/* train.h — `kktrecon train`: load the binary task, train the MLP on a device by full-batch
+/* train.h — `kktrecon train`: load the configured task (app/task.h), train the MLP on a device by full-batch
  * gradient descent (DESIGN.md §2), report, and write the run folder:
  *   DIR/model.safetensors  (model_io.h naming, parameters in the training precision)
  *   DIR/train.json         (loss, error, margins, test accuracy, KKT gap, steps, time, device)
@@ -8,9 +8,8 @@
 #define KR_TRAIN_H
 
 #include "app/config.h"
-#include "io/data.h"
-#include "device/device.h"
 #include "base/model.h"
+#include "device/device.h"
 
 typedef struct kr_train_result {
     size_t n, n_test;
@@ -28,19 +27,9 @@ typedef struct kr_train_result {
     int kkt_gap_tensors;
 } kr_train_result;
 
-/* Loads split `split` of the configured dataset, selects the binary task (per_class samples
- * per class; 0 = data.per_class for train, data.test_per_class for test) and subtracts `mean`
- * (if NULL, computes the set's own mean into *mean_out, which the caller frees). */
-kr_status kr_train_load_set(const kr_config *cfg, kr_split split, const double *mean,
-                            double **mean_out, kr_binary_set **out);
-
 /* Trains from the configuration and writes the run folder `out_dir`. On Ctrl-C the model
  * reached so far is still written and KR_E_INTERRUPTED returned. */
 kr_status kr_train_run(const kr_config *cfg, kr_device *dev, const char *out_dir,
                        kr_train_result *res);
-
-/* Margins yΦ(x) of a set under a model (n values). */
-kr_status kr_train_margins(kr_device *dev, kr_dtype dt, const kr_model *m,
-                           const kr_binary_set *s, double *margins);
 
 #endif

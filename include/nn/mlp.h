@@ -43,4 +43,9 @@ double kr_mlp_step_flops(const kr_model *m, size_t n);
 kr_status kr_mlp_predict(kr_device *dev, kr_dtype dt, const kr_model *m, size_t n,
                          const double *x, double *phi);
 
+/* Margins yΦ(x) of n labelled inputs under model m: x n×D (row-major, mean-subtracted),
+ * y n (±1), margins n. A margin <= 0 is a misclassified sample. */
+kr_status kr_mlp_margins(kr_device *dev, kr_dtype dt, const kr_model *m, size_t n,
+                         const double *x, const double *y, double *margins);
+
 #endif

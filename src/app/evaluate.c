@@ -1,7 +1,8 @@
 /* evaluate.c — DESIGN.md §4: match pooled candidates to the training set by NCC distance
  * (CIFAR-10: after 2× bicubic downsampling), score each pair by SSIM three ways, and write
  * pairs.csv, summary.json, grid.png, ssim_vs_margin.png, ssim_official_vs_margin.png and a
- * self-contained report.html. The metrics are metrics.c; pictures grid.c / plot.c / html.c.
+ * self-contained report.html. The metrics are metrics.c; pictures grid.c / plot.c / html.c;
+ * the training set app/task.c, the candidates io/candidates.c, the margins nn/mlp.c.
  *
  * Scores per training image j with nearest candidate i (ground truth: the [0,1] image):
  *   official  SSIM(minmax(x_i + mean), truth)   the paper's protocol
@@ -15,15 +16,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app/attack.h"
+#include "app/task.h"
 #include "eval/grid.h"
 #include "eval/html.h"
 #include "base/log.h"
 #include "eval/metrics.h"
+#include "io/candidates.h"
 #include "io/model_io.h"
 #include "eval/plot.h"
 #include "io/report.h"
-#include "app/train.h"
+#include "nn/mlp.h"
 
 enum { SC_OFFICIAL = 0, SC_CLIP = 1, SC_BASE = 2, N_SCORES = 3 };
 static const char *SCORE_KEYS[N_SCORES] = {"official", "clip", "mean_baseline"};
@@ -58,7 +60,7 @@ static kr_status pool_load(const char *const *paths, size_t n_paths, size_t d, p
     for (size_t f = 0; f < n_paths; f++) {
         size_t m, dd;
         double *x;
-        KR_TRY(kr_attack_load_candidates(paths[f], &m, &dd, &x, NULL, NULL));
+        KR_TRY(kr_candidates_load(paths[f], &m, &dd, &x, NULL, NULL));
         if (dd != d) {
             free(x);
             return KR_FAIL(KR_E_INVALID, "%s: candidates have %zu values each, the model takes %zu",
@@ -303,7 +305,7 @@ kr_status kr_evaluate_run(const kr_config *cfg, kr_device *dev, const char *mode
     KR_TRY(kr_report_mkdir(out_dir));
     KR_TRY(kr_model_load(model_path, &model));
     const size_t d = model->dims[0];
-    KR_TRY_GOTO(kr_train_load_set(cfg, KR_SPLIT_TRAIN, model->mean, NULL, &s));
+    KR_TRY_GOTO(kr_task_load_set(cfg, KR_SPLIT_TRAIN, model->mean, NULL, &s));
     if (s->d != d) {
         st = KR_FAIL(KR_E_INVALID, "the configured dataset has %zu values per image but %s takes %zu",
                      s->d, model_path, d);
@@ -336,8 +338,8 @@ kr_status kr_evaluate_run(const kr_config *cfg, kr_device *dev, const char *mode
 
     /* Margins under the model, then SSIM three ways (DESIGN §4.3–4.5). */
     if (!(margins = malloc(s->n * sizeof *margins))) goto nomem;
-    KR_TRY_GOTO(kr_train_margins(dev, kr_device_has_fp64(dev) ? KR_F64 : KR_F32,
-                                 model, s, margins));
+    KR_TRY_GOTO(kr_mlp_margins(dev, kr_device_has_fp64(dev) ? KR_F64 : KR_F32, model, s->n,
+                               s->x, s->y, margins));
     if (!(pr = calloc(s->n ? s->n : 1, sizeof *pr)) || !(a = malloc(d * sizeof *a)) ||
         !(b = malloc(d * sizeof *b)))
         goto nomem;

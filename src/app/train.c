@@ -1,5 +1,6 @@
-/* train.c — the training driver: data, model init, the gradient-descent loop with progress,
- * final statistics and the run folder. The math is mlp.c; the step-size rule is here.
+/* train.c — the training driver: model init, the gradient-descent loop with progress, final
+ * statistics and the run folder. The data is app/task.c (the configured task), the math and
+ * the margins nn/mlp.c, the KKT gap nn/kkt_gap.c; the step-size rule is here.
  */
 #include "app/train.h"
 
@@ -8,64 +9,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/kkt_gap.h"
+#include "app/task.h"
 #include "base/log.h"
-#include "nn/mlp.h"
 #include "io/model_io.h"
 #include "io/report.h"
+#include "nn/kkt_gap.h"
+#include "nn/mlp.h"
 
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
-}
-
-kr_status kr_train_load_set(const kr_config *cfg, kr_split split, const double *mean,
-                            double **mean_out, kr_binary_set **out)
-{
-    *out = NULL;
-    if (mean_out) *mean_out = NULL;
-    if (!cfg->data.path[0])
-        return KR_FAIL(KR_E_INVALID, "data.path is not set (the directory of the %s files)",
-                       cfg->data.dataset);
-    kr_dataset *d = NULL;
-    kr_binary_set *s = NULL;
-    double *mu = NULL;
-    kr_status st;
-    KR_TRY_GOTO(kr_data_load(cfg->data.dataset, cfg->data.path, split, &d));
-    kr_task task;
-    if (cfg->data.task[0]) KR_TRY_GOTO(kr_task_parse(cfg->data.task, &task));
-    else KR_TRY_GOTO(kr_task_default(d->kind, d->num_classes, &task));
-    KR_TRY_GOTO(kr_task_validate(&task, d->num_classes));
-    long k = split == KR_SPLIT_TRAIN ? cfg->data.per_class : cfg->data.test_per_class;
-    KR_TRY_GOTO(kr_data_select(d, &task, (size_t)k, &s));
-    if (!mean) {
-        if (!(mu = malloc(s->d * sizeof *mu))) {
-            st = KR_FAIL(KR_E_NOMEM, "mean image");
-            goto fail;
-        }
-        KR_TRY_GOTO(kr_binary_set_mean(s, mu));
-        mean = mu;
-    }
-    KR_TRY_GOTO(kr_binary_set_subtract_mean(s, mean, s->d));
-    kr_dataset_free(d);
-    *out = s;
-    if (mean_out) *mean_out = mu;
-    else free(mu);
-    return KR_OK;
-fail:
-    kr_dataset_free(d);
-    kr_binary_set_free(s);
-    free(mu);
-    return st;
-}
-
-kr_status kr_train_margins(kr_device *dev, kr_dtype dt, const kr_model *m,
-                           const kr_binary_set *s, double *margins)
-{
-    KR_TRY(kr_mlp_predict(dev, dt, m, s->n, s->x, margins));
-    for (size_t i = 0; i < s->n; i++) margins[i] *= s->y[i];
-    return KR_OK;
 }
 
 /* Step size: constant, or (lr_max > 0) growing like lr · 0.01 / loss once the loss is below
@@ -151,9 +105,9 @@ kr_status kr_train_run(const kr_config *cfg, kr_device *dev, const char *out_dir
     KR_TRY(kr_config_validate(cfg));
     KR_TRY(kr_device_check_dtype(dev, cfg->train.precision));
     KR_TRY(kr_report_mkdir(out_dir));
-    KR_TRY_GOTO(kr_train_load_set(cfg, KR_SPLIT_TRAIN, NULL, &mean, &train));
+    KR_TRY_GOTO(kr_task_load_set(cfg, KR_SPLIT_TRAIN, NULL, &mean, &train));
     if (cfg->data.test_per_class > 0)
-        KR_TRY_GOTO(kr_train_load_set(cfg, KR_SPLIT_TEST, mean, NULL, &test));
+        KR_TRY_GOTO(kr_task_load_set(cfg, KR_SPLIT_TEST, mean, NULL, &test));
     res->n = train->n;
     res->n_test = test ? test->n : 0;
 
@@ -207,7 +161,8 @@ kr_status kr_train_run(const kr_config *cfg, kr_device *dev, const char *out_dir
         st = KR_FAIL(KR_E_NOMEM, "margins");
         goto fail;
     }
-    KR_TRY_GOTO(kr_train_margins(dev, cfg->train.precision, model, train, margins));
+    KR_TRY_GOTO(kr_mlp_margins(dev, cfg->train.precision, model, train->n, train->x,
+                               train->y, margins));
     double sum = 0;
     for (size_t i = 0; i < train->n; i++) {
         double mg = margins[i];
@@ -225,7 +180,7 @@ kr_status kr_train_run(const kr_config *cfg, kr_device *dev, const char *out_dir
             st = KR_FAIL(KR_E_NOMEM, "test margins");
             goto fail;
         }
-        st = kr_train_margins(dev, cfg->train.precision, model, test, tm);
+        st = kr_mlp_margins(dev, cfg->train.precision, model, test->n, test->x, test->y, tm);
         size_t ok = 0;
         for (size_t i = 0; st == KR_OK && i < test->n; i++) ok += tm[i] > 0;
         free(tm);

@@ -5,7 +5,8 @@
  * Backward: ∂A_{L−1} = ∂Φ W_L;  for l = L−1..1: ∂Z_l = ∂A_l ⊙ [Z_l > 0],
  *           ∂W_l = ∂Z_lᵀ A_{l−1},  ∂b_1 = Σ_rows ∂Z_1,  ∂A_{l−1} = ∂Z_l W_l;  ∂W_L = ∂Φᵀ A_{L−1}.
  * Z_l is kept (the ReLU mask needs it); A_l is a separate buffer. ∂Z_l overwrites ∂A_l.
- * Does not: schedule learning rates or log (train.c).
+ * Also Φ and the margins yΦ of a whole set (kr_mlp_predict, kr_mlp_margins), batched.
+ * Does not: schedule learning rates or log (app/train.c).
  */
 #include "nn/mlp.h"
 
@@ -207,4 +208,12 @@ fail:
     free(pb);
     kr_mlp_free(net);
     return st;
+}
+
+kr_status kr_mlp_margins(kr_device *dev, kr_dtype dt, const kr_model *m, size_t n,
+                         const double *x, const double *y, double *margins)
+{
+    KR_TRY(kr_mlp_predict(dev, dt, m, n, x, margins));
+    for (size_t i = 0; i < n; i++) margins[i] *= y[i];
+    return KR_OK;
 }

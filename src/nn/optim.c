@@ -1,0 +1,15 @@
+/* optim.c — one optimiser step (optim.h): PyTorch's SGD-with-momentum and Adam, as the
+ * bookkeeping (constants, step count) around the element-wise kr_op_sgd / kr_op_adam.
+ */
+#include "nn/optim.h"
+
+#include "device/ops.h"
+
+const char *kr_optim_name(kr_optimizer kind) { return kind == KR_OPT_ADAM ? "adam" : "sgd"; }
+
+kr_status kr_optim_step(kr_optimizer kind, double lr, double momentum, long t, kr_tensor *p,
+                        const kr_tensor *g, kr_tensor *buf, kr_tensor *v)
+{
+    if (kind == KR_OPT_ADAM) return kr_op_adam(lr, 0.9, 0.999, 1e-8, t + 1, p, g, buf, v);
+    return kr_op_sgd(lr, momentum, t == 0, p, g, buf);
+}
