@@ -196,4 +196,60 @@ for k in pool:
 check(any(pool[k] < max(one[k], three[k]) for k in pool), 'the two runs are indistinguishable')
 print('smoke: all outputs present and consistent')
 PY
+# Reliability (issue 11), from the outside: settings that mean nothing, a directory as config,
+# non-finite candidates, a model whose input size is not the dataset's. Each must fail with a
+# message that says what is wrong, and leave earlier results untouched.
+expect_fail() { # expect_fail WHAT PATTERN CMD...
+  local what=$1 pat=$2; shift 2
+  if "$@" 2> "$work/err.txt"; then fail "$what was accepted"; fi
+  grep -qi -- "$pat" "$work/err.txt" || fail "$what: message lacks '$pat': $(cat "$work/err.txt")"
+}
+sum_before=$(sha256sum "$work/a1/candidates.safetensors")
+for bad in attack.momentum=1 attack.lr_x=-0.1 attack.init_scale=0 attack.lambda_min=-1; do
+  expect_fail "--set $bad" "allowed" "$bin" attack --config "$work/tiny.ini" --set "$bad" \
+    --model "$work/train/model.safetensors" --out "$work/a1" --overwrite --device "$dev" --quiet
+done
+[ "$(sha256sum "$work/a1/candidates.safetensors")" = "$sum_before" ] || fail "a refused attack changed a1"
+expect_fail "--config DIR" "directory" "$bin" train --config "$work" --out "$work/t_dir" --quiet
+python3 - "$work" <<'PY'
+import json, struct, sys
+w = sys.argv[1]
+def rewrite(src, dst, nan_rows):
+    b = open(src, 'rb').read(); n = struct.unpack('<Q', b[:8])[0]
+    h = json.loads(b[8:8 + n]); data = bytearray(b[8 + n:])
+    x = h['x']; rows, cols = x['shape']; es = 8 if x['dtype'] == 'F64' else 4
+    nan = struct.pack('<d' if es == 8 else '<f', float('nan'))
+    for i in nan_rows(rows):
+        for k in range(cols):
+            o = x['data_offsets'][0] + (i * cols + k) * es
+            data[o:o + es] = nan
+    open(dst, 'wb').write(b[:8 + n] + bytes(data))
+rewrite(w + '/a1/candidates.safetensors', w + '/allnan.safetensors', lambda r: range(r))
+rewrite(w + '/a1/candidates.safetensors', w + '/halfnan.safetensors', lambda r: range(0, r, 2))
+# A model taking 10 values per image (the dataset has 784).
+def t(name, shape, vals):
+    return name, {'dtype': 'F64', 'shape': shape}, struct.pack('<%dd' % len(vals), *vals)
+ts = [t('layers.0.weight', [4, 10], [0.1] * 40), t('layers.1.weight', [1, 4], [0.1] * 4)]
+hdr, off, body = {}, 0, b''
+for name, meta, raw in ts:
+    meta['data_offsets'] = [off, off + len(raw)]; hdr[name] = meta; off += len(raw); body += raw
+hj = json.dumps(hdr).encode(); hj += b' ' * (-len(hj) % 8)
+open(w + '/small_model.safetensors', 'wb').write(struct.pack('<Q', len(hj)) + hj + body)
+PY
+expect_fail "all-NaN candidates" "no finite candidate" "$bin" evaluate --config "$work/tiny.ini" \
+  --model "$work/train/model.safetensors" --candidates "$work/allnan.safetensors" \
+  --out "$work/eval_nan" --device "$dev" --quiet
+"$bin" evaluate --config "$work/tiny.ini" --model "$work/train/model.safetensors" \
+  --candidates "$work/halfnan.safetensors" --out "$work/eval_halfnan" --device "$dev" \
+  2> "$work/err.txt" || fail "evaluate refused half-NaN candidates"
+grep -q "contain NaN or Inf and are left out" "$work/err.txt" || fail "left-out candidates not reported"
+python3 -c "
+import json, sys
+s = json.load(open('$work/eval_halfnan/summary.json'))
+sys.exit(0 if s['n_candidates_nonfinite'] == 8 and s['n_candidates'] == 8 else 1)" \
+  || fail "summary.json does not count the 8 non-finite candidates"
+expect_fail "model of another input size" "values per image" "$bin" evaluate --config "$work/tiny.ini" \
+  --model "$work/small_model.safetensors" --candidates "$work/a1/candidates.safetensors" \
+  --out "$work/eval_small" --device "$dev" --quiet
+
 echo "smoke: ok"

@@ -44,7 +44,15 @@ typedef struct pool {
     size_t m, d;
     double *x;            /* m × D, mean-subtracted space */
     size_t *file, *index; /* per pooled row: which --candidates file, row in that file */
+    size_t nonfinite;     /* candidates left out: a NaN or Inf among their values */
 } pool;
+
+static bool row_finite(const double *x, size_t d)
+{
+    for (size_t k = 0; k < d; k++)
+        if (!isfinite(x[k])) return false;
+    return true;
+}
 
 static void pool_free(pool *p)
 {
@@ -76,14 +84,32 @@ static kr_status pool_load(const char *const *paths, size_t n_paths, size_t d, p
             free(x);
             return KR_FAIL(KR_E_NOMEM, "pooling candidates");
         }
-        memcpy(p->x + p->m * d, x, m * d * sizeof *x);
+        /* A candidate with a NaN or Inf is no reconstruction: no transform may score it
+         * (min-max of NaN would pass the official protocol's bar), so it is left out and
+         * counted. */
+        size_t kept = 0, dropped = 0;
         for (size_t i = 0; i < m; i++) {
-            p->file[p->m + i] = f;
-            p->index[p->m + i] = i;
+            if (!row_finite(x + i * d, d)) {
+                dropped++;
+                continue;
+            }
+            memcpy(p->x + (p->m + kept) * d, x + i * d, d * sizeof *x);
+            p->file[p->m + kept] = f;
+            p->index[p->m + kept] = i;
+            kept++;
         }
-        p->m += m;
+        if (dropped)
+            kr_log_info("evaluate: %s: %zu of %zu candidates contain NaN or Inf and are left out",
+                        paths[f], dropped, m);
+        p->m += kept;
+        p->nonfinite += dropped;
         free(x);
     }
+    if (p->m == 0)
+        return KR_FAIL(KR_E_NUMERIC,
+                       "no finite candidate to evaluate: all %zu contain NaN or Inf (the attack "
+                       "diverged; rerun it with a smaller attack.lr_x)",
+                       p->nonfinite);
     return KR_OK;
 }
 
@@ -305,7 +331,7 @@ kr_status kr_evaluate_run(const kr_config *cfg, kr_device *dev, const char *mode
     KR_TRY(kr_report_mkdir(out_dir));
     KR_TRY(kr_model_load(model_path, &model));
     const size_t d = model->dims[0];
-    KR_TRY_GOTO(kr_task_load_set(cfg, KR_SPLIT_TRAIN, model->mean, NULL, &s));
+    KR_TRY_GOTO(kr_task_load_set(cfg, KR_SPLIT_TRAIN, model->mean, d, NULL, &s));
     if (s->d != d) {
         st = KR_FAIL(KR_E_INVALID, "the configured dataset has %zu values per image but %s takes %zu",
                      s->d, model_path, d);
@@ -370,6 +396,7 @@ kr_status kr_evaluate_run(const kr_config *cfg, kr_device *dev, const char *mode
     if (!(j = cJSON_CreateObject())) goto nomem;
     cJSON_AddNumberToObject(j, "n_train", (double)s->n);
     cJSON_AddNumberToObject(j, "n_candidates", (double)pl.m);
+    cJSON_AddNumberToObject(j, "n_candidates_nonfinite", (double)pl.nonfinite);
     cJSON *files = cJSON_AddArrayToObject(j, "candidate_files");
     for (size_t f = 0; f < n_paths; f++) cJSON_AddItemToArray(files, cJSON_CreateString(candidate_paths[f]));
     cJSON_AddStringToObject(j, "model", model_path);

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 kr_status kr_task_load_set(const kr_config *cfg, kr_split split, const double *mean,
-                           double **mean_out, kr_binary_set **out)
+                           size_t mean_d, double **mean_out, kr_binary_set **out)
 {
     *out = NULL;
     if (mean_out) *mean_out = NULL;
@@ -24,6 +24,13 @@ kr_status kr_task_load_set(const kr_config *cfg, kr_split split, const double *m
     KR_TRY_GOTO(kr_task_validate(&task, d->num_classes));
     long k = split == KR_SPLIT_TRAIN ? cfg->data.per_class : cfg->data.test_per_class;
     KR_TRY_GOTO(kr_data_select(d, &task, (size_t)k, &s));
+    if (mean && mean_d != s->d) {
+        st = KR_FAIL(KR_E_INVALID,
+                     "the configured dataset (%s in %s) has %zu values per image, the model's "
+                     "mean image %zu",
+                     cfg->data.dataset, cfg->data.path, s->d, mean_d);
+        goto fail;
+    }
     if (!mean) {
         if (!(mu = malloc(s->d * sizeof *mu))) {
             st = KR_FAIL(KR_E_NOMEM, "mean image");

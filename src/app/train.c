@@ -105,9 +105,9 @@ kr_status kr_train_run(const kr_config *cfg, kr_device *dev, const char *out_dir
     KR_TRY(kr_config_validate(cfg));
     KR_TRY(kr_device_check_dtype(dev, cfg->train.precision));
     KR_TRY(kr_report_mkdir(out_dir));
-    KR_TRY_GOTO(kr_task_load_set(cfg, KR_SPLIT_TRAIN, NULL, &mean, &train));
+    KR_TRY_GOTO(kr_task_load_set(cfg, KR_SPLIT_TRAIN, NULL, 0, &mean, &train));
     if (cfg->data.test_per_class > 0)
-        KR_TRY_GOTO(kr_task_load_set(cfg, KR_SPLIT_TEST, mean, NULL, &test));
+        KR_TRY_GOTO(kr_task_load_set(cfg, KR_SPLIT_TEST, mean, train->d, NULL, &test));
     res->n = train->n;
     res->n_test = test ? test->n : 0;
 
