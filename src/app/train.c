@@ -198,10 +198,13 @@ kr_status kr_train_run(const kr_config *cfg, kr_device *dev, const char *out_dir
         kr_log_info("train: KKT gap not computed: %s", kr_error_message());
     }
     KR_TRY_GOTO(write_outputs(cfg, dev, model, res, train->task, out_dir, interrupted));
+    char test_acc[48] = "no test set";
+    if (!isnan(res->test_accuracy))
+        snprintf(test_acc, sizeof test_acc, "test accuracy %.4f", res->test_accuracy);
     kr_log_info("train: %ld steps in %.1fs: loss %.3e, %zu/%zu errors, margin min %.4g median "
-                "%.4g, test accuracy %.4f, KKT gap %.3f",
+                "%.4g, %s, KKT gap %.3f",
                 res->steps, res->seconds, res->loss, res->errors, res->n, res->min_margin,
-                res->median_margin, res->test_accuracy, res->kkt_gap);
+                res->median_margin, test_acc, res->kkt_gap);
     st = interrupted ? KR_FAIL(KR_E_INTERRUPTED, "training interrupted at step %ld; model so "
                                                  "far written to %s", step, out_dir)
                      : KR_OK;
