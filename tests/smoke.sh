@@ -252,4 +252,15 @@ expect_fail "model of another input size" "values per image" "$bin" evaluate --c
   --model "$work/small_model.safetensors" --candidates "$work/a1/candidates.safetensors" \
   --out "$work/eval_small" --device "$dev" --quiet
 
+cp -r "$work/a1" "$work/a1neg"
+python3 - "$work/a1neg/candidates.safetensors" <<'PY'
+import json, struct, sys
+p = sys.argv[1]; b = bytearray(open(p, 'rb').read()); n = struct.unpack('<Q', b[:8])[0]
+o = 8 + n + json.loads(b[8:8 + n])['iteration']['data_offsets'][0]
+b[o:o + 8] = struct.pack('<q', -5)
+open(p, 'wb').write(bytes(b))
+PY
+expect_fail "a checkpoint at iteration -5" "out of range" "$bin" attack --config "$work/tiny.ini" \
+  --model "$work/train/model.safetensors" --out "$work/a1neg" --resume --device "$dev" --quiet
+
 echo "smoke: ok"

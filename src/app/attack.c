@@ -98,6 +98,12 @@ kr_status kr_attack_run(const kr_config *cfg, kr_device *dev, const char *model_
     long start = 0;
     if (resume) {
         KR_TRY_GOTO(kr_checkpoint_read(ck_path, &s, &start));
+        if (start > cfg->attack.iterations) {
+            st = KR_FAIL(KR_E_INVALID, "--resume: %s is at iteration %ld, past attack.iterations "
+                         "= %ld; raise attack.iterations to extend the run", ck_path, start,
+                         cfg->attack.iterations);
+            goto fail;
+        }
         KR_TRY_GOTO(kr_checkpoint_trim_log(log_path, start));
         kr_log_info("attack: resuming %s at iteration %ld", ck_path, start);
     } else {
@@ -121,10 +127,18 @@ kr_status kr_attack_run(const kr_config *cfg, kr_device *dev, const char *model_
                 "%s", arch, m, kr_dtype_name(dt), kr_optim_name(cfg->attack.optimizer),
                 cfg->attack.alpha, cfg->attack.lambda_min, cfg->attack.lr_x, kr_device_describe(dev));
 
-    /* Test hook: KKTRECON_TEST_KILL_AT=N kills the process (SIGKILL, no clean-up) when
-     * iteration N starts, so the resume test can interrupt a run at an exact point. */
+    /* Test hook: KKTRECON_TEST_KILL_AT=N (a decimal N >= 1, anything else is ignored) kills
+     * the process (SIGKILL, no clean-up) when iteration N starts, so the resume test can
+     * interrupt a run at an exact point. Iterations come from validated checkpoints (>= 0),
+     * so no file can steer a run into it. */
     const char *kill_env = getenv("KKTRECON_TEST_KILL_AT");
-    const long kill_at = kill_env && *kill_env ? atol(kill_env) : -1;
+    long kill_at = -1;
+    if (kill_env && *kill_env) {
+        char *end;
+        errno = 0;
+        long v = strtol(kill_env, &end, 10);
+        if (!errno && !*end && v >= 1) kill_at = v;
+    }
     const long total = cfg->attack.iterations;
     kr_progress prog;
     kr_progress_begin(&prog, "attack", start, total);

@@ -6,6 +6,7 @@
 #include "io/checkpoint.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,10 +168,23 @@ kr_status kr_checkpoint_read(const char *path, kr_attack_state *s, long *iterati
             kr_error_context(st, "resuming from %s (the run's configuration or optimizer changed?)", path);
             goto done;
         }
+        for (size_t q = 0; q < kr_tensor_numel(t); q++) {
+            double v = t->dtype == KR_F64 ? ((const double *)raw)[q] : ((const float *)raw)[q];
+            if (!isfinite(v)) {
+                st = KR_FAIL(KR_E_INVALID, "%s: tensor '%s' element %zu is %g: a checkpoint "
+                             "holds finite values only (damaged file?)", path, ce[i].name, q, v);
+                goto done;
+            }
+        }
         if ((st = kr_tensor_write_raw(t, raw)) != KR_OK) goto done;
     }
     int64_t it;
     if ((st = kr_st_read_i64_scalar(f, "iteration", &it)) != KR_OK) goto done;
+    if (it < 0 || it > LONG_MAX) {
+        st = KR_FAIL(KR_E_INVALID, "%s: checkpoint iteration %lld is out of range (damaged file?)",
+                     path, (long long)it);
+        goto done;
+    }
     *iteration = (long)it;
 done:
     free(raw);
