@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "base/log.h"
 #include "base/rng.h"
 #include "device/tensor.h"
@@ -84,10 +85,8 @@ kr_status kr_attack_run(const kr_config *cfg, kr_device *dev, const char *model_
     res->m = m;
     res->d = d;
     const kr_kkt_opts o = {cfg->attack.activation, cfg->attack.alpha, cfg->attack.lambda_min};
-    if (!(y = malloc(m * sizeof *y)) || !(host = malloc((m * d + m) * sizeof *host))) {
-        st = KR_FAIL(KR_E_NOMEM, "attack buffers for %zu candidates", m);
-        goto fail;
-    }
+    KR_TRY_GOTO(kr_alloc((void **)&y, "attack labels", m, 1, sizeof *y));
+    KR_TRY_GOTO(kr_alloc((void **)&host, "attack candidates on the host", m, d + 1, sizeof *host));
     /* Labels: first half −1, the rest +1 (DESIGN §3). */
     for (size_t i = 0; i < m; i++) y[i] = i < m / 2 ? -1.0 : 1.0;
     KR_TRY_GOTO(kr_kkt_new(dev, dt, model, &o, m, y, &kkt));
@@ -256,10 +255,8 @@ kr_status kr_attack_eval_point(kr_device *dev, kr_dtype dt, const char *model_pa
     KR_TRY_GOTO(kr_tensor_write(tl, lambda));
     KR_TRY_GOTO(kr_kkt_eval(kkt, tx, tl, gx, gl));
     KR_TRY_GOTO(kr_kkt_read_loss(kkt, loss, NULL));
-    if (!(hgx = malloc(m * d * sizeof *hgx)) || !(hgl = malloc(m * sizeof *hgl))) {
-        st = KR_FAIL(KR_E_NOMEM, "gradient buffers");
-        goto fail;
-    }
+    KR_TRY_GOTO(kr_alloc((void **)&hgx, "kkt gradient in x", m, d, sizeof *hgx));
+    KR_TRY_GOTO(kr_alloc((void **)&hgl, "kkt gradient in lambda", m, 1, sizeof *hgl));
     KR_TRY_GOTO(kr_tensor_read(gx, hgx));
     KR_TRY_GOTO(kr_tensor_read(gl, hgl));
     kr_st_entry e[] = {

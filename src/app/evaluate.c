@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "app/task.h"
 #include "eval/grid.h"
 #include "eval/html.h"
@@ -135,7 +136,7 @@ static kr_status ncc_view(const double *x, size_t n, size_t c, size_t h, size_t 
         *out = NULL;
         return KR_OK;
     }
-    if (!(*out = malloc(n * c * *p * sizeof **out))) return KR_FAIL(KR_E_NOMEM, "downsampling");
+    KR_TRY(kr_alloc((void **)out, "downsampled images", n * c, *p, sizeof **out));
     return kr_metrics_downsample2_bicubic(x, n, c, h, w, *out);
 }
 
@@ -356,7 +357,9 @@ kr_status kr_evaluate_run(const kr_config *cfg, kr_device *dev, const char *mode
     size_t p;
     KR_TRY_GOTO(ncc_view(s->x, s->n, c, h, w, down, &tv, &p));
     KR_TRY_GOTO(ncc_view(pl.x, pl.m, c, h, w, down, &cv, &p));
-    if (!(dist = malloc(s->n * pl.m * sizeof *dist)) || !(idx = malloc(s->n * sizeof *idx)) ||
+    KR_TRY_GOTO(kr_alloc((void **)&dist, "NCC distances (training images x candidates)", s->n,
+                         pl.m, sizeof *dist));
+    if (!(idx = malloc(s->n * sizeof *idx)) ||
         !(best = malloc(s->n * sizeof *best)))
         goto nomem;
     KR_TRY_GOTO(kr_metrics_ncc_matrix(tv ? tv : s->x, s->n, cv ? cv : pl.x, pl.m, c, p, dist));

@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 
+#include "base/alloc.h"
 #include "io/safetensors.h"
 
 kr_status kr_candidates_load(const char *path, size_t *m, size_t *d, double **x,
@@ -26,21 +27,19 @@ kr_status kr_candidates_load(const char *path, size_t *m, size_t *d, double **x,
     *d = tx->shape[1];
     size_t shp[1] = {*m};
     if (x) {
-        if (!(*x = malloc(*m * *d * sizeof **x + 1))) goto nomem;
+        KR_TRY_GOTO(kr_alloc((void **)x, path, *m, *d, sizeof **x));
         KR_TRY_GOTO(kr_st_read_f64(f, "x", 2, tx->shape, *x));
     }
     if (lambda) {
-        if (!(*lambda = malloc(*m * sizeof **lambda + 1))) goto nomem;
+        KR_TRY_GOTO(kr_alloc((void **)lambda, path, *m, 1, sizeof **lambda));
         KR_TRY_GOTO(kr_st_read_f64(f, "lambda", 1, shp, *lambda));
     }
     if (y) {
-        if (!(*y = malloc(*m * sizeof **y + 1))) goto nomem;
+        KR_TRY_GOTO(kr_alloc((void **)y, path, *m, 1, sizeof **y));
         KR_TRY_GOTO(kr_st_read_f64(f, "y", 1, shp, *y));
     }
     kr_st_close(f);
     return KR_OK;
-nomem:
-    st = KR_FAIL(KR_E_NOMEM, "reading %s", path);
 fail:
     kr_st_close(f);
     if (x) free(*x), *x = NULL;
