@@ -205,7 +205,8 @@ expect_fail() { # expect_fail WHAT PATTERN CMD...
   grep -qi -- "$pat" "$work/err.txt" || fail "$what: message lacks '$pat': $(cat "$work/err.txt")"
 }
 sum_before=$(sha256sum "$work/a1/candidates.safetensors")
-for bad in attack.momentum=1 attack.lr_x=-0.1 attack.init_scale=0 attack.lambda_min=-1; do
+for bad in attack.momentum=1 attack.lr_x=-0.1 attack.init_scale=0 attack.lambda_min=-1 \
+           attack.candidates=100000000000; do
   expect_fail "--set $bad" "allowed" "$bin" attack --config "$work/tiny.ini" --set "$bad" \
     --model "$work/train/model.safetensors" --out "$work/a1" --overwrite --device "$dev" --quiet
 done
