@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 BUILD_PKGS=(build-essential meson ninja-build pkg-config python3 ocl-icd-opencl-dev opencl-headers
-            libclblast-dev libopenblas-dev libstb-dev libcjson-dev libinih-dev zlib1g-dev
+            libclblast-dev libopenblas-openmp-dev libstb-dev libcjson-dev libinih-dev zlib1g-dev
             libcairo2-dev fonts-dejavu-core)
 TEST_PKGS=(check pocl-opencl-icd)
 

@@ -557,12 +557,16 @@ static int cmd_help(int argc, char **argv)
     return 0;
 }
 
-/* The host backend runs GEMMs on OpenBLAS's thread pool and element-wise loops on OpenMP's;
- * both share the same cores. libgomp's default is to spin-wait after every parallel region,
- * which steals the cores from OpenBLAS's next GEMM (measured with `kktrecon bench` on 2
- * cores: an attack iteration at the paper's size took 167 ms, 53% of the sgemm rate, and
- * 98 ms, 93%, with OMP_WAIT_POLICY=passive). libgomp reads the policy once, when it is
- * loaded, so the binary re-executes itself once with the policy set, unless the user set one. */
+/* The host backend runs GEMMs (OpenBLAS's OpenMP build, see meson.build) and element-wise
+ * loops on libgomp's one thread pool. libgomp spin-waits after each parallel region by
+ * default, and on cores that other work also wants the spinning threads take the cores from
+ * whatever runs next (measured with `kktrecon bench --device host` on 2 shared cores, OpenMP
+ * OpenBLAS: an attack iteration at the paper's size, float32, median 1033 ms spinning and
+ * 534 ms with OMP_WAIT_POLICY=passive; a training step 401 and 114 ms). libgomp reads the
+ * policy only from the environment, once, in its constructor, and has no call to change it
+ * later; setting it from the executable's .preinit_array does not work with glibc (libc's
+ * own initialiser reinstalls the original environment before libgomp's runs). So the binary
+ * re-executes itself once with the policy set, unless the user set one. */
 static void ensure_passive_openmp(char **argv)
 {
     if (getenv("OMP_WAIT_POLICY")) return;

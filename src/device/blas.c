@@ -236,7 +236,10 @@ void kr_blas_host_describe(char *blas, size_t blas_cap, int *threads)
     /* openblas_get_config() reads e.g. "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH ... Haswell". */
     const char *cfg = openblas_get_config();
     if (!cfg) cfg = "OpenBLAS";
-    snprintf(blas, blas_cap, "%s%s", strncmp(cfg, "OpenBLAS", 8) == 0 ? "" : "OpenBLAS ", cfg);
+    /* openblas_get_parallel(): 0 sequential, 1 pthreads, 2 OpenMP (the one meson.build links). */
+    int par = openblas_get_parallel();
+    snprintf(blas, blas_cap, "%s%s, %s", strncmp(cfg, "OpenBLAS", 8) == 0 ? "" : "OpenBLAS ", cfg,
+             par == 2 ? "OpenMP" : par == 1 ? "pthreads" : "sequential");
     if (threads) *threads = openblas_get_num_threads();
 }
 
