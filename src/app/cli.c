@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "app/attack.h"
 #include "app/bench.h"
@@ -557,26 +556,8 @@ static int cmd_help(int argc, char **argv)
     return 0;
 }
 
-/* The host backend runs GEMMs (OpenBLAS's OpenMP build, see meson.build) and element-wise
- * loops on libgomp's one thread pool. libgomp spin-waits after each parallel region by
- * default, and on cores that other work also wants the spinning threads take the cores from
- * whatever runs next (measured with `kktrecon bench --device host` on 2 shared cores, OpenMP
- * OpenBLAS: an attack iteration at the paper's size, float32, median 1033 ms spinning and
- * 534 ms with OMP_WAIT_POLICY=passive; a training step 401 and 114 ms). libgomp reads the
- * policy only from the environment, once, in its constructor, and has no call to change it
- * later; setting it from the executable's .preinit_array does not work with glibc (libc's
- * own initialiser reinstalls the original environment before libgomp's runs). So the binary
- * re-executes itself once with the policy set, unless the user set one. */
-static void ensure_passive_openmp(char **argv)
-{
-    if (getenv("OMP_WAIT_POLICY")) return;
-    if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
-    execv("/proc/self/exe", argv); /* returns only on failure: run on with the default */
-}
-
 int kr_cli_main(int argc, char **argv)
 {
-    ensure_passive_openmp(argv);
     if (argc < 2) {
         print_usage(stderr);
         for (size_t i = 0; i < NCOMMANDS; i++) fprintf(stderr, "  %-9s %s\n", COMMANDS[i].name, COMMANDS[i].help);
