@@ -665,6 +665,45 @@ START_TEST(test_adam)
 }
 END_TEST
 
+/* ---- counters (device.h): what the layer enqueued and waited for ---------------------- */
+
+START_TEST(test_counters)
+{
+    ctx cs[8];
+    int nc = contexts(cs);
+    for (int c = 0; c < nc; c++) {
+        kr_device *d = cs[c].dev;
+        bool cl = kr_device_backend(d) == KR_BACKEND_OPENCL;
+        kr_tensor *a = NULL, *b = NULL, *scal = NULL;
+        ck_assert_int_eq(kr_tensor_new(d, cs[c].dt, 5, 7, "A", &a), KR_OK);
+        ck_assert_int_eq(kr_tensor_new(d, cs[c].dt, 5, 7, "B", &b), KR_OK);
+        ck_assert_int_eq(kr_tensor_new(d, cs[c].dt, 1, 2, "scal", &scal), KR_OK);
+        ck_assert_int_eq(kr_op_axpby(1, a, 0, b), KR_OK); /* build dt's kernels first */
+        kr_device_counters_reset(d);
+        ck_assert_int_eq(kr_op_axpby(1, a, 0, b), KR_OK);
+        ck_assert_int_eq(kr_op_sum_sq(b, scal, 0), KR_OK);
+        ck_assert_int_eq(kr_op_axpby(1, a, 0, b), KR_OK);
+        kr_device_counters k;
+        kr_device_counters_get(d, &k);
+        ck_assert_uint_eq(k.ops, 3);
+        ck_assert_uint_eq(k.kernels, cl ? 4 : 0); /* axpby, sum_sq's two stages, axpby */
+        ck_assert_uint_eq(k.blocking, 0);
+        ck_assert_uint_eq(k.bytes_from_device, 0);
+        double v[2];
+        ck_assert_int_eq(kr_tensor_read(scal, v), KR_OK);
+        kr_device_counters_get(d, &k);
+        ck_assert_uint_eq(k.blocking, 1);
+        ck_assert_uint_eq(k.bytes_from_device, 2 * kr_dtype_size(cs[c].dt));
+        ck_assert_int_eq(kr_op_axpby(1, a, 1, scal), KR_E_INVALID); /* refused: not counted */
+        kr_device_counters_get(d, &k);
+        ck_assert_uint_eq(k.ops, 3);
+        kr_tensor_free(a);
+        kr_tensor_free(b);
+        kr_tensor_free(scal);
+    }
+}
+END_TEST
+
 /* ---- argument errors ------------------------------------------------------------------- */
 
 START_TEST(test_invalid)
@@ -740,6 +779,7 @@ int main(void)
     tcase_add_test(tc, test_logistic);
     tcase_add_test(tc, test_sgd);
     tcase_add_test(tc, test_adam);
+    tcase_add_test(tc, test_counters);
     tcase_add_test(tc, test_invalid);
     suite_add_tcase(s, tc);
     int failed = kr_test_run_suite(s, true);

@@ -53,8 +53,9 @@ kr_status kr_device_list(kr_device_info **infos, int *count);
 /* Picks the effective spec: flag (may be NULL) > env KKTRECON_DEVICE > config (may be NULL). */
 const char *kr_device_spec_resolve(const char *flag, const char *config_value);
 
-/* Opens a device: context, queue, builds all programs (float32, plus float64 where the device
- * has fp64), warms CLBlast. Errors: KR_E_NODEVICE with the spec and what exists. */
+/* Opens a device: context and queue. Kernels and CLBlast's programs are built per precision
+ * on first use, or ahead with kr_device_prepare. Errors: KR_E_NODEVICE with the spec and what
+ * exists. */
 kr_status kr_device_open(const char *spec, kr_device **out);
 void kr_device_close(kr_device *dev);
 
@@ -68,5 +69,24 @@ kr_status kr_device_check_dtype(const kr_device *dev, kr_dtype dt);
 const char *kr_device_describe(const kr_device *dev);
 /* Blocks until all queued work is done (no-op on host). */
 kr_status kr_device_finish(kr_device *dev);
+
+/* Builds our kernels for dt and compiles CLBlast's GEMM for dt (one tiny product), so that the
+ * first iteration of a job does not pay for it; only the precisions a job uses are prepared.
+ * Anything not prepared is built on first use. KR_E_UNSUPPORTED for float64 without fp64. */
+kr_status kr_device_prepare(kr_device *dev, kr_dtype dt);
+
+/* What the device layer did since the device opened or the last reset, for profiling the
+ * execution model (`kktrecon bench` prints them per iteration). On the host backend ops and
+ * GEMMs run synchronously and `blocking` counts only explicit transfers. */
+typedef struct kr_device_counters {
+    unsigned long long ops;       /* element-wise and reduction ops (device/ops.h) */
+    unsigned long long kernels;   /* our OpenCL kernels enqueued (a reduction is two) */
+    unsigned long long gemms;     /* GEMM calls (CLBlast may enqueue more than one kernel) */
+    unsigned long long copies;    /* buffer copies and fills enqueued */
+    unsigned long long blocking;  /* calls that waited for the device: reads, writes, finish */
+    unsigned long long bytes_to_device, bytes_from_device;
+} kr_device_counters;
+void kr_device_counters_get(const kr_device *dev, kr_device_counters *c);
+void kr_device_counters_reset(kr_device *dev);
 
 #endif

@@ -62,7 +62,7 @@ static double median(double *t, int n)
 }
 
 static kr_status bench_train(kr_device *dev, kr_dtype dt, const kr_bench_opts *o, double *sec,
-                             double *flops)
+                             double *flops, kr_device_counters *per_iter)
 {
     kr_model *m = NULL;
     kr_mlp *net = NULL;
@@ -79,12 +79,14 @@ static kr_status bench_train(kr_device *dev, kr_dtype dt, const kr_bench_opts *o
     KR_TRY_GOTO(kr_mlp_set_batch(net, x, y));
     int reps = o->reps < 64 ? o->reps : 64;
     for (int r = -1; r < reps; r++) { /* r = -1 warms up (kernel variants, caches) */
+        if (r == reps - 1) kr_device_counters_reset(dev);
         double t0 = kr_time_now(), loss;
         KR_TRY_GOTO(kr_mlp_loss_grad(net, &loss, NULL));
         KR_TRY_GOTO(kr_mlp_step(net, 1e-3));
         KR_TRY_GOTO(kr_device_finish(dev));
         if (r >= 0) t[r] = kr_time_now() - t0;
     }
+    kr_device_counters_get(dev, per_iter);
     *sec = median(t, reps);
     *flops = kr_mlp_step_flops(m, o->n);
 fail:
@@ -96,7 +98,7 @@ fail:
 }
 
 static kr_status bench_attack(kr_device *dev, kr_dtype dt, const kr_bench_opts *o, double *sec,
-                              double *flops)
+                              double *flops, kr_device_counters *per_iter)
 {
     kr_model *m = NULL;
     kr_kkt *k = NULL;
@@ -122,6 +124,7 @@ static kr_status bench_attack(kr_device *dev, kr_dtype dt, const kr_bench_opts *
     KR_TRY_GOTO(kr_tensor_fill(l, 0.5));
     int reps = o->reps < 64 ? o->reps : 64;
     for (int r = -1; r < reps; r++) {
+        if (r == reps - 1) kr_device_counters_reset(dev);
         double t0 = kr_time_now();
         kr_kkt_loss loss;
         KR_TRY_GOTO(kr_kkt_eval(k, x, l, gx, gl));
@@ -131,6 +134,7 @@ static kr_status bench_attack(kr_device *dev, kr_dtype dt, const kr_bench_opts *
         KR_TRY_GOTO(kr_device_finish(dev));
         if (r >= 0) t[r] = kr_time_now() - t0;
     }
+    kr_device_counters_get(dev, per_iter);
     *sec = median(t, reps);
     *flops = 2.0 * (double)o->m * (5.0 * (double)o->d * (double)o->h + 7.0 * (double)o->h * (double)o->h);
 fail:
@@ -145,6 +149,15 @@ fail:
     free(hx);
     free(y);
     return st;
+}
+
+/* One iteration's work as the device layer counted it (device.h). */
+static void print_counters(FILE *out, const kr_device_counters *c)
+{
+    fprintf(out, "%-8s   per iteration: %llu ops (%llu kernels), %llu GEMMs, %llu copies/fills, "
+            "%llu blocking calls, %llu B to and %llu B from the device\n", "", c->ops,
+            c->kernels, c->gemms, c->copies, c->blocking, c->bytes_to_device,
+            c->bytes_from_device);
 }
 
 kr_status kr_bench_run(kr_device *dev, const kr_bench_opts *o, FILE *out)
@@ -165,17 +178,20 @@ kr_status kr_bench_run(kr_device *dev, const kr_bench_opts *o, FILE *out)
                 "", gemm, "1.00");
         char name[64];
         double sec = 0, flops = 0;
+        kr_device_counters c;
         if (o->train) {
-            KR_TRY(bench_train(dev, dt, o, &sec, &flops));
+            KR_TRY(bench_train(dev, dt, o, &sec, &flops, &c));
             snprintf(name, sizeof name, "train step n=%zu %zu-%zu-%zu-1", o->n, o->d, o->h, o->h);
             fprintf(out, "%-8s %-34s %10.2f %9.1f %12.1f %8.2f\n", kr_dtype_name(dt), name,
                     1e3 * sec, flops / sec * 1e-9, gemm, flops / sec * 1e-9 / gemm);
+            print_counters(out, &c);
         }
         if (o->attack) {
-            KR_TRY(bench_attack(dev, dt, o, &sec, &flops));
+            KR_TRY(bench_attack(dev, dt, o, &sec, &flops, &c));
             snprintf(name, sizeof name, "attack iter m=%zu %zu-%zu-%zu-1", o->m, o->d, o->h, o->h);
             fprintf(out, "%-8s %-34s %10.2f %9.1f %12.1f %8.2f\n", kr_dtype_name(dt), name,
                     1e3 * sec, flops / sec * 1e-9, gemm, flops / sec * 1e-9 / gemm);
+            print_counters(out, &c);
         }
         fflush(out);
     }

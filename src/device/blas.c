@@ -127,6 +127,7 @@ kr_status kr_blas_gemm(double alpha, const kr_tensor *a, bool trans_a, const kr_
     if (m == 0 || n == 0) return KR_OK;
     if (k == 0) return kr_blas_scale(beta, c);
     if (beta == 0.0 && dev->quirks.gemm_zero_c) KR_TRY(kr_tensor_fill(c, 0.0));
+    dev->counters.gemms++;
 
     if (dev->backend == KR_BACKEND_HOST) {
         if (m > INT_MAX || n > INT_MAX || k > INT_MAX || a->ld > INT_MAX || b->ld > INT_MAX ||
@@ -148,6 +149,7 @@ kr_status kr_blas_gemm(double alpha, const kr_tensor *a, bool trans_a, const kr_
         return KR_OK;
     }
 
+    if (!dev->blas_warm[c->dtype]) dev->blas_warm[c->dtype] = true; /* compiles on this call */
     CLBlastTranspose ta = trans_a ? CLBlastTransposeYes : CLBlastTransposeNo;
     CLBlastTranspose tb = trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;
     CLBlastStatusCode s;

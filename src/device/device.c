@@ -1,10 +1,11 @@
 /* device.c — enumerate, select, open and close devices (host or OpenCL); the quirks function.
  *
  * What it does: lists host + every OpenCL device (p:d order), resolves a device spec
- * (device.h grammar), opens one context and one in-order queue, builds our programs
- * (kernels.c) for float32 and, where CL_DEVICE_DOUBLE_FP_CONFIG != 0, float64, allocates the
- * reduction scratch buffer, and warms CLBlast with a tiny GEMM per dtype (blas.c) so that the
- * first real product does not pay the compile. Every launch parameter or work-around that
+ * (device.h grammar), opens one context and one in-order queue and allocates the reduction
+ * scratch buffer. Our programs (kernels.c) and CLBlast's GEMM (blas.c) are compiled per dtype
+ * only when a job prepares that dtype (kr_device_prepare) or first uses it, so float32 work
+ * never pays for float64 builds. Keeps the counters of device.h. Every launch parameter or
+ * work-around that
  * depends on the device is decided in kr_device_quirks, from capability queries, never from
  * vendor names.
  * What it does not: print anything, read config files (the caller resolves the spec with
@@ -22,6 +23,7 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -309,12 +311,15 @@ static void kr_device_list_text(const kr_device_entry *e, int n, char *buf, size
     if (k > 0 && k < cap && buf[k - 1] == '\n') buf[k - 1] = '\0';
 }
 
+/* Open OpenCL contexts in this process: CLBlast's cache is dropped when the last one closes. */
+static atomic_int kr_open_contexts;
+
 void kr_device_close(kr_device *dev)
 {
     if (!dev) return;
     if (dev->backend == KR_BACKEND_OPENCL) {
         if (dev->queue) clFinish(dev->queue);
-        if (dev->context) kr_blas_release(dev);
+        if (dev->context && atomic_fetch_sub(&kr_open_contexts, 1) == 1) kr_blas_release(dev);
         kr_kernels_release(dev);
         if (dev->scratch) clReleaseMemObject(dev->scratch);
         if (dev->queue) clReleaseCommandQueue(dev->queue);
@@ -335,6 +340,7 @@ static kr_status kr_device_open_cl(kr_device *dev, const kr_device_entry *e)
         return KR_FAIL(KR_E_OPENCL, "clCreateContext on '%s': %s", e->info.name,
                        kr_cl_error_name(err));
     }
+    atomic_fetch_add(&kr_open_contexts, 1);
     dev->queue = clCreateCommandQueue(dev->context, e->device, 0, &err);
     if (err != CL_SUCCESS) {
         dev->queue = NULL;
@@ -355,10 +361,6 @@ static kr_status kr_device_open_cl(kr_device *dev, const kr_device_entry *e)
         return KR_FAIL(KR_E_OPENCL, "allocating the reduction scratch buffer on '%s': %s",
                        e->info.name, kr_cl_error_name(err));
     }
-    KR_TRY(kr_kernels_build(dev, KR_F32));
-    if (dev->info.fp64) KR_TRY(kr_kernels_build(dev, KR_F64));
-    KR_TRY(kr_blas_warmup(dev, KR_F32));
-    if (dev->info.fp64) KR_TRY(kr_blas_warmup(dev, KR_F64));
     return KR_OK;
 }
 
@@ -437,10 +439,28 @@ kr_status kr_device_check_dtype(const kr_device *dev, kr_dtype dt)
 
 const char *kr_device_describe(const kr_device *dev) { return dev->describe; }
 
+kr_status kr_device_prepare(kr_device *dev, kr_dtype dt)
+{
+    if (!dev) return KR_FAIL(KR_E_INVALID, "kr_device_prepare: NULL device");
+    KR_TRY(kr_device_check_dtype(dev, dt));
+    if (dev->backend != KR_BACKEND_OPENCL) return KR_OK;
+    KR_TRY(kr_kernels_build(dev, dt));
+    if (!dev->blas_warm[dt]) {
+        KR_TRY(kr_blas_warmup(dev, dt));
+        dev->blas_warm[dt] = true;
+    }
+    return KR_OK;
+}
+
+void kr_device_counters_get(const kr_device *dev, kr_device_counters *c) { *c = dev->counters; }
+
+void kr_device_counters_reset(kr_device *dev) { memset(&dev->counters, 0, sizeof dev->counters); }
+
 kr_status kr_device_finish(kr_device *dev)
 {
     if (!dev) return KR_FAIL(KR_E_INVALID, "kr_device_finish: NULL device");
     if (dev->backend != KR_BACKEND_OPENCL) return KR_OK;
+    dev->counters.blocking++;
     cl_int err = clFinish(dev->queue);
     if (err != CL_SUCCESS)
         return KR_FAIL(KR_E_OPENCL, "clFinish on '%s': %s", dev->info.name,

@@ -1,9 +1,9 @@
 /* device_impl.h — the private layout of struct kr_device, shared by the device layer only
  * (device.c, kernels.c, tensor.c, blas.c, ops.c). Nothing above the device layer includes it.
  *
- * One device = one backend. For OpenCL: one context, one in-order queue, one built program
- * per dtype (float32 always, float64 when the device has cl_khr_fp64) with its kernels, and a
- * small scratch buffer for two-stage reductions. Not thread-safe: one thread drives a device
+ * One device = one backend. For OpenCL: one context, one in-order queue, one program per
+ * dtype with its kernels, built on first use (or by kr_device_prepare), and a small scratch
+ * buffer for two-stage reductions. Not thread-safe: one thread drives a device
  * at a time (the scratch buffer and the kernels' arguments are shared state).
  */
 #ifndef KR_DEVICE_IMPL_H
@@ -46,12 +46,16 @@ struct kr_device {
     cl_kernel kernel[2][KR_K_COUNT];    /* indexed by kr_dtype, kr_kernel_id */
     size_t kernel_wg[2][KR_K_COUNT];    /* CL_KERNEL_WORK_GROUP_SIZE of each kernel */
     cl_mem scratch;                     /* KR_REDUCE_VALUES_MAX x KR_REDUCE_GROUPS_MAX doubles */
+    bool blas_warm[2];                  /* CLBlast's GEMM compiled for this dtype */
+
+    kr_device_counters counters;        /* device.h; updated by ops.c, blas.c, tensor.c */
 };
 
 /* blas.c: the BLAS-side pieces of the device's life cycle (blas.c alone includes cblas.h and
  * clblast_c.h). kr_blas_host_describe writes "OpenBLAS <config>" and the thread count;
  * kr_blas_warmup compiles CLBlast's GEMM kernels for dt with one tiny product;
- * kr_blas_release drops CLBlast's in-memory program cache before a context goes away. */
+ * kr_blas_release drops CLBlast's in-memory program cache when the last OpenCL device closes
+ * (CLBlast keys it by context pointer, which a new context may reuse). */
 void kr_blas_host_describe(char *blas, size_t blas_cap, int *threads);
 kr_status kr_blas_warmup(kr_device *dev, kr_dtype dt);
 void kr_blas_release(kr_device *dev);

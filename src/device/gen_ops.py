@@ -247,6 +247,7 @@ def gen_ops(ops):
         body.append(f"    if ({empty}) return {ret};")
         head = ["n"] if op.kind in ("map", "reduce") else ["rows", "cols"]
         hargs = head + [f"kr_ops_ptr({i.name})" if i.tensor else i.name for i in down_items(op)]
+        body.append(f"    kr_ops_count({o}->dev);")
         body.append(f"    if (!kr_ops_is_cl({o})) {{")
         if op.kind == "reduce":
             body.append(f"        double vals[{K}] = {{0}};")
@@ -262,7 +263,8 @@ def gen_ops(ops):
         body.append(f"    const kr_tensor *standin = kr_ops_standin(tensors, "
                     f"{len(op.tensors)});")
         kid = f"KR_K_{op.name.upper()}"
-        body.append(f"    kr_ops_args launch = kr_ops_args_begin({o}->dev, {o}->dtype, {kid});")
+        body.append("    kr_ops_args launch;")
+        body.append(f"    KR_TRY(kr_ops_args_begin({o}->dev, {o}->dtype, {kid}, &launch));")
         for h in head:
             body.append(f"    kr_ops_arg_ulong(&launch, {h});")
         for i in down_items(op):

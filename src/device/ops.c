@@ -96,13 +96,17 @@ const kr_tensor *kr_ops_standin(const kr_tensor *const *tensors, size_t count)
 
 bool kr_ops_is_cl(const kr_tensor *t) { return t->dev->backend == KR_BACKEND_OPENCL; }
 
+void kr_ops_count(kr_device *dev) { dev->counters.ops++; }
+
 /* ---- kernel arguments and launches ---------------------------------------------------- */
 
-kr_ops_args kr_ops_args_begin(const kr_device *dev, kr_dtype dt, kr_kernel_id id)
+kr_status kr_ops_args_begin(kr_device *dev, kr_dtype dt, kr_kernel_id id, kr_ops_args *a)
 {
-    kr_ops_args a = {kr_kernels_get(dev, dt, id), dt, 0, 0, CL_SUCCESS};
-    if (!a.k) a.err = CL_INVALID_KERNEL;
-    return a;
+    *a = (kr_ops_args){NULL, dt, 0, 0, CL_SUCCESS};
+    if (!kr_kernels_get(dev, dt, id)) KR_TRY(kr_kernels_build(dev, dt)); /* first use of dt */
+    a->k = kr_kernels_get(dev, dt, id);
+    if (!a->k) a->err = CL_INVALID_KERNEL;
+    return KR_OK;
 }
 
 static void kr_arg(kr_ops_args *a, size_t size, const void *value)
@@ -165,6 +169,7 @@ static kr_status kr_enqueue(kr_device *dev, const kr_ops_args *a, kr_kernel_id i
                             size_t local, const char *op)
 {
     KR_TRY(kr_args_check(a, op, id));
+    dev->counters.kernels++;
     cl_int err = clEnqueueNDRangeKernel(dev->queue, a->k, 1, NULL, &global, &local, 0, NULL, NULL);
     if (err != CL_SUCCESS)
         return KR_FAIL(KR_E_OPENCL, "%s: enqueueing %s (%s, global %zu, local %zu) on '%s': %s",
@@ -212,7 +217,8 @@ kr_status kr_ops_reduce(kr_device *dev, kr_ops_args *a, kr_kernel_id id, size_t 
     kr_arg_mem(a, dev->scratch);
     for (size_t v = 0; v < nvals; v++) kr_arg_local(a, local * kr_dtype_size(a->dt));
     KR_TRY(kr_enqueue(dev, a, id, groups * local, local, op));
-    kr_ops_args f = kr_ops_args_begin(dev, a->dt, KR_K_REDUCE_FINISH);
+    kr_ops_args f;
+    KR_TRY(kr_ops_args_begin(dev, a->dt, KR_K_REDUCE_FINISH, &f));
     kr_arg_uint(&f, groups);
     kr_arg_uint(&f, nvals);
     kr_arg_mem(&f, dev->scratch);

@@ -34,6 +34,8 @@ kr_status kr_ops_check_scal(const char *op, const kr_tensor *scal, const kr_tens
 
 /* ---- host ------------------------------------------------------------------------------- */
 
+/* Counts one op in the device's counters (device.h). */
+void kr_ops_count(kr_device *dev);
 /* Whether t lives on an OpenCL device (else: host loops on kr_ops_ptr). */
 bool kr_ops_is_cl(const kr_tensor *t);
 /* Host address of element (0, 0); NULL for a NULL tensor. */
@@ -54,7 +56,9 @@ typedef struct kr_ops_args {
     cl_int err;
 } kr_ops_args;
 
-kr_ops_args kr_ops_args_begin(const kr_device *dev, kr_dtype dt, kr_kernel_id id);
+/* Starts the arguments of kernel id for dt, building dt's program on its first use
+ * (KR_E_BUILD with the log, KR_E_UNSUPPORTED for float64 without fp64). */
+kr_status kr_ops_args_begin(kr_device *dev, kr_dtype dt, kr_kernel_id id, kr_ops_args *a);
 void kr_ops_arg_ulong(kr_ops_args *a, size_t v);
 void kr_ops_arg_int(kr_ops_args *a, int v);
 /* A REAL scalar: double or float as the kernel's dtype. */

@@ -138,6 +138,12 @@ static kr_status kr_tensor_transfer(const kr_tensor *t, void *packed, bool to_de
 {
     size_t es = kr_dtype_size(t->dtype), row_bytes = t->cols * es;
     if (kr_tensor_numel(t) == 0) return KR_OK;
+    kr_device_counters *cnt = &t->dev->counters;
+    cnt->blocking++;
+    if (to_device)
+        cnt->bytes_to_device += t->rows * row_bytes;
+    else
+        cnt->bytes_from_device += t->rows * row_bytes;
     if (t->dev->backend == KR_BACKEND_HOST) {
         for (size_t i = 0; i < t->rows; i++) {
             char *row = kr_host_row(t, i), *p = (char *)packed + i * row_bytes;
@@ -237,6 +243,7 @@ kr_status kr_tensor_copy(kr_tensor *dst, const kr_tensor *src)
         free(tmp);
         return st;
     }
+    src->dev->counters.copies++;
     if (src->dev->backend == KR_BACKEND_HOST) {
         for (size_t i = 0; i < src->rows; i++)
             memmove(kr_host_row(dst, i), kr_host_row(src, i), src->cols * es);
@@ -264,6 +271,7 @@ kr_status kr_tensor_fill(kr_tensor *t, double value)
     if (kr_tensor_numel(t) == 0) return KR_OK;
     float v32 = (float)value;
     const void *pat = t->dtype == KR_F64 ? (const void *)&value : (const void *)&v32;
+    t->dev->counters.copies++;
     if (t->dev->backend == KR_BACKEND_HOST) {
         for (size_t i = 0; i < t->rows; i++) {
             char *row = kr_host_row(t, i);

@@ -78,7 +78,7 @@ kr_status kr_kkt_new(kr_device *dev, kr_dtype dt, const kr_model *m, const kr_kk
                      size_t mc, const double *y, kr_kkt **out)
 {
     *out = NULL;
-    KR_TRY(kr_device_check_dtype(dev, dt));
+    KR_TRY(kr_device_prepare(dev, dt)); /* builds and warms only the precision in use */
     if (mc == 0) return KR_FAIL(KR_E_INVALID, "kkt: 0 candidates");
     if (!(o->alpha > 0) || !isfinite(o->alpha))
         return KR_FAIL(KR_E_INVALID, "kkt: alpha must be finite and > 0, got %g", o->alpha);

@@ -58,7 +58,7 @@ void kr_mlp_free(kr_mlp *net)
 kr_status kr_mlp_new(kr_device *dev, kr_dtype dt, const kr_model *m, size_t n, kr_mlp **out)
 {
     *out = NULL;
-    KR_TRY(kr_device_check_dtype(dev, dt));
+    KR_TRY(kr_device_prepare(dev, dt)); /* builds and warms only the precision in use */
     if (n == 0) return KR_FAIL(KR_E_INVALID, "mlp: batch of 0 samples");
     kr_status st;
     kr_mlp *net = calloc(1, sizeof *net);
