@@ -392,6 +392,7 @@ kr_status kr_device_open(const char *spec, kr_device **out)
         goto fail;
     }
     dev->info = e[which].info;
+    dev->corrupt_kernel = -1;
     if (which == 0) {
         dev->backend = KR_BACKEND_HOST;
         kr_device_quirks(dev);
@@ -404,6 +405,9 @@ kr_status kr_device_open(const char *spec, kr_device **out)
         snprintf(dev->describe, sizeof dev->describe, "opencl %d:%d '%s' on '%s', driver %s",
                  dev->info.platform, dev->info.device, dev->info.name, dev->info.platform_name,
                  dev->info.driver);
+        const char *corrupt = getenv("KKTRECON_TEST_CORRUPT_KERNEL");
+        for (int id = 0; corrupt && id < KR_K_COUNT; id++)
+            if (!strcmp(corrupt, kr_kernel_names[id])) dev->corrupt_kernel = id;
         st = kr_device_open_cl(dev, &e[which]);
         if (st != KR_OK) {
             kr_error_context(st, "opening %s", dev->describe);

@@ -47,6 +47,11 @@ struct kr_device {
     size_t kernel_wg[2][KR_K_COUNT];    /* CL_KERNEL_WORK_GROUP_SIZE of each kernel */
     cl_mem scratch;                     /* KR_REDUCE_VALUES_MAX x KR_REDUCE_GROUPS_MAX doubles */
     bool blas_warm[2];                  /* CLBlast's GEMM compiled for this dtype */
+    /* Test-only: the kernel whose result ops.c spoils on purpose (an element-wise kernel is
+     * not enqueued, a reduction skips its second stage), from env
+     * KKTRECON_TEST_CORRUPT_KERNEL=ops_NAME at open, so that tests can see the self-test
+     * catch a broken driver; -1 otherwise. */
+    int corrupt_kernel;
 
     kr_device_counters counters;        /* device.h; updated by ops.c, blas.c, tensor.c */
 };
