@@ -26,7 +26,8 @@ kr_status kr_mlp_set_batch(kr_mlp *net, const double *x, const double *y);
 kr_status kr_mlp_forward(kr_mlp *net, double *phi);
 
 /* Forward + backward on the current batch: mean logistic loss, number of training errors
- * (yΦ <= 0) and the gradients of the mean loss (kept on the device). */
+ * (yΦ <= 0) and the gradients of the mean loss (kept on the device). With loss and errors
+ * both NULL nothing is read back, so nothing waits for the device. */
 kr_status kr_mlp_loss_grad(kr_mlp *net, double *loss, double *errors);
 
 /* θ −= lr · ∇θ (the gradients of the last kr_mlp_loss_grad). */

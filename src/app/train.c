@@ -22,6 +22,16 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static bool model_finite(const kr_model *m)
+{
+    for (int l = 0; l < m->layers; l++)
+        for (size_t q = 0; q < m->dims[l] * m->dims[l + 1]; q++)
+            if (!isfinite(m->w[l][q])) return false;
+    for (size_t q = 0; m->b1 && q < m->dims[1]; q++)
+        if (!isfinite(m->b1[q])) return false;
+    return true;
+}
+
 /* Step size: constant, or (lr_max > 0) growing like lr · 0.01 / loss once the loss is below
  * 0.01, capped at lr_max. For the logistic loss on separable data the gradient shrinks in
  * proportion to the loss, so this keeps the step's effect roughly constant (normalised GD). */
@@ -129,15 +139,23 @@ kr_status kr_train_run(const kr_config *cfg, kr_device *dev, const char *out_dir
     kr_progress prog;
     kr_progress_begin(&prog, "train", 0, cfg->train.steps);
     double loss = NAN, errors = NAN, lr = cfg->train.lr;
-    long step = 0;
+    /* The loss is read back (a blocking wait for the device) only where it is used: every
+     * step when the step size or the stop depend on it, else at log steps and the last one.
+     * In between the device runs ahead; a NaN is caught at the next read, and the model is
+     * checked once more before it is written. */
+    const bool loss_each_step = cfg->train.lr_max > 0 || cfg->train.stop_loss > 0;
+    long step = 0, checked = 0;
     for (; step < cfg->train.steps; step++) {
-        KR_TRY_GOTO(kr_mlp_loss_grad(net, &loss, &errors));
-        if (!isfinite(loss)) {
+        const bool log_now = (step + 1) % cfg->train.log_every == 0;
+        const bool read = loss_each_step || log_now || step + 1 == cfg->train.steps;
+        KR_TRY_GOTO(kr_mlp_loss_grad(net, read ? &loss : NULL, read ? &errors : NULL));
+        if (read && !isfinite(loss)) {
             st = KR_FAIL(KR_E_NUMERIC,
-                         "training diverged at step %ld (loss %g, lr %g): lower train.lr", step,
-                         loss, lr);
+                         "training diverged between steps %ld and %ld (loss %g, lr %g): lower "
+                         "train.lr", checked, step, loss, lr);
             goto fail;
         }
+        if (read) checked = step;
         if (cfg->train.stop_loss > 0 && loss < cfg->train.stop_loss) break;
         if (kr_interrupted()) {
             interrupted = true;
@@ -145,7 +163,7 @@ kr_status kr_train_run(const kr_config *cfg, kr_device *dev, const char *out_dir
         }
         lr = step_size(cfg, loss);
         KR_TRY_GOTO(kr_mlp_step(net, lr));
-        if (cfg->train.log_every > 0 && (step + 1) % cfg->train.log_every == 0) {
+        if (log_now) {
             char extra[128];
             snprintf(extra, sizeof extra, "loss %.4e  errors %.0f  lr %.3g", loss, errors, lr);
             kr_progress_line(&prog, step + 1, extra);
@@ -155,6 +173,11 @@ kr_status kr_train_run(const kr_config *cfg, kr_device *dev, const char *out_dir
     res->steps = step;
     res->lr_final = lr;
     KR_TRY_GOTO(kr_mlp_read_params(net, model));
+    if (!model_finite(model)) {
+        st = KR_FAIL(KR_E_NUMERIC, "training diverged after step %ld (non-finite parameters): "
+                     "lower train.lr; no model written", checked);
+        goto fail;
+    }
 
     /* Final statistics from the final parameters (the loop's loss is one step behind). */
     if (!(margins = malloc(train->n * sizeof *margins))) {

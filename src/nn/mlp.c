@@ -141,6 +141,7 @@ kr_status kr_mlp_loss_grad(kr_mlp *net, double *loss, double *errors)
         if (l == 1 && net->b1) KR_TRY(kr_op_col_sum(1.0, dz, 0.0, net->gb1));
         if (l > 1) KR_TRY(kr_blas_gemm(1.0, dz, false, net->w[l - 1], false, 0.0, net->da[l - 1]));
     }
+    if (!loss && !errors) return KR_OK; /* nothing to wait for: the step can follow at once */
     double s[2];
     KR_TRY(kr_tensor_read(net->scal, s));
     if (loss) *loss = s[0] / (double)net->n;
