@@ -3,9 +3,9 @@
  * Devices are opened once per process and shared by every test (Check runs without forking:
  * an OpenCL context does not survive fork). The set is "host" plus one OpenCL device: the one
  * named by env KKTRECON_TEST_DEVICE (any spec of device.h), else the first OpenCL device of
- * kr_device_list. Without an OpenCL device only host is tested, unless
- * KKTRECON_REQUIRE_DEVICE=1 (CI), which makes that a failure: the process prints why and
- * exits 1. A device that exists but does not open is always a failure.
+ * kr_device_list. Without an OpenCL device only host is tested and a passing suite exits 77
+ * (meson: SKIP), unless KKTRECON_REQUIRE_DEVICE=1 (CI), which makes that a failure: the
+ * process prints why and exits 1. A device that exists but does not open is always a failure.
  * PoCL needs a writable cache directory: if POCL_CACHE_DIR is unset it is pointed at a
  * per-user folder in the temp dir before the first OpenCL call.
  * Comparisons are normwise: max|got − want| / max|want| <= tol.
