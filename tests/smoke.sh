@@ -264,4 +264,131 @@ PY
 expect_fail "a checkpoint at iteration -5" "out of range" "$bin" attack --config "$work/tiny.ini" \
   --model "$work/train/model.safetensors" --out "$work/a1neg" --resume --device "$dev" --quiet
 
+# Run identity, locks, staging (issue 11, points 2-4): a checkpoint of another run is refused
+# on --resume naming the key; a folder in use is refused naming the holder's pid; no folder or
+# file of another kind is replaced without --overwrite; a killed --overwrite leaves the old run
+# byte-identical.
+model=$work/train/model.safetensors
+att() { "$bin" attack --config "$work/tiny.ini" --model "$model" --device "$dev" --quiet "$@"; }
+test -s "$work/a1/run.json" || fail "attack wrote no run.json"
+python3 -c "
+import json, sys
+r = json.load(open('$work/a1/run.json'))
+i = r['identity']
+sys.exit(0 if r['command'] == 'attack' and i['attack.seed'] == '1' and len(i['model.crc32']) == 8
+         and 'attack.iterations' in r['settings'] else 1)" || fail "a1/run.json lacks the identity"
+cp -r "$work/a1" "$work/a1r"
+expect_fail "--resume with another seed" "attack.seed: 1 vs 2" att --out "$work/a1r" --resume \
+  --set attack.seed=2
+expect_fail "--resume with another lr_x" "attack.lr_x: 0.1[0-9]* vs 0.2" \
+  att --out "$work/a1r" --resume --set attack.lr_x=0.2
+"$bin" train --config "$work/tiny.ini" --set train.seed=2 --out "$work/train2" --device "$dev" --quiet
+expect_fail "--resume with another model of the same shape" "model.crc32: " \
+  "$bin" attack --config "$work/tiny.ini" --model "$work/train2/model.safetensors" \
+  --out "$work/a1r" --resume --device "$dev" --quiet
+att --out "$work/a1r" --resume --set attack.iterations=80 --set attack.log_every=5 \
+  || fail "--resume refused a longer run with another log interval"
+expect_fail "--resume with --overwrite" "contradict" att --out "$work/a1r" --resume --overwrite
+expect_fail "--resume of a training folder" "not an attack run" att --out "$work/train" --resume
+
+# Locks: a folder held by another process (flock from util-linux, deterministic), then a real
+# second attack while the first still runs.
+sums() { (cd "$1" && sha256sum $(ls)); }
+before=$(sums "$work/a1")
+(
+  exec 9> "$work/a1/.kktrecon.lock"
+  flock -n 9 || exit 3
+  echo "$BASHPID" >&9
+  expect_fail "an attack on a locked folder" "in use by another kktrecon run (pid $BASHPID" \
+    att --out "$work/a1" --resume --set attack.iterations=80
+) || fail "the lock test failed"
+[ "$(sums "$work/a1")" = "$before" ] || fail "a refused attack changed a1"
+"$bin" attack --config "$work/tiny.ini" --model "$model" --device "$dev" --quiet \
+  --out "$work/slow" --set attack.iterations=100000000 --set attack.checkpoint_every=1000 &
+slow=$!
+for _ in $(seq 100); do [ -s "$work/slow/.kktrecon.lock" ] && break; sleep 0.1; done
+expect_fail "a second attack on a busy folder" "pid $slow" att --out "$work/slow" --overwrite
+kill -KILL "$slow"; wait "$slow" || true
+
+# Other kinds, without --overwrite.
+before=$(sums "$work/train")
+expect_fail "attack into a training folder" "holds a training run" att --out "$work/train"
+[ "$(sums "$work/train")" = "$before" ] || fail "a refused attack changed the training folder"
+test ! -e "$work/train/.staging" -a ! -e "$work/train/.kktrecon.lock" || fail "leftovers in train"
+expect_fail "train into an attack folder" "holds an attack run" \
+  "$bin" train --config "$work/tiny.ini" --out "$work/a1" --device "$dev" --quiet
+expect_fail "a file as --out" "is a file" att --out "$work/tiny.ini"
+cp "$model" "$work/model_copy.safetensors"
+msum=$(sha256sum < "$work/model_copy.safetensors")
+expect_fail "kkt --out onto an existing file" "already exists" "$bin" kkt --model "$model" \
+  --candidates "$work/a1/candidates.safetensors" --alpha 19.2 --lambda-min 0.42 \
+  --out "$work/model_copy.safetensors" --device "$dev" --quiet
+[ "$(sha256sum < "$work/model_copy.safetensors")" = "$msum" ] || fail "kkt replaced a model"
+before=$(sums "$work/eval_a1")
+expect_fail "evaluate onto a previous report" "already holds an evaluation report" \
+  "$bin" evaluate --config "$work/tiny.ini" --model "$model" --candidates "$work/a3/candidates.safetensors" \
+  --out "$work/eval_a1" --device "$dev" --quiet
+[ "$(sums "$work/eval_a1")" = "$before" ] || fail "a refused evaluate changed the report"
+"$bin" evaluate --config "$work/tiny.ini" --model "$model" --candidates "$work/a3/candidates.safetensors" \
+  --out "$work/eval_a1" --device "$dev" --quiet --overwrite || fail "evaluate --overwrite failed"
+grep -q "a3/candidates.safetensors" "$work/eval_a1/run.json" || fail "evaluate --overwrite kept the old report"
+
+# A killed --overwrite (before its first checkpoint, at 20) leaves the old run byte-identical;
+# one that reaches its checkpoint replaces it whole.
+cp -r "$work/a1" "$work/a1o"
+rm -f "$work/a1o/.kktrecon.lock"
+before=$(sums "$work/a1o")
+set +e
+KKTRECON_TEST_KILL_AT=5 att --out "$work/a1o" --overwrite --set attack.seed=7
+rc=$?
+set -e
+[ "$rc" -ne 0 ] || fail "the killed attack exited 0"
+[ "$(sums "$work/a1o")" = "$before" ] || fail "a killed attack --overwrite changed the old run"
+expect_fail "--overwrite diverging before its first checkpoint" "nothing was written" \
+  att --out "$work/a1o" --overwrite --set attack.lr_x=1e200
+[ "$(sums "$work/a1o")" = "$before" ] || fail "a diverged attack --overwrite changed the old run"
+att --out "$work/a1o" --resume || fail "the kept run no longer resumes"
+KKTRECON_TEST_KILL_AT=30 att --out "$work/a1o" --overwrite --set attack.seed=7 || true
+grep -Eq '"attack.seed":[[:space:]]*"7"' "$work/a1o/run.json" || fail "the checkpointed --overwrite was not switched in"
+test ! -e "$work/a1o/attack.json" || fail "the old attack.json survived the switch"
+att --out "$work/a1o" --resume --set attack.seed=7 || fail "the switched-in run does not resume"
+
+# Command-line leftovers: each refused with a precise message, and no empty folder left.
+expect_fail "bench --reps abc" "reps 'abc'" "$bin" bench --reps abc --device "$dev"
+expect_fail "kkt --alpha abc" "alpha 'abc': expected a finite number" "$bin" kkt --model "$model" \
+  --candidates "$work/a1/candidates.safetensors" --alpha abc --lambda-min 0.42 --out "$work/g2.safetensors"
+expect_fail "kkt --precision half" "precision 'half'" "$bin" kkt --model "$model" \
+  --candidates "$work/a1/candidates.safetensors" --alpha 1 --lambda-min 0.42 --precision half \
+  --out "$work/g2.safetensors"
+python3 - "$work" <<'PY'
+import json, struct, sys
+w = sys.argv[1]
+def edit(src, dst, name, index, value):
+    b = bytearray(open(src, 'rb').read()); n = struct.unpack('<Q', b[:8])[0]
+    h = json.loads(b[8:8 + n]); t = h[name]; es = 8 if t['dtype'] == 'F64' else 4
+    o = 8 + n + t['data_offsets'][0] + index * es
+    b[o:o + es] = struct.pack('<d' if es == 8 else '<f', value)
+    open(dst, 'wb').write(bytes(b))
+edit(w + '/a1/candidates.safetensors', w + '/xnan.safetensors', 'x', 3, float('nan'))
+edit(w + '/a1/candidates.safetensors', w + '/y2.safetensors', 'y', 1, 2.0)
+edit(w + '/train/model.safetensors', w + '/nan_model.safetensors', 'layers.1.weight', 7, float('inf'))
+PY
+for bad in "xnan:'x' row 0, value 3 is nan" "y2:'y' element 1 is 2: labels must be -1 or +1"; do
+  expect_fail "kkt on ${bad%%:*}" "${bad#*:}" "$bin" kkt --model "$model" \
+    --candidates "$work/${bad%%:*}.safetensors" --alpha 19.2 --lambda-min 0.42 \
+    --out "$work/g_${bad%%:*}.safetensors" --device "$dev" --quiet
+  test ! -e "$work/g_${bad%%:*}.safetensors" || fail "kkt wrote a result for ${bad%%:*}"
+done
+model=$work/nan_model.safetensors
+expect_fail "a model with an Inf weight" "tensor 'layers.1.weight' element 7 is inf" \
+  att --out "$work/a_nanmodel"
+test ! -e "$work/a_nanmodel" || fail "a failed attack left its output folder"
+expect_fail "evaluate of a missing candidates file" "nosuch" "$bin" evaluate --config "$work/tiny.ini" \
+  --model "$work/train/model.safetensors" --candidates "$work/nosuch.safetensors" \
+  --out "$work/e_missing" --device "$dev" --quiet
+test ! -e "$work/e_missing" || fail "a failed evaluate left its output folder"
+expect_fail "train on a missing dataset" "nosuchdata" "$bin" train --config "$work/tiny.ini" \
+  --set data.path="$work/nosuchdata" --out "$work/t_missing" --device "$dev" --quiet
+test ! -e "$work/t_missing" || fail "a failed train left its output folder"
+
 echo "smoke: ok"

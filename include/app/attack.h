@@ -6,6 +6,8 @@
  *                               iteration (I64), optimiser state (opt.*), metadata
  *   DIR/attack.jsonl            one JSON object per logged iteration (loss terms, time)
  *   DIR/attack.json             final summary
+ *   DIR/run.json                identity of the run (model size and crc32, every setting of
+ *                               the trajectory), checked by --resume
  * The candidate file is rewritten every attack.checkpoint_every iterations (new file, then
  * rename), so a killed run resumes bit-for-bit with resume = true on the same device.
  * Its format and writer are io/candidates.h and io/checkpoint.h.
@@ -17,6 +19,7 @@
 
 #include "app/config.h"
 #include "device/device.h"
+#include "io/rundir.h"
 #include "base/kkt_types.h"
 
 typedef struct kr_attack_result {
@@ -26,8 +29,12 @@ typedef struct kr_attack_result {
     kr_kkt_loss loss; /* at the last iteration */
 } kr_attack_result;
 
+/* out_dir is a run folder (io/rundir.h): locked for the run; KR_RUN_NEW refuses a folder
+ * holding any run, KR_RUN_OVERWRITE writes a staging folder switched in at the first
+ * checkpoint (killed or failed before it, the old run is untouched), KR_RUN_RESUME continues
+ * the checkpoint only if the folder's run.json identity matches this run's. */
 kr_status kr_attack_run(const kr_config *cfg, kr_device *dev, const char *model_path,
-                        const char *out_dir, bool resume, kr_attack_result *res);
+                        const char *out_dir, kr_run_mode mode, kr_attack_result *res);
 
 /* Loss and gradient at the point stored in candidates_path, written to out_path as
  * loss, loss_kkt, loss_prior, loss_lambda, loss_kkt_per_tensor, grad_x, grad_lambda. */

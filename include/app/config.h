@@ -67,6 +67,9 @@ kr_status kr_config_load_string(kr_config *c, const char *text, const char *name
 kr_status kr_config_set(kr_config *c, const char *assignment);
 /* Writes the effective configuration as INI (loadable again). */
 void kr_config_write(const kr_config *c, FILE *f);
+/* The current value of key "section.key" ("device" for the top-level key) as the text
+ * kr_config_write would write; KR_E_INVALID for an unknown key. */
+kr_status kr_config_format(const kr_config *c, const char *name, char *buf, size_t cap);
 /* Writes `key = default  ; help` lines for --help. */
 void kr_config_write_help(FILE *f);
 /* Checks cross-key consistency (e.g. per_class > 0). */

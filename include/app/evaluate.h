@@ -11,6 +11,7 @@
 
 #include "app/config.h"
 #include "device/device.h"
+#include "io/rundir.h"
 
 typedef struct kr_eval_summary {
     size_t n_train, n_candidates;
@@ -19,8 +20,10 @@ typedef struct kr_eval_summary {
     double mean[3], median[3];
 } kr_eval_summary;
 
+/* Writes the report into out_dir as a run folder (io/rundir.h: locked, a previous report
+ * refused unless mode is KR_RUN_OVERWRITE, staged and switched in at the end, run.json). */
 kr_status kr_evaluate_run(const kr_config *cfg, kr_device *dev, const char *model_path,
                           const char *const *candidate_paths, size_t n_paths, const char *out_dir,
-                          kr_eval_summary *sum);
+                          kr_run_mode mode, kr_eval_summary *sum);
 
 #endif

@@ -8,6 +8,7 @@
 #define KR_TRAIN_H
 
 #include "app/config.h"
+#include "io/rundir.h"
 #include "base/model.h"
 #include "device/device.h"
 
@@ -27,9 +28,11 @@ typedef struct kr_train_result {
     int kkt_gap_tensors;
 } kr_train_result;
 
-/* Trains from the configuration and writes the run folder `out_dir`. On Ctrl-C the model
- * reached so far is still written and KR_E_INTERRUPTED returned. */
+/* Trains from the configuration and writes the run folder `out_dir` (io/rundir.h: locked,
+ * refused if it holds a run unless mode is KR_RUN_OVERWRITE, written in a staging folder and
+ * switched in at the end, with run.json). On Ctrl-C the model reached so far is still written
+ * and KR_E_INTERRUPTED returned. */
 kr_status kr_train_run(const kr_config *cfg, kr_device *dev, const char *out_dir,
-                       kr_train_result *res);
+                       kr_run_mode mode, kr_train_result *res);
 
 #endif

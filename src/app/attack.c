@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/runid.h"
 #include "base/alloc.h"
 #include "base/log.h"
 #include "base/rng.h"
@@ -22,6 +23,7 @@
 #include "io/checkpoint.h"
 #include "io/model_io.h"
 #include "io/report.h"
+#include "io/rundir.h"
 #include "io/safetensors.h"
 #include "nn/kkt.h"
 #include "nn/optim.h"
@@ -61,9 +63,46 @@ static size_t candidate_count(const kr_config *cfg, const char *model_path)
     return 2 * n;
 }
 
-kr_status kr_attack_run(const kr_config *cfg, kr_device *dev, const char *model_path,
-                        const char *out_dir, bool resume, kr_attack_result *res)
+/* Everything that shapes the trajectory (run.json, io/rundir.h); iterations, the log and
+ * checkpoint intervals and the device may change on --resume. */
+static const char *const ATTACK_IDENTITY[] = {
+    "attack.lr_x", "attack.lr_lambda", "attack.momentum", "attack.init_scale",
+    "attack.lambda_min", "attack.alpha", "attack.activation", "attack.optimizer", "attack.seed",
+    "attack.precision", NULL};
+static const char *const ATTACK_SETTINGS[] = {"attack.iterations", "attack.checkpoint_every",
+                                              "attack.log_every", NULL};
+
+static kr_status build_run(const kr_config *cfg, kr_device *dev, const char *model_path,
+                           size_t m, cJSON **out)
 {
+    cJSON *run = *out = kr_runid_new("attack");
+    if (!run) return KR_FAIL(KR_E_NOMEM, "run.json");
+    char mm[32];
+    snprintf(mm, sizeof mm, "%zu", m);
+    kr_status st = kr_runid_add_file(run, "model", model_path);
+    if (st == KR_OK) st = kr_runid_add(run, true, "attack.candidates", mm);
+    if (st == KR_OK) st = kr_runid_add_config(run, true, cfg, ATTACK_IDENTITY);
+    if (st == KR_OK) st = kr_runid_add_config(run, false, cfg, ATTACK_SETTINGS);
+    if (st == KR_OK) st = kr_runid_add(run, false, "device", kr_device_describe(dev));
+    return st;
+}
+
+/* Writes a checkpoint; the first one of a staged run switches the run into its folder
+ * (io/rundir.h), after which the paths point there. */
+static kr_status save(kr_rundir *rd, char *ck_path, char *log_path, size_t cap,
+                      kr_attack_state *s, const double *y, long it, const kr_checkpoint_info *ck)
+{
+    KR_TRY(kr_checkpoint_write(ck_path, s, y, it, ck));
+    if (!rd->staged) return KR_OK;
+    KR_TRY(kr_rundir_commit(rd));
+    KR_TRY(kr_rundir_path(rd, ck_path, cap, "candidates.safetensors"));
+    return kr_rundir_path(rd, log_path, cap, "attack.jsonl");
+}
+
+kr_status kr_attack_run(const kr_config *cfg, kr_device *dev, const char *model_path,
+                        const char *out_dir, kr_run_mode mode, kr_attack_result *res)
+{
+    const bool resume = mode == KR_RUN_RESUME;
     memset(res, 0, sizeof *res);
     const kr_dtype dt = cfg->attack.precision;
     kr_model *model = NULL;
@@ -71,19 +110,24 @@ kr_status kr_attack_run(const kr_config *cfg, kr_device *dev, const char *model_
     kr_attack_state s = {0};
     double *y = NULL, *host = NULL;
     FILE *jl = NULL;
+    cJSON *run = NULL;
+    kr_rundir rd;
     kr_status st;
     char ck_path[4200], log_path[4200], path[4200];
 
     KR_TRY(kr_config_validate(cfg));
     KR_TRY(kr_device_check_dtype(dev, dt));
-    KR_TRY(kr_report_mkdir(out_dir));
-    KR_TRY(kr_report_path(ck_path, sizeof ck_path, out_dir, "candidates.safetensors"));
-    KR_TRY(kr_report_path(log_path, sizeof log_path, out_dir, "attack.jsonl"));
-    KR_TRY(kr_model_load(model_path, &model));
+    KR_TRY(kr_rundir_open(&rd, out_dir, "attack", mode));
+    KR_TRY_GOTO(kr_rundir_path(&rd, ck_path, sizeof ck_path, "candidates.safetensors"));
+    KR_TRY_GOTO(kr_rundir_path(&rd, log_path, sizeof log_path, "attack.jsonl"));
+    KR_TRY_GOTO(kr_model_load(model_path, &model));
 
     const size_t m = candidate_count(cfg, model_path), d = model->dims[0];
     res->m = m;
     res->d = d;
+    KR_TRY_GOTO(build_run(cfg, dev, model_path, m, &run));
+    if (resume) KR_TRY_GOTO(kr_rundir_check_identity(&rd, run));
+    KR_TRY_GOTO(kr_rundir_write_run(&rd, run));
     const kr_kkt_opts o = {cfg->attack.activation, cfg->attack.alpha, cfg->attack.lambda_min};
     KR_TRY_GOTO(kr_alloc((void **)&y, "attack labels", m, 1, sizeof *y));
     KR_TRY_GOTO(kr_alloc((void **)&host, "attack candidates on the host", m, d + 1, sizeof *host));
@@ -145,6 +189,12 @@ kr_status kr_attack_run(const kr_config *cfg, kr_device *dev, const char *model_
     long it = start;
     for (; it < total; it++) {
         if (it == kill_at) raise(SIGKILL);
+        if (kr_interrupted() && rd.staged) {
+            st = KR_FAIL(KR_E_INTERRUPTED, "attack interrupted at iteration %ld, before its first "
+                         "checkpoint: nothing was written to %s (a run already there is kept)",
+                         it, out_dir);
+            goto fail;
+        }
         if (kr_interrupted()) {
             KR_TRY_GOTO(kr_checkpoint_write(ck_path, &s, y, it, &ck));
             st = KR_FAIL(KR_E_INTERRUPTED, "attack interrupted at iteration %ld; checkpoint "
@@ -155,9 +205,10 @@ kr_status kr_attack_run(const kr_config *cfg, kr_device *dev, const char *model_
         KR_TRY_GOTO(kr_kkt_eval(kkt, s.x, s.lambda, s.gx, s.glambda));
         KR_TRY_GOTO(kr_kkt_read_loss(kkt, &loss, &xsq));
         if (!isfinite(loss.total) || !isfinite(xsq)) {
-            st = KR_FAIL(KR_E_NUMERIC, "attack diverged at iteration %ld (loss %g, |X|² %g); the "
-                         "last good checkpoint is kept: lower attack.lr_x or attack.alpha",
-                         it, loss.total, xsq);
+            st = KR_FAIL(KR_E_NUMERIC, "attack diverged at iteration %ld (loss %g, |X|² %g); %s: "
+                         "lower attack.lr_x or attack.alpha", it, loss.total, xsq,
+                         rd.staged ? "no checkpoint had been reached, nothing was written"
+                                   : "the last good checkpoint is kept");
             goto fail;
         }
         bool log_now = it == start || (cfg->attack.log_every > 0 && it % cfg->attack.log_every == 0);
@@ -172,7 +223,7 @@ kr_status kr_attack_run(const kr_config *cfg, kr_device *dev, const char *model_
         long done = it + 1;
         if (cfg->attack.checkpoint_every > 0 && done % cfg->attack.checkpoint_every == 0 &&
             done < total)
-            KR_TRY_GOTO(kr_checkpoint_write(ck_path, &s, y, done, &ck));
+            KR_TRY_GOTO(save(&rd, ck_path, log_path, sizeof ck_path, &s, y, done, &ck));
     }
     /* The loss at the final point (after the last step). */
     KR_TRY_GOTO(kr_kkt_eval(kkt, s.x, s.lambda, NULL, NULL));
@@ -187,7 +238,7 @@ kr_status kr_attack_run(const kr_config *cfg, kr_device *dev, const char *model_
     res->seconds = kr_time_now() - prog.t0;
     res->iterations = total;
     res->loss = loss;
-    KR_TRY_GOTO(kr_checkpoint_write(ck_path, &s, y, total, &ck));
+    KR_TRY_GOTO(save(&rd, ck_path, log_path, sizeof ck_path, &s, y, total, &ck));
 
     cJSON *j = cJSON_CreateObject();
     if (!j) {
@@ -207,11 +258,11 @@ kr_status kr_attack_run(const kr_config *cfg, kr_device *dev, const char *model_
                           res->seconds > 0 ? (double)(total - start) / res->seconds : NAN);
     cJSON_AddStringToObject(j, "precision", kr_dtype_name(dt));
     cJSON_AddStringToObject(j, "device", kr_device_describe(dev));
-    st = kr_report_path(path, sizeof path, out_dir, "attack.json");
+    st = kr_rundir_path(&rd, path, sizeof path, "attack.json");
     if (st == KR_OK) st = kr_report_write_json(path, j);
     cJSON_Delete(j);
     if (st != KR_OK) goto fail;
-    KR_TRY_GOTO(kr_report_path(path, sizeof path, out_dir, "config.ini"));
+    KR_TRY_GOTO(kr_rundir_path(&rd, path, sizeof path, "config.ini"));
     FILE *cf;
     KR_TRY_GOTO(kr_report_open(path, &cf));
     kr_config_write(cfg, cf);
@@ -221,12 +272,13 @@ kr_status kr_attack_run(const kr_config *cfg, kr_device *dev, const char *model_
     st = KR_OK;
 fail:
     if (jl) fclose(jl);
+    cJSON_Delete(run);
     kr_checkpoint_state_free(&s);
     kr_kkt_free(kkt);
     kr_model_free(model);
     free(y);
     free(host);
-    return st;
+    return kr_rundir_close(&rd, st);
 }
 
 kr_status kr_attack_eval_point(kr_device *dev, kr_dtype dt, const char *model_path,
@@ -241,6 +293,26 @@ kr_status kr_attack_eval_point(kr_device *dev, kr_dtype dt, const char *model_pa
     kr_status st;
     KR_TRY(kr_model_load(model_path, &model));
     KR_TRY_GOTO(kr_candidates_load(candidates_path, &m, &d, &x, &lambda, &y));
+    /* The loss of a NaN point is NaN and a label other than ±1 is no binary task: refused with
+     * the place named rather than evaluated. */
+    for (size_t i = 0; i < m; i++) {
+        for (size_t k = 0; k < d; k++)
+            if (!isfinite(x[i * d + k])) {
+                st = KR_FAIL(KR_E_INVALID, "%s: tensor 'x' row %zu, value %zu is %g: the point to "
+                             "evaluate must be finite", candidates_path, i, k, x[i * d + k]);
+                goto fail;
+            }
+        if (!isfinite(lambda[i])) {
+            st = KR_FAIL(KR_E_INVALID, "%s: tensor 'lambda' element %zu is %g: the point to "
+                         "evaluate must be finite", candidates_path, i, lambda[i]);
+            goto fail;
+        }
+        if (y[i] != 1.0 && y[i] != -1.0) {
+            st = KR_FAIL(KR_E_INVALID, "%s: tensor 'y' element %zu is %g: labels must be -1 or +1",
+                         candidates_path, i, y[i]);
+            goto fail;
+        }
+    }
     if (d != model->dims[0]) {
         st = KR_FAIL(KR_E_INVALID, "%s: candidates have %zu values each but the model %s takes "
                      "%zu inputs", candidates_path, d, model_path, model->dims[0]);

@@ -5,9 +5,13 @@
  */
 #include "app/cli.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "app/attack.h"
 #include "app/bench.h"
@@ -168,20 +172,31 @@ static kr_status open_device(const flags *f, const kr_config *cfg, kr_device **d
     return KR_OK;
 }
 
-/* A run folder that already holds `file` is someone's finished (or resumable) work: refuse to
- * overwrite it unless --overwrite says so. */
-static bool keep_existing(const char *cmd, const flags *f, const char *file)
+/* --resume continues a run, --overwrite replaces one: together they mean nothing. */
+static bool run_mode(const char *cmd, const flags *f, kr_run_mode *mode)
 {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/%s", f->out, file);
-    FILE *fp = fopen(path, "rb");
-    if (!fp || f->overwrite) {
-        if (fp) fclose(fp);
+    if (f->resume && f->overwrite) {
+        fprintf(stderr, "kktrecon %s: --resume and --overwrite contradict each other: --resume "
+                "continues the run in --out, --overwrite replaces it; pass one\n", cmd);
         return false;
     }
-    fclose(fp);
-    fprintf(stderr, "kktrecon %s: %s already exists; pass --overwrite to replace it%s, or choose "
-            "another --out\n", cmd, path, strcmp(cmd, "attack") ? "" : " (or --resume to continue it)");
+    *mode = f->resume ? KR_RUN_RESUME : f->overwrite ? KR_RUN_OVERWRITE : KR_RUN_NEW;
+    return true;
+}
+
+/* A finite number for flag --name, within [lo, hi] (lo excluded when lo_open). */
+static bool parse_number(const char *cmd, const char *name, const char *v, double lo, bool lo_open,
+                         double *out)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || end == v || *end || !isfinite(x) || (lo_open ? !(x > lo) : !(x >= lo))) {
+        fprintf(stderr, "kktrecon %s: --%s '%s': expected a finite number %s %g\n", cmd, name, v,
+                lo_open ? ">" : ">=", lo);
+        return false;
+    }
+    *out = x;
     return true;
 }
 
@@ -226,13 +241,14 @@ static int cmd_train(int argc, char **argv)
     if (rc) return rc;
     if (f.help) return help_for("train");
     if (!need("train", "out", f.out)) return EXIT_USAGE;
-    if (keep_existing("train", &f, "model.safetensors")) return EXIT_FAILURE;
+    kr_run_mode mode;
+    if (!run_mode("train", &f, &mode)) return EXIT_USAGE;
     kr_config cfg;
     kr_device *dev = NULL;
     kr_status st = build_config(&f, NULL, &cfg);
     if (st == KR_OK) st = open_device(&f, &cfg, &dev);
     kr_train_result r;
-    if (st == KR_OK) st = kr_train_run(&cfg, dev, f.out, &r);
+    if (st == KR_OK) st = kr_train_run(&cfg, dev, f.out, mode, &r);
     kr_device_close(dev);
     if (st != KR_OK) return fail("train", st);
     printf("trained %zu samples, %ld steps, %.1fs: loss %.3e, train errors %zu, min margin %.4g, "
@@ -249,13 +265,14 @@ static int cmd_attack(int argc, char **argv)
     if (rc) return rc;
     if (f.help) return help_for("attack");
     if (!need("attack", "model", f.model) || !need("attack", "out", f.out)) return EXIT_USAGE;
-    if (!f.resume && keep_existing("attack", &f, "candidates.safetensors")) return EXIT_FAILURE;
+    kr_run_mode mode;
+    if (!run_mode("attack", &f, &mode)) return EXIT_USAGE;
     kr_config cfg;
     kr_device *dev = NULL;
     kr_status st = build_config(&f, NULL, &cfg);
     if (st == KR_OK) st = open_device(&f, &cfg, &dev);
     kr_attack_result r;
-    if (st == KR_OK) st = kr_attack_run(&cfg, dev, f.model, f.out, f.resume, &r);
+    if (st == KR_OK) st = kr_attack_run(&cfg, dev, f.model, f.out, mode, &r);
     kr_device_close(dev);
     if (st != KR_OK) return fail("attack", st);
     printf("attack: %zu candidates, iterations %ld..%ld in %.1fs: loss %.4e (kkt %.4e, prior "
@@ -269,7 +286,8 @@ static int cmd_kkt(int argc, char **argv)
 {
     flags f;
     int rc = parse_flags(argc, argv, "kkt",
-                         "model candidates alpha lambda-min out precision activation device quiet", &f);
+                         "model candidates alpha lambda-min out precision activation device "
+                         "overwrite quiet", &f);
     if (rc) return rc;
     if (f.help) return help_for("kkt");
     if (!need("kkt", "model", f.model) || !need("kkt", "out", f.out) ||
@@ -278,18 +296,43 @@ static int cmd_kkt(int argc, char **argv)
         if (!f.n_candidates) fprintf(stderr, "kktrecon kkt: --candidates is required\n");
         return EXIT_USAGE;
     }
+    if (f.n_candidates > 1) {
+        fprintf(stderr, "kktrecon kkt: --candidates takes one file (the point to evaluate)\n");
+        return EXIT_USAGE;
+    }
     kr_config cfg;
     kr_config_defaults(&cfg);
-    char buf[160];
+    if (!parse_number("kkt", "alpha", f.alpha, 0, true, &cfg.attack.alpha) ||
+        !parse_number("kkt", "lambda-min", f.lambda_min, 0, false, &cfg.attack.lambda_min))
+        return EXIT_USAGE;
+    const char *prec = f.precision ? f.precision : "double";
+    const char *act = f.activation ? f.activation : "relu";
+    if (strcmp(prec, "single") && strcmp(prec, "double")) {
+        fprintf(stderr, "kktrecon kkt: --precision '%s': expected single or double\n", prec);
+        return EXIT_USAGE;
+    }
+    if (strcmp(act, "relu") && strcmp(act, "softplus")) {
+        fprintf(stderr, "kktrecon kkt: --activation '%s': expected relu or softplus\n", act);
+        return EXIT_USAGE;
+    }
+    cfg.attack.precision = strcmp(prec, "double") ? KR_F32 : KR_F64;
+    cfg.attack.activation = strcmp(act, "relu") ? KR_ACT_SOFTPLUS : KR_ACT_RELU;
+    /* --out is one file, replaced atomically at success; an existing one (a model, another
+     * result) only with --overwrite, and never a folder. */
+    struct stat sb;
+    if (stat(f.out, &sb) == 0) {
+        if (S_ISDIR(sb.st_mode)) {
+            fprintf(stderr, "kktrecon kkt: --out %s is a folder; kkt writes one .safetensors "
+                    "file\n", f.out);
+            return EXIT_FAILURE;
+        }
+        if (!f.overwrite) {
+            fprintf(stderr, "kktrecon kkt: %s already exists; pass --overwrite to replace it, or "
+                    "choose another --out\n", f.out);
+            return EXIT_FAILURE;
+        }
+    }
     kr_status st = KR_OK;
-    snprintf(buf, sizeof buf, "attack.alpha=%s", f.alpha);
-    st = kr_config_set(&cfg, buf);
-    snprintf(buf, sizeof buf, "attack.lambda_min=%s", f.lambda_min);
-    if (st == KR_OK) st = kr_config_set(&cfg, buf);
-    snprintf(buf, sizeof buf, "attack.precision=%s", f.precision ? f.precision : "double");
-    if (st == KR_OK) st = kr_config_set(&cfg, buf);
-    snprintf(buf, sizeof buf, "attack.activation=%s", f.activation ? f.activation : "relu");
-    if (st == KR_OK) st = kr_config_set(&cfg, buf);
     kr_device *dev = NULL;
     if (st == KR_OK) st = open_device(&f, NULL, &dev);
     kr_kkt_opts o = {cfg.attack.activation, cfg.attack.alpha, cfg.attack.lambda_min};
@@ -317,7 +360,8 @@ static void print_summary(const kr_eval_summary *s, const char *dir)
 static int cmd_evaluate(int argc, char **argv)
 {
     flags f;
-    int rc = parse_flags(argc, argv, "evaluate", "config set out model candidates device quiet", &f);
+    int rc = parse_flags(argc, argv, "evaluate",
+                         "config set out model candidates device overwrite quiet", &f);
     if (rc) return rc;
     if (f.help) return help_for("evaluate");
     if (!need("evaluate", "model", f.model) || !need("evaluate", "out", f.out)) return EXIT_USAGE;
@@ -331,7 +375,8 @@ static int cmd_evaluate(int argc, char **argv)
     if (st == KR_OK) st = open_device(&f, &cfg, &dev);
     kr_eval_summary s;
     if (st == KR_OK)
-        st = kr_evaluate_run(&cfg, dev, f.model, f.candidates, (size_t)f.n_candidates, f.out, &s);
+        st = kr_evaluate_run(&cfg, dev, f.model, f.candidates, (size_t)f.n_candidates, f.out,
+                             f.overwrite ? KR_RUN_OVERWRITE : KR_RUN_NEW, &s);
     kr_device_close(dev);
     if (st != KR_OK) return fail("evaluate", st);
     print_summary(&s, f.out);
@@ -424,16 +469,16 @@ static int cmd_demo(int argc, char **argv)
     kr_eval_summary es;
     if (st == KR_OK) {
         kr_log_info("demo 1/3: train on %s (%s)", cfg.data.path, cfg.data.task);
-        st = kr_train_run(&cfg, dev, train_dir, &tr);
+        st = kr_train_run(&cfg, dev, train_dir, KR_RUN_OVERWRITE, &tr);
     }
     if (st == KR_OK) {
         kr_log_info("demo 2/3: attack the trained model");
-        st = kr_attack_run(&cfg, dev, model, attack_dir, false, &ar);
+        st = kr_attack_run(&cfg, dev, model, attack_dir, KR_RUN_OVERWRITE, &ar);
     }
     if (st == KR_OK) {
         kr_log_info("demo 3/3: evaluate the reconstructions");
         const char *paths[1] = {cand};
-        st = kr_evaluate_run(&cfg, dev, model, paths, 1, eval_dir, &es);
+        st = kr_evaluate_run(&cfg, dev, model, paths, 1, eval_dir, KR_RUN_OVERWRITE, &es);
     }
     char where[512] = "";
     if (dev) snprintf(where, sizeof where, "%s", kr_device_describe(dev));
@@ -481,7 +526,17 @@ static int cmd_bench(int argc, char **argv)
         fprintf(stderr, "kktrecon bench: --size takes paper or small\n");
         return EXIT_USAGE;
     }
-    if (f.reps) o.reps = atoi(f.reps) > 0 ? atoi(f.reps) : o.reps;
+    if (f.reps) {
+        char *end;
+        errno = 0;
+        long v = strtol(f.reps, &end, 10);
+        if (errno || end == f.reps || *end || v < 1 || v > 1000000) {
+            fprintf(stderr, "kktrecon bench: --reps '%s': expected a whole number in [1, 1000000]\n",
+                    f.reps);
+            return EXIT_USAGE;
+        }
+        o.reps = (int)v;
+    }
     kr_device *dev = NULL;
     kr_status st = open_device(&f, NULL, &dev);
     if (st == KR_OK) st = kr_bench_run(dev, &o, stdout);
@@ -502,16 +557,18 @@ static const command COMMANDS[] = {
     {"devices", "kktrecon devices", "list host and every OpenCL device (index, p:d spec, type, driver, memory, fp64)", cmd_devices},
     {"train", "kktrecon train [--config FILE] [--set section.key=value ...] --out DIR [--device SPEC] [--overwrite]",
      "train the bias-free ReLU MLP on the configured binary task; writes DIR/model.safetensors, "
-     "DIR/train.json, DIR/config.ini", cmd_train},
+     "DIR/train.json, DIR/config.ini, DIR/run.json; a folder holding a run is refused without "
+     "--overwrite", cmd_train},
     {"attack", "kktrecon attack [--config FILE] --model MODEL.safetensors --out DIR [--resume | --overwrite] [--set ...] [--device SPEC]",
      "run the KKT reconstruction attack; writes DIR/candidates.safetensors (checkpointed), "
-     "DIR/attack.jsonl, DIR/attack.json; --resume continues from the last checkpoint", cmd_attack},
-    {"kkt", "kktrecon kkt --model MODEL --candidates C.safetensors --alpha A --lambda-min L --out G.safetensors [--precision single|double] [--activation relu|softplus] [--device SPEC]",
+     "DIR/attack.jsonl, DIR/attack.json, DIR/run.json; --resume continues from the last checkpoint "
+     "if run.json matches this run's model and settings", cmd_attack},
+    {"kkt", "kktrecon kkt --model MODEL --candidates C.safetensors --alpha A --lambda-min L --out G.safetensors [--overwrite] [--precision single|double] [--activation relu|softplus] [--device SPEC]",
      "evaluate the KKT loss and its gradient at a given point (no optimisation), for checking "
      "against another implementation", cmd_kkt},
-    {"evaluate", "kktrecon evaluate [--config FILE] --model MODEL --candidates C [--candidates C2 ...] --out DIR [--set ...] [--device SPEC]",
+    {"evaluate", "kktrecon evaluate [--config FILE] --model MODEL --candidates C [--candidates C2 ...] --out DIR [--overwrite] [--set ...] [--device SPEC]",
      "match the pooled candidates to the training set and score them like the paper; writes "
-     "pairs.csv, summary.json, grid.png, ssim_vs_margin.png, report.html", cmd_evaluate},
+     "pairs.csv, summary.json, grid.png, ssim_vs_margin.png, report.html, run.json", cmd_evaluate},
     {"demo", "kktrecon demo [--out DIR (default runs/demo)] [--device SPEC] [--set ...]",
      "train -> attack -> evaluate on the bundled MNIST subset (odd/even, 10 per class, "
      "784-200-200-1, float64) and print the summary", cmd_demo},

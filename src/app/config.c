@@ -413,6 +413,23 @@ static void format_value(const kr_config *c, const key_def *k, char *buf, size_t
     }
 }
 
+kr_status kr_config_format(const kr_config *c, const char *name, char *buf, size_t cap)
+{
+    char section[64] = "";
+    const char *key = name, *dot = strchr(name, '.');
+    if (dot) {
+        size_t n = (size_t)(dot - name);
+        if (n >= sizeof section) return KR_FAIL(KR_E_INVALID, "unknown configuration key '%s'", name);
+        memcpy(section, name, n);
+        section[n] = '\0';
+        key = dot + 1;
+    }
+    const key_def *k = find_key(section, key);
+    if (!k) return KR_FAIL(KR_E_INVALID, "unknown configuration key '%s'", name);
+    format_value(c, k, buf, cap);
+    return KR_OK;
+}
+
 void kr_config_write(const kr_config *c, FILE *f)
 {
     const char *section = NULL;

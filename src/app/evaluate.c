@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "app/runid.h"
 #include "app/task.h"
 #include "eval/grid.h"
 #include "eval/html.h"
@@ -26,6 +27,7 @@
 #include "io/model_io.h"
 #include "eval/plot.h"
 #include "io/report.h"
+#include "io/rundir.h"
 #include "nn/mlp.h"
 
 enum { SC_OFFICIAL = 0, SC_CLIP = 1, SC_BASE = 2, N_SCORES = 3 };
@@ -313,9 +315,33 @@ fail:
     return st;
 }
 
+/* The data the report scores against (run.json, io/rundir.h); model and candidate files go
+ * in by size and crc32. */
+static const char *const EVAL_IDENTITY[] = {"data.dataset", "data.path", "data.task",
+                                            "data.per_class", NULL};
+
+static kr_status write_run(const kr_config *cfg, kr_device *dev, const char *model_path,
+                           const char *const *candidate_paths, size_t n_paths,
+                           const kr_rundir *rd)
+{
+    cJSON *run = kr_runid_new("evaluate");
+    if (!run) return KR_FAIL(KR_E_NOMEM, "run.json");
+    kr_status st = kr_runid_add_file(run, "model", model_path);
+    for (size_t i = 0; st == KR_OK && i < n_paths; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "candidates.%zu", i);
+        st = kr_runid_add_file(run, key, candidate_paths[i]);
+    }
+    if (st == KR_OK) st = kr_runid_add_config(run, true, cfg, EVAL_IDENTITY);
+    if (st == KR_OK) st = kr_runid_add(run, false, "device", kr_device_describe(dev));
+    if (st == KR_OK) st = kr_rundir_write_run(rd, run);
+    cJSON_Delete(run);
+    return st;
+}
+
 kr_status kr_evaluate_run(const kr_config *cfg, kr_device *dev, const char *model_path,
                           const char *const *candidate_paths, size_t n_paths, const char *out_dir,
-                          kr_eval_summary *sum)
+                          kr_run_mode mode, kr_eval_summary *sum)
 {
     memset(sum, 0, sizeof *sum);
     kr_model *model = NULL;
@@ -329,8 +355,11 @@ kr_status kr_evaluate_run(const kr_config *cfg, kr_device *dev, const char *mode
     kr_status st;
     char path[4200];
 
-    KR_TRY(kr_report_mkdir(out_dir));
-    KR_TRY(kr_model_load(model_path, &model));
+    kr_rundir rd;
+    KR_TRY(kr_rundir_open(&rd, out_dir, "evaluate", mode));
+    /* Everything below is written to the staging folder rd.work, switched in at the end. */
+    out_dir = rd.work;
+    KR_TRY_GOTO(kr_model_load(model_path, &model));
     const size_t d = model->dims[0];
     KR_TRY_GOTO(kr_task_load_set(cfg, KR_SPLIT_TRAIN, model->mean, d, NULL, &s));
     if (s->d != d) {
@@ -422,6 +451,8 @@ kr_status kr_evaluate_run(const kr_config *cfg, kr_device *dev, const char *mode
     KR_TRY_GOTO(write_plot(path, pr, s->n, SC_OFFICIAL,
                            "reconstruction quality vs margin (official SSIM, min-max)"));
     KR_TRY_GOTO(write_html(out_dir, cfg, dev, model_path, sum));
+    KR_TRY_GOTO(write_run(cfg, dev, model_path, candidate_paths, n_paths, &rd));
+    KR_TRY_GOTO(kr_rundir_commit(&rd));
     st = KR_OK;
     goto fail;
 nomem:
@@ -442,5 +473,5 @@ fail:
     free(pr);
     free(a);
     free(b);
-    return st;
+    return kr_rundir_close(&rd, st);
 }

@@ -9,10 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/runid.h"
 #include "app/task.h"
 #include "base/log.h"
 #include "io/model_io.h"
 #include "io/report.h"
+#include "io/rundir.h"
 #include "nn/kkt_gap.h"
 #include "nn/mlp.h"
 
@@ -99,8 +101,27 @@ static kr_status write_outputs(const kr_config *cfg, kr_device *dev, const kr_mo
     return kr_report_close(f, path, KR_OK);
 }
 
+/* What makes the trained model what it is (run.json, io/rundir.h). */
+static const char *const TRAIN_IDENTITY[] = {
+    "data.dataset", "data.path", "data.task", "data.per_class", "data.test_per_class",
+    "model.hidden", "model.first_bias", "model.init_scale", "train.seed", "train.steps",
+    "train.lr", "train.lr_max", "train.stop_loss", "train.precision", NULL};
+static const char *const TRAIN_SETTINGS[] = {"train.log_every", NULL};
+
+static kr_status write_run(const kr_config *cfg, kr_device *dev, const kr_rundir *rd)
+{
+    cJSON *run = kr_runid_new("train");
+    if (!run) return KR_FAIL(KR_E_NOMEM, "run.json");
+    kr_status st = kr_runid_add_config(run, true, cfg, TRAIN_IDENTITY);
+    if (st == KR_OK) st = kr_runid_add_config(run, false, cfg, TRAIN_SETTINGS);
+    if (st == KR_OK) st = kr_runid_add(run, false, "device", kr_device_describe(dev));
+    if (st == KR_OK) st = kr_rundir_write_run(rd, run);
+    cJSON_Delete(run);
+    return st;
+}
+
 kr_status kr_train_run(const kr_config *cfg, kr_device *dev, const char *out_dir,
-                       kr_train_result *res)
+                       kr_run_mode mode, kr_train_result *res)
 {
     memset(res, 0, sizeof *res);
     res->test_accuracy = NAN;
@@ -114,7 +135,8 @@ kr_status kr_train_run(const kr_config *cfg, kr_device *dev, const char *out_dir
 
     KR_TRY(kr_config_validate(cfg));
     KR_TRY(kr_device_check_dtype(dev, cfg->train.precision));
-    KR_TRY(kr_report_mkdir(out_dir));
+    kr_rundir rd;
+    KR_TRY(kr_rundir_open(&rd, out_dir, "train", mode));
     KR_TRY_GOTO(kr_task_load_set(cfg, KR_SPLIT_TRAIN, NULL, 0, &mean, &train));
     if (cfg->data.test_per_class > 0)
         KR_TRY_GOTO(kr_task_load_set(cfg, KR_SPLIT_TEST, mean, train->d, NULL, &test));
@@ -220,7 +242,10 @@ kr_status kr_train_run(const kr_config *cfg, kr_device *dev, const char *out_dir
     } else {
         kr_log_info("train: KKT gap not computed: %s", kr_error_message());
     }
-    KR_TRY_GOTO(write_outputs(cfg, dev, model, res, train->task, out_dir, interrupted));
+    /* Written to the staging folder, then switched in whole (io/rundir.h). */
+    KR_TRY_GOTO(write_outputs(cfg, dev, model, res, train->task, rd.work, interrupted));
+    KR_TRY_GOTO(write_run(cfg, dev, &rd));
+    KR_TRY_GOTO(kr_rundir_commit(&rd));
     char test_acc[48] = "no test set";
     if (!isnan(res->test_accuracy))
         snprintf(test_acc, sizeof test_acc, "test accuracy %.4f", res->test_accuracy);
@@ -238,5 +263,5 @@ fail:
     kr_binary_set_free(test);
     free(mean);
     free(margins);
-    return st;
+    return kr_rundir_close(&rd, st);
 }

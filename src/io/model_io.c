@@ -8,6 +8,7 @@
  */
 #include "io/model_io.h"
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -282,6 +283,19 @@ kr_status kr_model_load(const char *path, kr_model **out)
         } else {
             KR_TRY_GOTO(kr_st_read_f64(f, "data.mean", 1, &dims[0], m->mean));
         }
+    }
+    /* A NaN or Inf weight makes every output NaN: what it trains or attacks is meaningless,
+     * so the model is refused here, with the tensor named. */
+    for (int l = 0; l <= L + 1; l++) {
+        const double *v = l < L ? m->w[l] : l == L ? m->b1 : (mt ? m->mean : NULL);
+        const char *name = l < L ? wname[l] : l == L ? bname : "data.mean";
+        size_t n = l < L ? dims[l + 1] * dims[l] : l == L ? dims[1] : dims[0];
+        for (size_t i = 0; v && i < n; i++)
+            if (!isfinite(v[i])) {
+                st = KR_FAIL(KR_E_INVALID, "%s: tensor '%s' element %zu is %g: a model must hold "
+                             "finite values (damaged or diverged?)", path, name, i, v[i]);
+                goto fail;
+            }
     }
     if (!img[0] && dims[0] == 784) img[0] = 1, img[1] = 28, img[2] = 28;
     if (!img[0] && dims[0] == 3072) img[0] = 3, img[1] = 32, img[2] = 32;
