@@ -84,7 +84,7 @@ case "${1:-}" in
     rc3=0
     install_missing "${FUZZ_PKGS[@]}" || true
     if command -v clang >/dev/null 2>&1; then
-      CC=clang build build-fuzz --buildtype=debug -Dfuzz=true -Db_sanitize=address,undefined \
+      CC=clang build build-fuzz --buildtype=debugoptimized -Dfuzz=true -Db_sanitize=address,undefined \
         -Db_lundef=false
       set +e
       meson test -C build-fuzz --suite fuzz --print-errorlogs --num-processes 2 2>&1 | tee "$log3"
