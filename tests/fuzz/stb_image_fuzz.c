@@ -8,7 +8,11 @@
  * wrote, and with ASan's malloc fill (0xbe) that reaches the assert in stbi__jpeg_huff_decode
  * (stb_image.h:2115). With Debian's libstb.so and glibc malloc the same file fails cleanly, its
  * error depending on the heap (MALLOC_PERTURB_=190 turns "bad png sig" into "bad huffman code"):
- * a reported stb bug the fuzzer would otherwise hit again in most runs.
+ * the assert hid what ASan then found: a heap use-after-free in stbi__jpeg_huff_decode
+ * (the unit it was found on: tests/fuzz/known/stb_jpeg_huff_decode_use_after_free.jpg, which
+ * alone does not reproduce it: it depends on heap contents left by earlier inputs; it reads the
+ * block stbi_info's
+ * JPEG pass freed), which is why the CI test replays the image seeds without fuzzing.
  */
 #define STB_IMAGE_IMPLEMENTATION
 #include <stb/stb_image.h>
