@@ -25,6 +25,11 @@ kr_status kr_candidates_load(const char *path, size_t *m, size_t *d, double **x,
     }
     *m = tx->shape[0];
     *d = tx->shape[1];
+    if (*m == 0 || *d == 0) { /* else a header alone could claim any m (found by fuzz_candidates) */
+        st = KR_FAIL(KR_E_INVALID, "%s: tensor 'x' is %zu x %zu; expected m x D with m, D > 0",
+                     path, *m, *d);
+        goto fail;
+    }
     size_t shp[1] = {*m};
     if (x) {
         KR_TRY_GOTO(kr_alloc((void **)x, path, *m, *d, sizeof **x));

@@ -23,6 +23,10 @@
 #include <stb/stb_image.h>
 #include <stb/stb_image_write.h>
 
+/* Largest image kr_image_load decodes (4096 x 4096): stb accepts up to 2^24 per side, so a
+ * 169-byte TGA header could make it allocate and fill ~2 GB (found by tests/fuzz/fuzz_image). */
+#define KR_IMAGE_MAX_PIXELS ((size_t)1 << 24)
+
 /* ---------- load ---------- */
 
 kr_status kr_image_load(const char *path, kr_image *out)
@@ -45,8 +49,9 @@ kr_status kr_image_load(const char *path, kr_image *out)
         goto fail;
     }
     int want = comp <= 2 ? 1 : 3; /* gray(+alpha) -> 1, RGB(A) -> 3 */
-    if (w <= 0 || h <= 0 || (size_t)w * (size_t)h > SIZE_MAX / 3 / 2) {
-        st = KR_FAIL(KR_E_INVALID, "%s: unusable image size %dx%d", path, w, h);
+    if (w <= 0 || h <= 0 || (size_t)w * (size_t)h > KR_IMAGE_MAX_PIXELS) {
+        st = KR_FAIL(KR_E_INVALID, "%s: unusable image size %dx%d (expected at most %zu pixels)",
+                     path, w, h, KR_IMAGE_MAX_PIXELS);
         goto fail;
     }
     int lw = 0, lh = 0, lc = 0;
