@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "nn/mlp.h"
 #include "device/ops.h"
+#include "device/peak.h"
 #include "base/rng.h"
 
 void kr_bench_defaults(kr_bench_opts *o)
@@ -163,6 +164,12 @@ static void print_counters(FILE *out, const kr_device_counters *c)
 kr_status kr_bench_run(kr_device *dev, const kr_bench_opts *o, FILE *out)
 {
     fprintf(out, "device: %s\n", kr_device_describe(dev));
+    kr_peak pk;
+    KR_TRY(kr_peak_measure(dev, &pk));
+    fprintf(out, "limits: compute %.1f GFLOP/s float32, %.1f float64; read bandwidth %.1f GB/s; "
+            "transfers %.2f GB/s to and %.2f from the device; %.2f us per launch\n",
+            pk.gflops[KR_F32], pk.gflops[KR_F64], pk.read_gbs, pk.to_device_gbs,
+            pk.from_device_gbs, pk.launch_us);
     fprintf(out, "%-8s %-34s %10s %9s %12s %8s\n", "dtype", "workload", "ms", "GFLOP/s",
             "GEMM GFLOP/s", "ratio");
     for (int i = 0; i < o->n_dtypes; i++) {

@@ -1,0 +1,60 @@
+/* peak.cl - the microbenchmarks behind device/peak.h, in the manner of clpeak: what the
+ * device can do at best, so that `kktrecon bench` can say how close the attack comes to it.
+ *
+ * Built in its own program (a failure here never touches the ops), with -DREAL=float or,
+ * on devices with cl_khr_fp64, -DREAL=double -DKR_FP64=1. OpenCL C 1.2, plain ASCII.
+ *   peak_fma    16 independent multiply-add chains per work-item, `iters` rounds: 32 * iters
+ *               floating-point operations per work-item; the sum is stored so nothing folds.
+ *   peak_read   each work-item reads `per_item` float4 values, coalesced across the
+ *               work-items of a round, and stores their sum: global-memory read bandwidth.
+ *   peak_nop    does nothing (one bounds-checked store that never happens): launch cost.
+ */
+#ifdef KR_FP64
+#pragma OPENCL EXTENSION cl_khr_fp64 : enable
+#endif
+
+#ifndef REAL
+#error "build with -DREAL=float or -DREAL=double"
+#endif
+
+__kernel void peak_fma(__global REAL *out, REAL a, REAL b, uint iters)
+{
+    REAL x = (REAL)get_local_id(0);
+    REAL v0 = x, v1 = x + (REAL)1, v2 = x + (REAL)2, v3 = x + (REAL)3;
+    REAL v4 = x + (REAL)4, v5 = x + (REAL)5, v6 = x + (REAL)6, v7 = x + (REAL)7;
+    REAL v8 = x + (REAL)8, v9 = x + (REAL)9, v10 = x + (REAL)10, v11 = x + (REAL)11;
+    REAL v12 = x + (REAL)12, v13 = x + (REAL)13, v14 = x + (REAL)14, v15 = x + (REAL)15;
+    for (uint i = 0; i < iters; i++) {
+        v0 = mad(a, v0, b);
+        v1 = mad(a, v1, b);
+        v2 = mad(a, v2, b);
+        v3 = mad(a, v3, b);
+        v4 = mad(a, v4, b);
+        v5 = mad(a, v5, b);
+        v6 = mad(a, v6, b);
+        v7 = mad(a, v7, b);
+        v8 = mad(a, v8, b);
+        v9 = mad(a, v9, b);
+        v10 = mad(a, v10, b);
+        v11 = mad(a, v11, b);
+        v12 = mad(a, v12, b);
+        v13 = mad(a, v13, b);
+        v14 = mad(a, v14, b);
+        v15 = mad(a, v15, b);
+    }
+    out[get_global_id(0)] = ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7)) +
+                            ((v8 + v9) + (v10 + v11)) + ((v12 + v13) + (v14 + v15));
+}
+
+__kernel void peak_read(__global const float4 *in, __global float *out, uint per_item)
+{
+    size_t gid = get_global_id(0), gs = get_global_size(0);
+    float4 s = (float4)(0.0f);
+    for (uint i = 0; i < per_item; i++) s += in[i * gs + gid];
+    out[gid] = (s.x + s.y) + (s.z + s.w);
+}
+
+__kernel void peak_nop(__global float *out, uint never)
+{
+    if (get_global_id(0) == never) out[0] = 0.0f;
+}
