@@ -391,4 +391,17 @@ expect_fail "train on a missing dataset" "nosuchdata" "$bin" train --config "$wo
   --set data.path="$work/nosuchdata" --out "$work/t_missing" --device "$dev" --quiet
 test ! -e "$work/t_missing" || fail "a failed train left its output folder"
 
+# The known-answer self-test (issue 8): a deliberately broken kernel on the OpenCL device is
+# named by `devices --check` and stops a training run before it starts.
+if "$bin" devices | grep -q "^1 "; then
+  if KKTRECON_TEST_CORRUPT_KERNEL=ops_mul "$bin" devices --check > "$work/check.txt" 2>&1; then
+    fail "devices --check passed a device with a broken kernel"
+  fi
+  grep -q "^check 1 float32  FAILED: .*ops_mul" "$work/check.txt" || fail "devices --check: $(cat "$work/check.txt")"
+  grep -q "^check 0 float32  ok" "$work/check.txt" || fail "devices --check failed the host too"
+  KKTRECON_TEST_CORRUPT_KERNEL=ops_mul expect_fail "training on a broken device" "self-test FAILED" \
+    "$bin" train --config "$work/tiny.ini" --out "$work/t_broken" --device 1 --quiet
+  [ ! -e "$work/t_broken" ] || fail "a refused training left $work/t_broken"
+fi
+
 echo "smoke: ok"

@@ -9,7 +9,8 @@
  *   3. one KKT loss and gradient evaluation (nn/kkt.h) against ref/kkt_ref.h;
  *   4. one training step (nn/mlp.h) against ref/mlp_ref.h.
  * Tolerance, normwise relative: 1e-4 in float32, 1e-9 in float64.
- * A failure returns KR_E_NUMERIC whose message names the device, its driver, the precision,
+ * A failure returns KR_E_NUMERIC whose message names the device and its driver (the device's
+ * description), the precision,
  * the failing check (the op's name) and the error found. Takes well under a second on a GPU,
  * a few seconds on PoCL (kernel builds aside).
  * The app part owns it because it compares nn/ with ref/; nothing here prints.

@@ -15,6 +15,7 @@
 
 #include "app/attack.h"
 #include "app/bench.h"
+#include "app/selftest.h"
 #include "app/config.h"
 #include "device/device.h"
 #include "app/evaluate.h"
@@ -45,7 +46,7 @@ typedef struct flags {
     int n_sets;
     const char *candidates[MAX_MULTI];
     int n_candidates;
-    bool resume, overwrite, quiet, help;
+    bool resume, overwrite, quiet, help, check;
     const char *what;
     const char *size;
     const char *reps;
@@ -65,6 +66,7 @@ static const flag_def FLAGS[] = {
     FV("precision", precision), FV("activation", activation), FV("alpha", alpha),
     FV("lambda-min", lambda_min), FV("what", what), FV("size", size), FV("reps", reps),
     FB("resume", resume), FB("overwrite", overwrite), FB("quiet", quiet), FB("help", help),
+    FB("check", check),
     {"set", 0, 2}, {"candidates", 0, 3},
 };
 
@@ -212,9 +214,10 @@ static bool need(const char *cmd, const char *flag, const char *value)
 static int cmd_devices(int argc, char **argv)
 {
     flags f;
-    int rc = parse_flags(argc, argv, "devices", "", &f);
+    int rc = parse_flags(argc, argv, "devices", "check quiet", &f);
     if (rc) return rc;
     if (f.help) return help_for("devices");
+    if (f.quiet) kr_log_set_level(KR_LOG_QUIET);
     kr_device_info *info;
     int n;
     kr_status st = kr_device_list(&info, &n);
@@ -230,8 +233,40 @@ static int cmd_devices(int argc, char **argv)
                info[i].opencl_c, (double)info[i].global_mem / (1024.0 * 1024 * 1024),
                info[i].fp64 ? "yes" : "no");
     }
+    int failed = 0;
+    for (int i = 0; f.check && i < n; i++) {
+        char spec[16];
+        snprintf(spec, sizeof spec, "%d", info[i].index);
+        kr_device *dev = NULL;
+        st = kr_device_open(spec, &dev);
+        for (int t = 0; t < 2 && (st != KR_OK || t == 0 || info[i].fp64); t++) {
+            kr_dtype dt = t ? KR_F64 : KR_F32;
+            double t0 = kr_time_now();
+            kr_status cs = st == KR_OK ? kr_selftest_run(dev, dt) : st;
+            if (cs == KR_OK)
+                printf("check %d %-8s ok (%.1f s)\n", info[i].index, kr_dtype_name(dt),
+                       kr_time_now() - t0);
+            else
+                printf("check %d %-8s FAILED: %s\n", info[i].index, kr_dtype_name(dt),
+                       kr_error_message());
+            failed += cs != KR_OK;
+            if (st != KR_OK) break; /* did not open: one line is enough */
+        }
+        kr_device_close(dev);
+    }
     free(info);
-    return 0;
+    return failed ? EXIT_FAILURE : 0;
+}
+
+/* Before a long job on an OpenCL device: the known-answer self-test in the job's precision
+ * (app/selftest.h), so a driver that computes wrong numbers stops the job at once. */
+static kr_status check_device(kr_device *dev, kr_dtype dt)
+{
+    if (kr_device_backend(dev) != KR_BACKEND_OPENCL) return KR_OK;
+    double t0 = kr_time_now();
+    KR_TRY(kr_selftest_run(dev, dt));
+    kr_log_info("device: self-test passed in %s (%.1f s)", kr_dtype_name(dt), kr_time_now() - t0);
+    return KR_OK;
 }
 
 static int cmd_train(int argc, char **argv)
@@ -248,6 +283,7 @@ static int cmd_train(int argc, char **argv)
     kr_status st = build_config(&f, NULL, &cfg);
     if (st == KR_OK) st = open_device(&f, &cfg, &dev);
     kr_train_result r;
+    if (st == KR_OK) st = check_device(dev, cfg.train.precision);
     if (st == KR_OK) st = kr_train_run(&cfg, dev, f.out, mode, &r);
     kr_device_close(dev);
     if (st != KR_OK) return fail("train", st);
@@ -272,6 +308,7 @@ static int cmd_attack(int argc, char **argv)
     kr_status st = build_config(&f, NULL, &cfg);
     if (st == KR_OK) st = open_device(&f, &cfg, &dev);
     kr_attack_result r;
+    if (st == KR_OK) st = check_device(dev, cfg.attack.precision);
     if (st == KR_OK) st = kr_attack_run(&cfg, dev, f.model, f.out, mode, &r);
     kr_device_close(dev);
     if (st != KR_OK) return fail("attack", st);
@@ -464,6 +501,9 @@ static int cmd_demo(int argc, char **argv)
     kr_device *dev = NULL;
     double t0 = kr_time_now();
     st = open_device(&f, &cfg, &dev);
+    if (st == KR_OK) st = check_device(dev, cfg.train.precision);
+    if (st == KR_OK && cfg.attack.precision != cfg.train.precision)
+        st = check_device(dev, cfg.attack.precision);
     kr_train_result tr;
     kr_attack_result ar;
     kr_eval_summary es;
@@ -554,7 +594,10 @@ static int cmd_version(int argc, char **argv)
 
 static const command COMMANDS[] = {
     {"help", "kktrecon help [COMMAND | config]", "show this help, a command's flags, or every configuration key", cmd_help},
-    {"devices", "kktrecon devices", "list host and every OpenCL device (index, p:d spec, type, driver, memory, fp64)", cmd_devices},
+    {"devices", "kktrecon devices [--check]",
+     "list host and every OpenCL device (index, p:d spec, type, driver, memory, fp64); --check "
+     "runs the known-answer self-test on each in every precision it has (train and attack run it "
+     "on their OpenCL device before starting)", cmd_devices},
     {"train", "kktrecon train [--config FILE] [--set section.key=value ...] --out DIR [--device SPEC] [--overwrite]",
      "train the bias-free ReLU MLP on the configured binary task; writes DIR/model.safetensors, "
      "DIR/train.json, DIR/config.ini, DIR/run.json; a folder holding a run is refused without "
