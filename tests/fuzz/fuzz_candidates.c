@@ -44,58 +44,11 @@ static void read_checkpoint(const char *path)
     bool plausible = m > 0 && d > 0 && m <= tx->nbytes && d <= tx->nbytes && m * d <= tx->nbytes;
     kr_st_close(f);
     if (!plausible) return;
-    kr_attack_state *s = NULL;
+    kr_attack_state s;
     if (kr_checkpoint_state_new(host, dt, m, d, adam, &s) != KR_OK) return;
     long it;
-    (void)kr_checkpoint_read(path, s, &it);
-    kr_checkpoint_state_free(s);
-}
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static kr_fuzz_file file;
-static kr_device *host;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    kr_fuzz_quiet();
-    kr_fuzz_file_init(&file, "candidates");
-    if (kr_device_open("host", &host) != KR_OK) abort();
-    return 0;
-}
-
-/* read_checkpoint of attack.c, sizes m x d from the file's x (a run's config gives them). */
-static void read_checkpoint_like(const char *path)
-{
-    kr_st_file *f = NULL;
-    if (kr_st_open(path, &f) != KR_OK) return;
-    const kr_st_tensor *tx = kr_st_find(f, "x");
-    const char *prec = kr_st_metadata(f, "precision");
-    int f64 = !prec || strcmp(prec, "float32") != 0; /* kr_dtype_name */
-    if (!tx || tx->ndim != 2) goto done;
-    size_t m = tx->shape[0], d = tx->shape[1];
-    /* attack.c allocates m x d for the state before reading: only sizes a file can back */
-    if (m == 0 || d == 0 || m > tx->nbytes || d > tx->nbytes) goto done;
-    struct { const char *name; size_t rows, cols; } ce[] = {
-        {"x", m, d}, {"lambda", m, 1}, {"opt.x.buf", m, d}, {"opt.lambda.buf", m, 1},
-        {"opt.x.v", m, d}, {"opt.lambda.v", m, 1}};
-    int adam = kr_st_find(f, "opt.x.v") != NULL;
-    for (size_t i = 0; i < (adam ? 6u : 4u); i++) {
-        size_t shape[2] = {ce[i].rows, ce[i].cols};
-        int ndim = ce[i].cols == 1 ? 1 : 2;
-        void *raw = malloc(ce[i].rows * ce[i].cols * 8 + 8);
-        if (!raw) break;
-        kr_status st = f64 ? kr_st_read_f64(f, ce[i].name, ndim, shape, raw)
-                           : kr_st_read_f32(f, ce[i].name, ndim, shape, raw);
-        free(raw);
-        if (st != KR_OK) goto done;
-    }
-    int64_t it;
-    kr_st_read_i64_scalar(f, "iteration", &it);
-done:
-    kr_st_close(f);
+    (void)kr_checkpoint_read(path, &s, &it);
+    kr_checkpoint_state_free(&s);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
