@@ -56,6 +56,9 @@ case "${1:-}" in
     shift
     install_missing "${BUILD_PKGS[@]}" check
     build build --buildtype=release
+    # libgomp's idle threads spin by default; on a laptop or shared machine that takes the
+    # cores from everything else (README, troubleshooting). A policy you set is kept.
+    export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
     exec ./build/kktrecon demo "$@"
     ;;
   test)
