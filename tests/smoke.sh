@@ -80,6 +80,15 @@ if "$bin" attack --config "$work/tiny.ini" --model "$work/train/model.safetensor
 fi
 grep -q "diverged" "$work/nan.txt" || fail "no divergence message: $(cat "$work/nan.txt")"
 test ! -e "$work/nan/attack.json" || fail "a diverged attack wrote attack.json"
+# The loop reads the loss only at log iterations: a divergence between them is caught at the
+# next one (25 here), and nothing non-finite is written.
+if "$bin" attack --config "$work/tiny.ini" --model "$work/train/model.safetensors" --out "$work/nan2" \
+     --device "$dev" --set attack.lr_x=1e200 --set attack.checkpoint_every=0 \
+     --set attack.log_every=25 2> "$work/nan2.txt"; then
+  fail "a diverging attack (log_every 25) exited 0"
+fi
+grep -q "diverged by iteration 25" "$work/nan2.txt" || fail "divergence between logs: $(cat "$work/nan2.txt")"
+test ! -e "$work/nan2/candidates.safetensors" || fail "a diverged attack wrote candidates"
 
 "$bin" kkt --model "$work/train/model.safetensors" --candidates "$work/a1/candidates.safetensors" \
   --alpha 19.2 --lambda-min 0.42 --out "$work/g.safetensors" --device "$dev"

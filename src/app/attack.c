@@ -201,18 +201,21 @@ kr_status kr_attack_run(const kr_config *cfg, kr_device *dev, const char *model_
                          "written, continue with --resume", it);
             goto fail;
         }
-        double xsq;
-        KR_TRY_GOTO(kr_kkt_eval(kkt, s.x, s.lambda, s.gx, s.glambda));
-        KR_TRY_GOTO(kr_kkt_read_loss(kkt, &loss, &xsq));
-        if (!isfinite(loss.total) || !isfinite(xsq)) {
-            st = KR_FAIL(KR_E_NUMERIC, "attack diverged at iteration %ld (loss %g, |X|² %g); %s: "
-                         "lower attack.lr_x or attack.alpha", it, loss.total, xsq,
-                         rd.staged ? "no checkpoint had been reached, nothing was written"
-                                   : "the last good checkpoint is kept");
-            goto fail;
-        }
+        /* The loss terms are read back (a blocking wait for the device) only on log
+         * iterations; in between the device runs ahead. A NaN is caught at the next read,
+         * and no checkpoint is ever written from non-finite state (io/checkpoint.c). */
         bool log_now = it == start || (cfg->attack.log_every > 0 && it % cfg->attack.log_every == 0);
+        KR_TRY_GOTO(kr_kkt_eval(kkt, s.x, s.lambda, s.gx, s.glambda));
         if (log_now) {
+            double xsq;
+            KR_TRY_GOTO(kr_kkt_read_loss(kkt, &loss, &xsq));
+            if (!isfinite(loss.total) || !isfinite(xsq)) {
+                st = KR_FAIL(KR_E_NUMERIC, "attack diverged by iteration %ld (loss %g, |X|² %g); "
+                             "%s: lower attack.lr_x or attack.alpha", it, loss.total, xsq,
+                             rd.staged ? "no checkpoint had been reached, nothing was written"
+                                       : "the last good checkpoint is kept");
+                goto fail;
+            }
             log_json(jl, it, &loss, kr_time_now() - prog.t0);
             char extra[160];
             snprintf(extra, sizeof extra, "loss %.4e  kkt %.4e  prior %.3e  lambda %.3e",
