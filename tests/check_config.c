@@ -38,7 +38,8 @@ START_TEST(test_defaults)
     ck_assert_double_eq(c.attack.momentum, 0.9);
     ck_assert_int_eq(c.attack.optimizer, KR_OPT_SGD);
     ck_assert_int_eq(c.attack.activation, KR_ACT_RELU);
-    ck_assert_int_eq(c.train.precision, KR_F64);
+    ck_assert_int_eq(c.train.precision, KR_PRECISION_AUTO);
+    ck_assert_int_eq(c.attack.precision, KR_PRECISION_AUTO);
     ck_assert_str_eq(c.data.dataset, "mnist");
 }
 END_TEST
@@ -144,6 +145,31 @@ START_TEST(test_ranges_and_file_kinds)
 }
 END_TEST
 
+/* precision = auto (the default) settles on the device: float64 on the host backend; an
+ * explicit choice is kept. */
+START_TEST(test_precision_auto)
+{
+    kr_config c;
+    kr_config_defaults(&c);
+    kr_device *host = NULL;
+    ck_assert_int_eq(kr_device_open("host", &host), KR_OK);
+    kr_config_resolve_precision(&c, host);
+    ck_assert_int_eq(c.train.precision, KR_F64);
+    ck_assert_int_eq(c.attack.precision, KR_F64);
+    kr_config_defaults(&c);
+    ck_assert_int_eq(kr_config_set(&c, "attack.precision=single"), KR_OK);
+    kr_config_resolve_precision(&c, host);
+    ck_assert_int_eq(c.attack.precision, KR_F32);
+    ck_assert_int_eq(c.train.precision, KR_F64);
+    ck_assert_int_eq(kr_config_set(&c, "train.precision=auto"), KR_OK);
+    char buf[32];
+    ck_assert_int_eq(kr_config_format(&c, "train.precision", buf, sizeof buf), KR_OK);
+    ck_assert_str_eq(buf, "auto");
+    ck_assert_int_eq(kr_config_set(&c, "train.precision=half"), KR_E_INVALID);
+    kr_device_close(host);
+}
+END_TEST
+
 START_TEST(test_write_round_trip)
 {
     kr_config a, b;
@@ -199,6 +225,7 @@ int main(void)
     tcase_add_test(tc, test_file_and_set);
     tcase_add_test(tc, test_errors_name_file_and_line);
     tcase_add_test(tc, test_ranges_and_file_kinds);
+    tcase_add_test(tc, test_precision_auto);
     tcase_add_test(tc, test_write_round_trip);
     tcase_add_test(tc, test_shipped_configs_load);
     suite_add_tcase(s, tc);

@@ -17,6 +17,10 @@
 #include "base/status.h"
 #include "nn/optim.h" /* kr_optimizer */
 
+/* The value of train.precision / attack.precision while it is `auto` (the default): resolved
+ * into KR_F32 or KR_F64 by kr_config_resolve_precision once the device is known. */
+#define KR_PRECISION_AUTO ((kr_dtype)2)
+
 typedef struct kr_config {
     char device[128]; /* device spec, "" = built-in default */
     struct {
@@ -72,6 +76,10 @@ void kr_config_write(const kr_config *c, FILE *f);
 kr_status kr_config_format(const kr_config *c, const char *name, char *buf, size_t cap);
 /* Writes `key = default  ; help` lines for --help. */
 void kr_config_write_help(FILE *f);
+/* Replaces a precision of `auto` by the device's: float64 on the host backend and OpenCL CPU
+ * devices with fp64, float32 on GPUs, accelerators and devices without fp64. An explicit
+ * double is kept (a device without fp64 then refuses it: never silently single). */
+void kr_config_resolve_precision(kr_config *c, const kr_device *dev);
 /* Checks cross-key consistency (e.g. per_class > 0). */
 kr_status kr_config_validate(const kr_config *c);
 

@@ -166,11 +166,21 @@ static kr_status build_config(const flags *f, const char *base_text, kr_config *
     return KR_OK;
 }
 
-static kr_status open_device(const flags *f, const kr_config *cfg, kr_device **dev)
+/* Opens the device and settles `precision = auto` for it (config.h). */
+static kr_status open_device(const flags *f, kr_config *cfg, kr_device **dev)
 {
     const char *spec = kr_device_spec_resolve(f->device, cfg ? cfg->device : NULL);
     KR_TRY(kr_device_open(spec, dev));
     kr_log_info("device: %s", kr_device_describe(*dev));
+    if (cfg) {
+        bool was_auto = cfg->train.precision == KR_PRECISION_AUTO ||
+                        cfg->attack.precision == KR_PRECISION_AUTO;
+        kr_config_resolve_precision(cfg, *dev);
+        if (was_auto)
+            kr_log_info("precision: training %s, attack %s (auto for this device; set "
+                        "train.precision / attack.precision to choose)",
+                        kr_dtype_name(cfg->train.precision), kr_dtype_name(cfg->attack.precision));
+    }
     return KR_OK;
 }
 
@@ -436,7 +446,7 @@ static const char DEMO_CONFIG[] =
     "[train]\n"
     "steps = 20000\n"
     "lr = 2.0\n"
-    "precision = double\n"
+    "precision = auto\n"
     "log_every = 2000\n"
     "[attack]\n"
     "candidates = 160\n"
@@ -446,7 +456,7 @@ static const char DEMO_CONFIG[] =
     "init_scale = 0.0017\n"
     "lambda_min = 0.42\n"
     "alpha = 19.2\n"
-    "precision = double\n"
+    "precision = auto\n"
     "log_every = 1000\n"
     "checkpoint_every = 1000\n";
 

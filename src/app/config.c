@@ -74,7 +74,9 @@ static const key_def KEYS[] = {
     {"train", "stop_loss", T_DOUBLE, F(train.stop_loss), "0",
      "stop early when the mean train loss falls below this (0 = run all steps)",
      CLOSED(0, INFINITY)},
-    {"train", "precision", T_DTYPE, F(train.precision), "double", "single | double", NO_RANGE},
+    {"train", "precision", T_DTYPE, F(train.precision), "auto",
+     "auto | single | double; auto: double on the host and OpenCL CPUs, single on GPUs and on "
+     "devices without fp64", NO_RANGE},
     {"train", "log_every", T_LONG, F(train.log_every), "1000", "steps between log lines",
      CLOSED(1, COUNT_MAX)},
     {"attack", "candidates", T_LONG, F(attack.candidates), "0", "m; 0 = twice the training set",
@@ -102,7 +104,8 @@ static const key_def KEYS[] = {
      "iterations between checkpoints (0 = only at the end)", CLOSED(0, COUNT_MAX)},
     {"attack", "log_every", T_LONG, F(attack.log_every), "500", "iterations between log lines",
      CLOSED(1, COUNT_MAX)},
-    {"attack", "precision", T_DTYPE, F(attack.precision), "double", "single | double", NO_RANGE},
+    {"attack", "precision", T_DTYPE, F(attack.precision), "auto", "auto | single | double (as train)",
+     NO_RANGE},
 };
 #define NKEYS (sizeof KEYS / sizeof KEYS[0])
 
@@ -199,7 +202,11 @@ static kr_status set_value(kr_config *c, const key_def *k, const char *v, const 
             *(kr_dtype *)p = KR_F64;
             return KR_OK;
         }
-        expected = "single or double";
+        if (!strcasecmp(v, "auto")) {
+            *(kr_dtype *)p = KR_PRECISION_AUTO;
+            return KR_OK;
+        }
+        expected = "auto, single or double";
         break;
     case T_ACT:
         if (!strcasecmp(v, "relu")) {
@@ -400,7 +407,11 @@ static void format_value(const kr_config *c, const key_def *k, char *buf, size_t
     case T_U64: snprintf(buf, cap, "%llu", (unsigned long long)*(const uint64_t *)p); break;
     case T_DOUBLE: snprintf(buf, cap, "%.17g", *(const double *)p); break;
     case T_BOOL: snprintf(buf, cap, "%s", *(const bool *)p ? "true" : "false"); break;
-    case T_DTYPE: snprintf(buf, cap, "%s", *(const kr_dtype *)p == KR_F64 ? "double" : "single"); break;
+    case T_DTYPE: {
+        kr_dtype dt = *(const kr_dtype *)p;
+        snprintf(buf, cap, "%s", dt == KR_PRECISION_AUTO ? "auto" : dt == KR_F64 ? "double" : "single");
+        break;
+    }
     case T_ACT: snprintf(buf, cap, "%s", *(const kr_act *)p == KR_ACT_SOFTPLUS ? "softplus" : "relu"); break;
     case T_OPT: snprintf(buf, cap, "%s", *(const kr_optimizer *)p == KR_OPT_ADAM ? "adam" : "sgd"); break;
     case T_HIDDEN: {
@@ -459,6 +470,23 @@ void kr_config_write_help(FILE *f)
         fprintf(f, "  %-24s default %-12s %s%s%s\n", name, k->def[0] ? k->def : "\"\"", k->help,
                 k->range.on ? "; allowed" : "", range);
     }
+}
+
+/* auto: float64 where it costs about twice float32 and the host's published numbers were
+ * measured (host, OpenCL CPUs); float32 on GPUs and accelerators, whose float64 runs at 1/2 to
+ * 1/64 of the float32 rate or not at all (the demo reconstructs as well in float32: README). */
+static kr_dtype resolve_one(kr_dtype dt, const kr_device_info *info)
+{
+    if (dt != KR_PRECISION_AUTO) return dt;
+    if (!info->fp64) return KR_F32;
+    return info->backend == KR_BACKEND_HOST || !strcmp(info->type, "cpu") ? KR_F64 : KR_F32;
+}
+
+void kr_config_resolve_precision(kr_config *c, const kr_device *dev)
+{
+    const kr_device_info *info = kr_device_get_info(dev);
+    c->train.precision = resolve_one(c->train.precision, info);
+    c->attack.precision = resolve_one(c->attack.precision, info);
 }
 
 kr_status kr_config_validate(const kr_config *c)
