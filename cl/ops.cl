@@ -124,6 +124,42 @@ __kernel void ops_sigmoid_backward(ulong n, REAL alpha, int has_da, __global con
     dz[dzo + i] = r;
 }
 
+/* act_forward with one alpha per row (alpha: rows x 1). */
+__kernel void ops_act_forward_rows(ulong rows, ulong cols, int act, __global const REAL *al,
+                                   ulong alo, __global const REAL *z, ulong zo,
+                                   __global REAL *a, ulong ao, int has_s, __global REAL *s,
+                                   ulong so)
+{
+    size_t i = get_global_id(0);
+    if (i >= rows * cols) return;
+    REAL alpha = al[alo + i / cols];
+    REAL zi = z[zo + i];
+    REAL t = alpha * zi;
+    REAL ai;
+    if (act == 1)
+        ai = kr_softplus(t) / alpha;
+    else
+        ai = zi < (REAL)0 ? (REAL)0 : zi;
+    if (has_s) s[so + i] = kr_sigmoid(t);
+    a[ao + i] = ai;
+}
+
+/* sigmoid_backward with one alpha per row (alpha: rows x 1). */
+__kernel void ops_sigmoid_backward_rows(ulong rows, ulong cols, __global const REAL *al,
+                                        ulong alo, int has_da, __global const REAL *da,
+                                        ulong dao, __global const REAL *ds, ulong dso,
+                                        __global const REAL *s, ulong so, __global REAL *dz,
+                                        ulong dzo)
+{
+    size_t i = get_global_id(0);
+    if (i >= rows * cols) return;
+    REAL alpha = al[alo + i / cols];
+    REAL si = s[so + i];
+    REAL r = ds[dso + i] * alpha * si * ((REAL)1 - si);
+    if (has_da) r += da[dao + i] * si;
+    dz[dzo + i] = r;
+}
+
 /* z[i, :] += s * b[0, :]   (z is rows x cols contiguous, b is 1 x cols). */
 __kernel void ops_add_row(ulong rows, ulong cols, REAL s, __global const REAL *b, ulong bo,
                           __global REAL *z, ulong zo)
@@ -237,6 +273,21 @@ __kernel void ops_sgd(ulong n, REAL lr, REAL momentum, int first, __global REAL 
         buf[bo + i] = d;
     }
     p[po + i] -= lr * d;
+}
+
+/* ops_sgd with lr and momentum per row (lr, mom: rows x 1); buf is required. */
+__kernel void ops_sgd_rows(ulong rows, ulong cols, __global const REAL *lr, ulong lro,
+                           __global const REAL *mom, ulong mo, int first, __global REAL *p,
+                           ulong po, __global const REAL *g, ulong go, __global REAL *buf,
+                           ulong bo)
+{
+    size_t i = get_global_id(0);
+    if (i >= rows * cols) return;
+    size_t r = i / cols;
+    REAL d = g[go + i];
+    if (!first) d += mom[mo + r] * buf[bo + i];
+    buf[bo + i] = d;
+    p[po + i] -= lr[lro + r] * d;
 }
 
 /* PyTorch Adam (no weight decay, no amsgrad); bc1 = 1 - b1^t, bc2 = 1 - b2^t (from the host):

@@ -418,6 +418,127 @@ START_TEST(test_gemm)
 }
 END_TEST
 
+/* kr_blas_gemm_batched on `batch` stacked blocks (views with offsets): against the float64
+ * reference per block and against one kr_blas_gemm per block. */
+static bool gemm_batched_case(kr_device *dev, kr_dtype dt, size_t batch, size_t m, size_t n,
+                              size_t k, bool ta, bool tb, double alpha, double beta, kr_rng *r)
+{
+    size_t ar = ta ? k : m, ac = ta ? m : k, br = tb ? n : k, bc = tb ? k : n;
+    padded A = make_padded(dev, dt, batch * ar, ac, r, "A");
+    padded B = make_padded(dev, dt, batch * br, bc, r, "B");
+    padded C = make_padded(dev, dt, batch * m, n, r, "C");
+    kr_tensor *c1;
+    ck_assert_int_eq(kr_tensor_new(dev, dt, batch * m, n, "C single", &c1), KR_OK);
+    ck_assert_int_eq(kr_tensor_copy(c1, &C.view), KR_OK);
+    size_t na = batch * ar * ac, nb = batch * br * bc, nc = batch * m * n;
+    double *a = xmalloc(na), *b = xmalloc(nb), *c0 = xmalloc(nc), *want = xmalloc(nc),
+           *got = xmalloc(nc), *single = xmalloc(nc);
+    ck_assert_int_eq(kr_tensor_read(&A.view, a), KR_OK);
+    ck_assert_int_eq(kr_tensor_read(&B.view, b), KR_OK);
+    ck_assert_int_eq(kr_tensor_read(&C.view, c0), KR_OK);
+    for (size_t p = 0; p < batch; p++) {
+        const double *ap = a + p * ar * ac, *bp = b + p * br * bc;
+        for (size_t i = 0; i < m; i++)
+            for (size_t j = 0; j < n; j++) {
+                double s = 0;
+                for (size_t q = 0; q < k; q++) {
+                    double av = ta ? ap[q * ac + i] : ap[i * ac + q];
+                    double bv = tb ? bp[j * bc + q] : bp[q * bc + j];
+                    s += av * bv;
+                }
+                size_t o = p * m * n + i * n + j;
+                want[o] = alpha * s + beta * c0[o];
+            }
+        kr_tensor av = kr_tensor_rows(&A.view, p * ar, ar), bv = kr_tensor_rows(&B.view, p * br, br);
+        kr_tensor cv = kr_tensor_rows(c1, p * m, m);
+        ck_assert_int_eq(kr_blas_gemm(alpha, &av, ta, &bv, tb, beta, &cv), KR_OK);
+    }
+    kr_status st = kr_blas_gemm_batched(batch, alpha, &A.view, ta, &B.view, tb, beta, &C.view);
+    ck_assert_msg(st == KR_OK, "gemm_batched failed: %s", kr_error_message());
+    ck_assert_int_eq(kr_tensor_read(&C.view, got), KR_OK);
+    ck_assert_int_eq(kr_tensor_read(c1, single), KR_OK);
+    double tol = dt == KR_F64 ? 1e-10 : 1e-4;
+    errstat e = compare(got, want, nc), e1 = compare(got, single, nc);
+    bool ok = e.normwise <= tol && e1.normwise <= tol;
+    if (!ok)
+        fprintf(stderr,
+                "FAIL gemm_batched %s %s batch %zu %zux%zux%zu %s%s alpha %g beta %g: normwise "
+                "%.3g vs reference, %.3g vs single GEMMs (tol %.1g) (seed %llu)\n",
+                kr_device_describe(dev), kr_dtype_name(dt), batch, m, n, k, ta ? "T" : "N",
+                tb ? "T" : "N", alpha, beta, e.normwise, e1.normwise, tol, g_seed);
+    free(a);
+    free(b);
+    free(c0);
+    free(want);
+    free(got);
+    free(single);
+    kr_tensor_free(c1);
+    kr_tensor_free(A.parent);
+    kr_tensor_free(B.parent);
+    kr_tensor_free(C.parent);
+    return ok;
+}
+
+static int gemm_batched_all(kr_device *dev, kr_dtype dt, kr_rng *r)
+{
+    static const size_t sz[] = {1, 3, 7, 33};
+    int fails = 0, cases = 0;
+    for (int t = 0; t < 4; t++) {
+        bool ta = t & 1, tb = t & 2;
+        /* Every size in every dimension (16 of the 64 triples, to keep the suite fast). */
+        for (size_t i = 0; i < 4; i++)
+            for (size_t j = 0; j < 4; j++)
+                for (size_t q = (i + j + (size_t)t) % 4; q < 4; q += 4) {
+                    size_t batch = 2 + (i + j + q) % 3; /* 2, 3, 4 */
+                    double alpha = 0.5 + kr_rng_uniform(r), beta = -0.25 - kr_rng_uniform(r);
+                    if ((i + q) % 4 == 0) beta = 0.0;
+                    fails += !gemm_batched_case(dev, dt, batch, sz[i], sz[j], sz[q], ta, tb,
+                                                alpha, beta, r);
+                    cases++;
+                }
+        fails += !gemm_batched_case(dev, dt, 5, 65, 47, 129, ta, tb, 1.3, 0.7, r);
+        cases++;
+    }
+    printf("  gemm_batched %-6s %s: %d/%d cases passed\n", dev_label(kr_device_backend(dev)),
+           kr_dtype_name(dt), cases - fails, cases);
+    return fails;
+}
+
+START_TEST(test_gemm_batched)
+{
+    kr_device *dev = g_dev[_i];
+    if (!dev) return;
+    kr_rng r;
+    kr_rng_seed(&r, g_seed + 303 + (unsigned long long)_i);
+    int fails = gemm_batched_all(dev, KR_F32, &r);
+    if (kr_device_has_fp64(dev)) fails += gemm_batched_all(dev, KR_F64, &r);
+    ck_assert_msg(fails == 0, "%d batched GEMM cases failed on %s (seed %llu)", fails,
+                  kr_device_describe(dev), g_seed);
+    /* Blocks that do not divide the rows, and the K == 0 product (C = beta C per block). */
+    kr_tensor *a, *b, *c, *a0, *b0;
+    ck_assert_int_eq(kr_tensor_new(dev, KR_F32, 6, 4, "A", &a), KR_OK);
+    ck_assert_int_eq(kr_tensor_new(dev, KR_F32, 8, 5, "B", &b), KR_OK);
+    ck_assert_int_eq(kr_tensor_new(dev, KR_F32, 6, 5, "C", &c), KR_OK);
+    ck_assert_int_eq(kr_blas_gemm_batched(2, 1.0, a, false, b, false, 0.0, c), KR_OK);
+    ck_assert_int_eq(kr_blas_gemm_batched(4, 1.0, a, false, b, false, 0.0, c), KR_E_INVALID);
+    ck_assert_int_eq(kr_blas_gemm_batched(3, 1.0, a, false, b, false, 0.0, c), KR_E_INVALID);
+    ck_assert_int_eq(kr_blas_gemm_batched(0, 1.0, a, false, b, false, 0.0, c), KR_E_INVALID);
+    ck_assert_int_eq(kr_tensor_new(dev, KR_F32, 6, 0, "A0", &a0), KR_OK);
+    ck_assert_int_eq(kr_tensor_new(dev, KR_F32, 0, 5, "B0", &b0), KR_OK);
+    ck_assert_int_eq(kr_tensor_fill(c, 2.0), KR_OK);
+    ck_assert_int_eq(kr_blas_gemm_batched(3, 1.0, a0, false, b0, false, 0.5, c), KR_OK);
+    double cv[30];
+    ck_assert_int_eq(kr_tensor_read(c, cv), KR_OK);
+    for (int i = 0; i < 30; i++) ck_assert_double_eq(cv[i], 1.0);
+    kr_tensor_free(a);
+    kr_tensor_free(b);
+    kr_tensor_free(c);
+    kr_tensor_free(a0);
+    kr_tensor_free(b0);
+    (void)cv;
+}
+END_TEST
+
 START_TEST(test_gemm_edges)
 {
     kr_device *dev = g_dev[_i];
@@ -550,6 +671,7 @@ int main(void)
     tcase_add_loop_test(tc, test_tensor, 0, 2);
     tcase_add_loop_test(tc, test_gemm, 0, 2);
     tcase_add_loop_test(tc, test_gemm_edges, 0, 2);
+    tcase_add_loop_test(tc, test_gemm_batched, 0, 2);
     tcase_add_test(tc, test_no_leaks);
     suite_add_tcase(s, tc);
     int failed = kr_test_run_suite(s, true);

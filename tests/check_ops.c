@@ -12,7 +12,9 @@
  *   hinge_sq (box prior and dual feasibility with hi = +∞, with and without g) and logistic
  *   (loss, error count, dφ), read back through kr_tensor_read of the scalar tensor, whose
  *   other slots must stay untouched; SGD with momentum at the first and later steps and
- *   without momentum; Adam after t = 1 and t = 5 against PyTorch's formulas; and that shape,
+ *   without momentum; Adam after t = 1 and t = 5 against PyTorch's formulas; the per-row ops
+ *   act_forward_rows, sigmoid_backward_rows, sgd_rows (α, lr, momentum rows x 1) on shapes
+ *   of 1, 3, 7, 33 rows and columns; and that shape,
  *   slot and dtype mismatches return KR_E_INVALID. At the end no tensor may have leaked.
  * Inputs are fresh random numbers each run (seed printed; KKTRECON_TEST_SEED repeats it),
  * written to the device and read back, so the references start from exactly the values the
@@ -606,6 +608,149 @@ START_TEST(test_sgd)
 }
 END_TEST
 
+/* The per-row ops (a rows x 1 operand: one attack point's α, lr or momentum per row) on the
+ * awkward shapes 1, 3, 7, 33 (rows and cols), as views and not, against float64 loops. */
+static const size_t g_row_shapes[][2] = {{1, 1}, {1, 33}, {3, 7}, {7, 3}, {7, 33}, {33, 1},
+                                         {33, 7}};
+#define N_ROW_SHAPES (sizeof g_row_shapes / sizeof g_row_shapes[0])
+
+START_TEST(test_act_forward_rows)
+{
+    kr_rng r;
+    kr_rng_seed(&r, kr_test_seed() ^ 0x10d);
+    ctx cs[8];
+    int nc = contexts(cs);
+    char w[256], extra[96];
+    for (int c = 0; c < nc; c++)
+        for (size_t si = 0; si < N_ROW_SHAPES; si++)
+            for (int view = 0; view < 2; view++)
+                for (int act = 0; act < 2; act++) {
+                    size_t R = g_row_shapes[si][0], C = g_row_shapes[si][1], n = R * C;
+                    kr_act ka = act ? KR_ACT_SOFTPLUS : KR_ACT_RELU;
+                    snprintf(extra, sizeof extra, "%s%s", act ? "softplus" : "relu",
+                             view ? " (view)" : "");
+                    tbuf z, a, s, al;
+                    tb_init(&z, &cs[c], R, C, view, &r, -5, 5, "z");
+                    tb_init(&a, &cs[c], R, C, view, &r, -1, 1, "a");
+                    tb_init(&s, &cs[c], R, C, view, &r, -1, 1, "s");
+                    tb_init(&al, &cs[c], R, 1, view, &r, 0.5, 500, "alpha");
+                    double *got = xalloc(n), *wa = xalloc(n), *ws = xalloc(n);
+                    for (size_t i = 0; i < n; i++) {
+                        double alpha = al.v[i / C], t = alpha * z.v[i];
+                        wa[i] = act ? ref_softplus1(t) / alpha : ref_relu(z.v[i]);
+                        ws[i] = ref_sigmoid(t);
+                    }
+                    ck_assert_int_eq(kr_op_act_forward_rows(ka, al.t, z.t, a.t, s.t), KR_OK);
+                    tag(w, sizeof w, "act_forward_rows a", &cs[c], R, C, extra);
+                    tb_get(&a, got, w);
+                    check_close_scale(w, got, wa, n, cs[c].tol, 1.0);
+                    tag(w, sizeof w, "act_forward_rows s", &cs[c], R, C, extra);
+                    tb_get(&s, got, w);
+                    check_close_scale(w, got, ws, n, cs[c].tol, 1.0);
+                    tb_fill(&a, 0);
+                    ck_assert_int_eq(kr_op_act_forward_rows(ka, al.t, z.t, a.t, NULL), KR_OK);
+                    tag(w, sizeof w, "act_forward_rows a (s NULL)", &cs[c], R, C, extra);
+                    tb_get(&a, got, w);
+                    check_close_scale(w, got, wa, n, cs[c].tol, 1.0);
+                    /* alpha must be rows x 1 */
+                    ck_assert_int_eq(kr_op_act_forward_rows(ka, z.t, z.t, a.t, s.t),
+                                     C == 1 ? KR_OK : KR_E_INVALID);
+                    free(got);
+                    free(wa);
+                    free(ws);
+                    tb_free(&z);
+                    tb_free(&a);
+                    tb_free(&s);
+                    tb_free(&al);
+                }
+}
+END_TEST
+
+START_TEST(test_sigmoid_backward_rows)
+{
+    kr_rng r;
+    kr_rng_seed(&r, kr_test_seed() ^ 0x10e);
+    ctx cs[8];
+    int nc = contexts(cs);
+    char w[256];
+    for (int c = 0; c < nc; c++)
+        for (size_t si = 0; si < N_ROW_SHAPES; si++)
+            for (int view = 0; view < 2; view++)
+                for (int with_da = 0; with_da < 2; with_da++) {
+                    size_t R = g_row_shapes[si][0], C = g_row_shapes[si][1], n = R * C;
+                    tbuf da, ds, s, dz, al;
+                    tb_init(&da, &cs[c], R, C, view, &r, -1, 1, "da");
+                    tb_init(&ds, &cs[c], R, C, view, &r, -1, 1, "ds");
+                    tb_init(&s, &cs[c], R, C, view, &r, 0, 1, "s");
+                    tb_init(&dz, &cs[c], R, C, view, &r, -1, 1, "dz");
+                    tb_init(&al, &cs[c], R, 1, view, &r, 0.5, 50, "alpha");
+                    double *got = xalloc(n), *want = xalloc(n);
+                    for (size_t i = 0; i < n; i++) {
+                        double si_ = s.v[i];
+                        want[i] = ds.v[i] * al.v[i / C] * si_ * (1 - si_) +
+                                  (with_da ? da.v[i] * si_ : 0.0);
+                    }
+                    ck_assert_int_eq(kr_op_sigmoid_backward_rows(al.t, with_da ? da.t : NULL,
+                                                                 ds.t, s.t, dz.t), KR_OK);
+                    tag(w, sizeof w, "sigmoid_backward_rows", &cs[c], R, C,
+                        with_da ? (view ? "(view)" : "") : (view ? "no dA (view)" : "no dA"));
+                    tb_get(&dz, got, w);
+                    check_close(w, got, want, n, cs[c].tol);
+                    free(got);
+                    free(want);
+                    tb_free(&da);
+                    tb_free(&ds);
+                    tb_free(&s);
+                    tb_free(&dz);
+                    tb_free(&al);
+                }
+}
+END_TEST
+
+START_TEST(test_sgd_rows)
+{
+    kr_rng r;
+    kr_rng_seed(&r, kr_test_seed() ^ 0x10f);
+    ctx cs[8];
+    int nc = contexts(cs);
+    char w[256];
+    for (int c = 0; c < nc; c++)
+        for (size_t si = 0; si < N_ROW_SHAPES; si++)
+            for (int view = 0; view < 2; view++)
+                for (int first = 0; first < 2; first++) {
+                    size_t R = g_row_shapes[si][0], C = g_row_shapes[si][1], n = R * C;
+                    tbuf p, g, buf, lr, mo;
+                    tb_init(&p, &cs[c], R, C, view, &r, -1, 1, "p");
+                    tb_init(&g, &cs[c], R, C, view, &r, -1, 1, "g");
+                    tb_init(&buf, &cs[c], R, C, view, &r, -1, 1, "buf");
+                    tb_init(&lr, &cs[c], R, 1, view, &r, 1e-3, 0.5, "lr");
+                    tb_init(&mo, &cs[c], R, 1, view, &r, 0, 0.99, "momentum");
+                    double *got = xalloc(n), *wp = xalloc(n), *wb = xalloc(n);
+                    for (size_t i = 0; i < n; i++) {
+                        wb[i] = first ? g.v[i] : mo.v[i / C] * buf.v[i] + g.v[i];
+                        wp[i] = p.v[i] - lr.v[i / C] * wb[i];
+                    }
+                    ck_assert_int_eq(kr_op_sgd_rows(lr.t, mo.t, first, p.t, g.t, buf.t), KR_OK);
+                    tag(w, sizeof w, "sgd_rows p", &cs[c], R, C, first ? "first" : "later");
+                    tb_get(&p, got, w);
+                    check_close(w, got, wp, n, cs[c].tol);
+                    tag(w, sizeof w, "sgd_rows buf", &cs[c], R, C, first ? "first" : "later");
+                    tb_get(&buf, got, w);
+                    check_close(w, got, wb, n, cs[c].tol);
+                    ck_assert_int_eq(kr_op_sgd_rows(lr.t, mo.t, first, p.t, g.t, NULL),
+                                     KR_E_INVALID);
+                    free(got);
+                    free(wp);
+                    free(wb);
+                    tb_free(&p);
+                    tb_free(&g);
+                    tb_free(&buf);
+                    tb_free(&lr);
+                    tb_free(&mo);
+                }
+}
+END_TEST
+
 START_TEST(test_adam)
 {
     kr_rng r;
@@ -779,6 +924,9 @@ int main(void)
     tcase_add_test(tc, test_logistic);
     tcase_add_test(tc, test_sgd);
     tcase_add_test(tc, test_adam);
+    tcase_add_test(tc, test_act_forward_rows);
+    tcase_add_test(tc, test_sigmoid_backward_rows);
+    tcase_add_test(tc, test_sgd_rows);
     tcase_add_test(tc, test_counters);
     tcase_add_test(tc, test_invalid);
     suite_add_tcase(s, tc);

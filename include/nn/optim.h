@@ -27,4 +27,9 @@ const char *kr_optim_name(kr_optimizer kind);
 kr_status kr_optim_step(kr_optimizer kind, double lr, double momentum, long t, kr_tensor *p,
                         const kr_tensor *g, kr_tensor *buf, kr_tensor *v);
 
+/* SGD step t with a learning rate and momentum per row (lr, momentum: p->rows × 1 on p's
+ * device; stacked attack points, nn/kkt.h): the update of kr_optim_step's SGD, row by row. */
+kr_status kr_optim_sgd_rows(const kr_tensor *lr, const kr_tensor *momentum, long t, kr_tensor *p,
+                            const kr_tensor *g, kr_tensor *buf);
+
 #endif

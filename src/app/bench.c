@@ -11,6 +11,7 @@
 
 #include "device/blas.h"
 #include "nn/kkt.h"
+#include "nn/optim.h"
 #include "base/log.h"
 #include "nn/mlp.h"
 #include "device/ops.h"
@@ -150,6 +151,77 @@ fail:
     return st;
 }
 
+/* One iteration (loss, gradient, SGD-momentum steps with per-row lr) of P points of mp
+ * candidates each at D-H-H-1 in one kkt object; P == 1 is the single-point path. Median
+ * seconds per iteration over reps. */
+static kr_status bench_points(kr_device *dev, kr_dtype dt, size_t P, size_t mp, size_t d,
+                              size_t h, int reps, double *sec)
+{
+    kr_model *m = NULL;
+    kr_kkt *k = NULL;
+    kr_tensor *x = NULL, *l = NULL, *gx = NULL, *gl = NULL, *bx = NULL, *bl = NULL;
+    kr_tensor *lrx = NULL, *lrl = NULL, *mom = NULL;
+    kr_kkt_point pts[16];
+    kr_kkt_loss loss[16];
+    double *hx = NULL, *y = NULL, t[64];
+    const size_t M = P * mp;
+    kr_status st;
+    if (P > 16) return KR_FAIL(KR_E_INVALID, "bench: at most 16 points");
+    KR_TRY_GOTO(make_model(d, h, &m));
+    if (!(hx = random_matrix(M * d, 0.3, 2)) || !(y = malloc(mp * sizeof *y))) {
+        st = KR_FAIL(KR_E_NOMEM, "bench data");
+        goto fail;
+    }
+    for (size_t i = 0; i < mp; i++) y[i] = i < mp / 2 ? -1.0 : 1.0;
+    for (size_t p = 0; p < P; p++) pts[p] = (kr_kkt_point){10.0 + 30.0 * (double)p, 0.42};
+    KR_TRY_GOTO(kr_kkt_new_points(dev, dt, m, KR_ACT_RELU, pts, P, mp, y, &k));
+    KR_TRY_GOTO(kr_tensor_new(dev, dt, M, d, "X", &x));
+    KR_TRY_GOTO(kr_tensor_new(dev, dt, M, d, "dX", &gx));
+    KR_TRY_GOTO(kr_tensor_new(dev, dt, M, d, "X momentum", &bx));
+    KR_TRY_GOTO(kr_tensor_new(dev, dt, M, 1, "lambda", &l));
+    KR_TRY_GOTO(kr_tensor_new(dev, dt, M, 1, "dlambda", &gl));
+    KR_TRY_GOTO(kr_tensor_new(dev, dt, M, 1, "lambda momentum", &bl));
+    KR_TRY_GOTO(kr_tensor_new(dev, dt, M, 1, "lr_x", &lrx));
+    KR_TRY_GOTO(kr_tensor_new(dev, dt, M, 1, "lr_lambda", &lrl));
+    KR_TRY_GOTO(kr_tensor_new(dev, dt, M, 1, "momentum", &mom));
+    KR_TRY_GOTO(kr_tensor_write(x, hx));
+    KR_TRY_GOTO(kr_tensor_fill(l, 0.5));
+    KR_TRY_GOTO(kr_tensor_fill(lrx, 1e-6));
+    KR_TRY_GOTO(kr_tensor_fill(lrl, 1e-6));
+    KR_TRY_GOTO(kr_tensor_fill(mom, 0.9));
+    if (reps > 64) reps = 64;
+    for (int r = -1; r < reps; r++) {
+        double t0 = kr_time_now();
+        KR_TRY_GOTO(kr_kkt_eval(k, x, l, gx, gl));
+        KR_TRY_GOTO(kr_kkt_read_losses(k, loss, NULL));
+        if (P == 1) { /* exactly what a single-point attack iteration does */
+            KR_TRY_GOTO(kr_op_sgd(1e-6, 0.9, r <= 0, x, gx, bx));
+            KR_TRY_GOTO(kr_op_sgd(1e-6, 0.9, r <= 0, l, gl, bl));
+        } else {
+            KR_TRY_GOTO(kr_optim_sgd_rows(lrx, mom, r <= 0 ? 0 : 1, x, gx, bx));
+            KR_TRY_GOTO(kr_optim_sgd_rows(lrl, mom, r <= 0 ? 0 : 1, l, gl, bl));
+        }
+        KR_TRY_GOTO(kr_device_finish(dev));
+        if (r >= 0) t[r] = kr_time_now() - t0;
+    }
+    *sec = median(t, reps);
+fail:
+    kr_tensor_free(x);
+    kr_tensor_free(l);
+    kr_tensor_free(gx);
+    kr_tensor_free(gl);
+    kr_tensor_free(bx);
+    kr_tensor_free(bl);
+    kr_tensor_free(lrx);
+    kr_tensor_free(lrl);
+    kr_tensor_free(mom);
+    kr_kkt_free(k);
+    kr_model_free(m);
+    free(hx);
+    free(y);
+    return st;
+}
+
 /* One iteration's work as the device layer counted it (device.h). */
 static void print_counters(FILE *out, const kr_device_counters *c)
 {
@@ -197,6 +269,19 @@ kr_status kr_bench_run(kr_device *dev, const kr_bench_opts *o, FILE *out)
             fprintf(out, "%-8s %-34s %10.2f %9.1f %12.1f %8.2f\n", kr_dtype_name(dt), name,
                     1e3 * sec, flops / sec * 1e-9, gemm, flops / sec * 1e-9 / gemm);
             print_counters(out, &c);
+        }
+        if (o->points) {
+            /* The demo's attack size; "sequential" is P single-point iterations. */
+            static const size_t Ps[] = {1, 2, 4, 8, 16};
+            double t1 = 0;
+            for (size_t i = 0; i < sizeof Ps / sizeof Ps[0]; i++) {
+                KR_TRY(bench_points(dev, dt, Ps[i], 160, 784, 200, o->reps, &sec));
+                if (Ps[i] == 1) t1 = sec;
+                snprintf(name, sizeof name, "points P=%zu m=160 784-200-200-1", Ps[i]);
+                fprintf(out, "%-8s %-34s %10.2f %9s %12s %8s   %.0f point-it/s, %.2fx P "
+                        "sequential\n", kr_dtype_name(dt), name, 1e3 * sec, "", "", "",
+                        (double)Ps[i] / sec, (double)Ps[i] * t1 / sec);
+            }
         }
         fflush(out);
     }

@@ -554,8 +554,10 @@ static int cmd_bench(int argc, char **argv)
     if (f.what) {
         o.train = strstr(f.what, "train") != NULL;
         o.attack = strstr(f.what, "attack") != NULL;
-        if (!o.train && !o.attack) {
-            fprintf(stderr, "kktrecon bench: --what takes train, attack or train,attack\n");
+        o.points = strstr(f.what, "points") != NULL;
+        if (!o.train && !o.attack && !o.points) {
+            fprintf(stderr, "kktrecon bench: --what takes train, attack, points or a comma "
+                    "list of them\n");
             return EXIT_USAGE;
         }
     }
@@ -625,7 +627,7 @@ static const command COMMANDS[] = {
     {"demo", "kktrecon demo [--out DIR (default runs/demo)] [--device SPEC] [--set ...]",
      "train -> attack -> evaluate on the bundled MNIST subset (odd/even, 10 per class, "
      "784-200-200-1, float64) and print the summary", cmd_demo},
-    {"bench", "kktrecon bench [--device SPEC] [--what train,attack] [--precision single,double] [--size paper|small] [--reps N]",
+    {"bench", "kktrecon bench [--device SPEC] [--what train,attack,points] [--precision single,double] [--size paper|small] [--reps N]",
      "time one training step and one attack iteration at the paper's size and report GFLOP/s "
      "next to the device's measured GEMM rate", cmd_bench},
     {"version", "kktrecon version", "print the version", cmd_version},

@@ -6,7 +6,9 @@
  * warm-up and cache release). The only file that includes clblast_c.h, and the device
  * layer's only one with cblas.h (nn/kkt_gap.c and eval/metrics.c call cblas directly for
  * their host float64 work, outside any device; tests/check_layers.py holds all three to it).
- * What it does not: choose a BLAS at run time, batch products, or tune CLBlast (it uses its
+ * Batched products (kr_blas_gemm_batched): equal row blocks of A, B and C, one strided-batched
+ * CLBlast call or a loop of cblas calls (each of which OpenBLAS threads itself).
+ * What it does not: choose a BLAS at run time, or tune CLBlast (it uses its
  * database defaults; on CPUs it has no tables for, the generic ones, see PLATFORM.md).
  * Edge cases handled here rather than in the libraries: M or N == 0 does nothing;
  * K == 0 gives C = beta C; beta == 0 never lets NaN in C through (blas.h), by zeroing C first
@@ -168,6 +170,69 @@ kr_status kr_blas_gemm(double alpha, const kr_tensor *a, bool trans_a, const kr_
                        c->dtype == KR_F64 ? 'D' : 'S', trans_a ? "T" : "N", trans_b ? "T" : "N",
                        m, n, k, kr_bname(c), kr_bname(a), kr_bname(b), dev->info.name, (int)s,
                        kr_clblast_name(s));
+    return KR_OK;
+}
+
+kr_status kr_blas_gemm_batched(size_t batch, double alpha, const kr_tensor *a, bool trans_a,
+                               const kr_tensor *b, bool trans_b, double beta, kr_tensor *c)
+{
+    if (batch == 1) return kr_blas_gemm(alpha, a, trans_a, b, trans_b, beta, c);
+    if (!a || !b || !c) return KR_FAIL(KR_E_INVALID, "kr_blas_gemm_batched: NULL tensor");
+    if (batch == 0 || a->rows % batch || b->rows % batch || c->rows % batch)
+        return KR_FAIL(KR_E_INVALID, "kr_blas_gemm_batched: %zu blocks do not divide the rows of "
+                       "A '%s' (%zu), B '%s' (%zu), C '%s' (%zu)", batch, kr_bname(a), a->rows,
+                       kr_bname(b), b->rows, kr_bname(c), c->rows);
+    /* Block 0 of each: validates devices, dtypes and the per-block shapes. */
+    kr_tensor a0 = kr_tensor_rows(a, 0, a->rows / batch);
+    kr_tensor b0 = kr_tensor_rows(b, 0, b->rows / batch);
+    kr_tensor c0 = kr_tensor_rows(c, 0, c->rows / batch);
+    kr_device *dev = c->dev;
+    size_t m = c0.rows, n = c0.cols, k = trans_a ? a0.rows : a0.cols;
+    if (m == 0 || n == 0 || k == 0 || dev->backend == KR_BACKEND_HOST) {
+        /* Host: one cblas call per block; empty products: kr_blas_gemm's edge cases. */
+        for (size_t p = 0; p < batch; p++) {
+            kr_tensor ap = kr_tensor_rows(a, p * a0.rows, a0.rows);
+            kr_tensor bp = kr_tensor_rows(b, p * b0.rows, b0.rows);
+            kr_tensor cp = kr_tensor_rows(c, p * c0.rows, c0.rows);
+            KR_TRY(kr_blas_gemm(alpha, &ap, trans_a, &bp, trans_b, beta, &cp));
+        }
+        return KR_OK;
+    }
+    /* Checks the block shapes, dtypes and devices without running anything (K > 0). */
+    size_t am = trans_a ? a0.cols : a0.rows, bk = trans_b ? b0.cols : b0.rows;
+    size_t bn = trans_b ? b0.rows : b0.cols;
+    if (a->dev != dev || b->dev != dev || a->dtype != c->dtype || b->dtype != c->dtype ||
+        am != m || bk != k || bn != n)
+        return KR_FAIL(KR_E_INVALID,
+                       "kr_blas_gemm_batched: %zu blocks of C '%s' (%zu x %zu) = op(A '%s') "
+                       "(%zu x %zu%s) op(B '%s') (%zu x %zu%s) do not match (or devices/dtypes "
+                       "differ)", batch, kr_bname(c), m, n, kr_bname(a), a0.rows, a0.cols,
+                       trans_a ? ", transposed" : "", kr_bname(b), b0.rows, b0.cols,
+                       trans_b ? ", transposed" : "");
+    KR_TRY(kr_device_check_dtype(dev, c->dtype));
+    if (beta == 0.0 && dev->quirks.gemm_zero_c) KR_TRY(kr_tensor_fill(c, 0.0));
+    dev->counters.gemms++;
+    if (!dev->blas_warm[c->dtype]) dev->blas_warm[c->dtype] = true;
+    CLBlastTranspose ta = trans_a ? CLBlastTransposeYes : CLBlastTransposeNo;
+    CLBlastTranspose tb = trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;
+    size_t sa = a0.rows * a->ld, sb = b0.rows * b->ld, sc = c0.rows * c->ld;
+    CLBlastStatusCode s;
+    if (c->dtype == KR_F64)
+        s = CLBlastDgemmStridedBatched(CLBlastLayoutRowMajor, ta, tb, m, n, k, alpha, a->mem,
+                                       a->offset, a->ld, sa, b->mem, b->offset, b->ld, sb, beta,
+                                       c->mem, c->offset, c->ld, sc, batch, &dev->queue, NULL);
+    else
+        s = CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, ta, tb, m, n, k, (float)alpha,
+                                       a->mem, a->offset, a->ld, sa, b->mem, b->offset, b->ld, sb,
+                                       (float)beta, c->mem, c->offset, c->ld, sc, batch,
+                                       &dev->queue, NULL);
+    if (s != CLBlastSuccess)
+        return KR_FAIL(KR_E_CLBLAST,
+                       "CLBlast%cgemmStridedBatched(%s%s, %zu x %zu x %zu, batch %zu) C '%s' = "
+                       "A '%s' B '%s' on '%s': status %d %s",
+                       c->dtype == KR_F64 ? 'D' : 'S', trans_a ? "T" : "N", trans_b ? "T" : "N",
+                       m, n, k, batch, kr_bname(c), kr_bname(a), kr_bname(b), dev->info.name,
+                       (int)s, kr_clblast_name(s));
     return KR_OK;
 }
 

@@ -23,7 +23,8 @@ RESERVED = {"op", "rows", "cols", "n", "vals", "tensors", "standin", "launch", "
 
 
 class Item:
-    def __init__(self, kind, name, optional=False, row=False, api=True, expr=None):
+    def __init__(self, kind, name, optional=False, row=None, api=True, expr=None):
+        # row: None (TENSOR's shape), "row" (1 x cols) or "col" (rows x 1)
         self.kind, self.name, self.optional, self.row = kind, name, optional, row
         self.api, self.expr = api, expr
 
@@ -89,10 +90,10 @@ def parse(path):
             op.checks.append((expr.strip(), (m.group(1), m.group(2))))
         elif word.rstrip("?") in TENSORS:
             words = rest.split()
-            if not words or len(words) > 2 or (len(words) == 2 and words[1] != "row"):
-                fail(path, ln, f"expected '{word} NAME [row]'")
+            if not words or len(words) > 2 or (len(words) == 2 and words[1] not in ("row", "col")):
+                fail(path, ln, f"expected '{word} NAME [row|col]'")
             op.items.append(Item(word.rstrip("?"), words[0], optional=word.endswith("?"),
-                                 row=len(words) == 2))
+                                 row=words[1] if len(words) == 2 else None))
         elif word in SCALARS:
             m = re.fullmatch(r"(\w+)(?: (api)| = (.+))?", rest)
             if not m:
@@ -114,6 +115,8 @@ def parse(path):
         over = [i for i in op.tensors if i.name == op.over]
         if not over or over[0].optional or over[0].row:
             fail(path, op.line, f"op '{op.name}': 'over {op.over}' must name a plain tensor item")
+        if any(i.row == "col" for i in op.items) and op.kind != "rows":
+            fail(path, op.line, f"op '{op.name}': a 'col' operand needs kind 'rows'")
         if op.kind == "reduce" and op.nvals < 1:
             fail(path, op.line, f"op '{op.name}': reduce needs K >= 1")
     return ops
@@ -223,9 +226,10 @@ def gen_ops(ops):
                 continue
             guard = f"if ({t.name}) " if t.optional else ""
             if t.row:
+                shape = f"1, {o}->cols" if t.row == "row" else f"{o}->rows, 1"
                 body.append(f'    {guard}KR_TRY(kr_ops_check_like(op, "{t.name}", {t.name}, {o}));')
-                body.append(f'    {guard}KR_TRY(kr_ops_check_shape(op, "{t.name}", {t.name}, 1, '
-                            f'{o}->cols));')
+                body.append(f'    {guard}KR_TRY(kr_ops_check_shape(op, "{t.name}", {t.name}, '
+                            f'{shape}));')
             else:
                 body.append(f'    {guard}KR_TRY(kr_ops_check_same(op, "{t.name}", {t.name}, {o}));')
         for expr, msg in op.checks:

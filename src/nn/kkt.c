@@ -15,6 +15,27 @@
  * Indexing (as model.h, mlp.c): l is the layer number of DESIGN; parameters and their
  * residuals are w[l−1] = W_l, e[l−1] = E_l; per-layer activations are a[l] = A_l, d[l] = δ_l.
  * The reference is ref/kkt_ref.c (per candidate, independent of this derivation).
+ *
+ * Batched points (kr_kkt_new_points). P attack runs ("points", DESIGN §3: the paper pools
+ * ~100 of them) with their own α_p and λ_min^p, the same model, activation and labels y, are
+ * stacked by rows: point p owns rows R_p = [p·m, (p+1)·m) of X, λ and every per-candidate
+ * tensor (M = P·m rows in all); m is the per-point count, so c_i = λ_i y_i / m as in a single
+ * run. The loss is a sum over points, L = Σ_p L^p(X^p, λ^p), and L^p depends on no other
+ * point's rows, so the gradient of the stacked loss restricted to R_p is ∂L^p: the single-point
+ * derivation above, read per point. What is shared and what is not:
+ *   per row, shared     Z_l = A_{l−1} W_lᵀ, T_l = δ_{l+1} W_{l+1}, ∂δ_{l+1} += ∂T_l W_{l+1}ᵀ,
+ *                       ∂A_{l−1} += ∂Z_l W_l: row i only touches row i and the common W, so
+ *                       each is one GEMM over all M rows;
+ *   per row, α_p        S_l = σ(α_p Z_l), A_l = softplus_{α_p}, S'_l: ops *_rows with an M×1
+ *                       column of α (α of row i's point);
+ *   per point           E_l^p = −2 (W_l − δ_l^{pᵀ} A_{l−1}^p)   (P·H_l × H_{l−1}, block p),
+ *                       e_b^p = −2 (b_1 − 1ᵀ δ_1^p),
+ *                       ∂δ_l^p = A_{l−1}^p E_l^{pᵀ} (+ 1 e_b^p),  ∂A_{l−1}^p = δ_l^p E_l^p:
+ *                       strided-batched GEMMs over equal row blocks (kr_blas_gemm_batched);
+ *                       E starts as W repeated P times (wrep) and e_b as b_1 repeated;
+ *   per point sums      ‖E_l^p‖², the box prior, 5 Σ relu(λ_min^p − λ)², ‖X^p‖²: reductions
+ *                       over point p's block into row p of the P × (slots) scalar tensor.
+ * P = 1 is exactly the single-point path (scalar-α ops, plain GEMMs, whole-tensor sums).
  */
 #include "nn/kkt.h"
 
@@ -23,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "device/blas.h"
 #include "device/ops.h"
 
@@ -32,14 +54,22 @@ enum { S_PRIOR = 0, S_LAMBDA = 1, S_XSQ = 2, S_KKT0 = 3 };
 struct kr_kkt {
     kr_device *dev;
     kr_dtype dt;
-    kr_kkt_opts o;
+    kr_act act;
     int layers;
     size_t dims[KR_MAX_LAYERS + 1];
-    size_t m;
+    size_t m;                         /* all rows: P · mp */
+    size_t P, mp;                     /* points, candidates per point */
+    size_t ns;                        /* scalar slots per point: S_KKT0 + L + 1 */
+    kr_kkt_point *pts;                /* P */
     bool bias;
+    kr_tensor *alpha;                 /* m × 1: α of each row's point (P > 1) */
+    kr_tensor *wrep[KR_MAX_LAYERS];   /* W_l repeated P times, P·H_l × H_{l−1} (P > 1) */
+    kr_tensor *brep;                  /* b_1 repeated, P × H_1 (P > 1, bias) */
+    kr_tensor *ones;                  /* m × 1 of 1 (P > 1, bias) */
     kr_tensor *w[KR_MAX_LAYERS];      /* w[l−1]: W_l, H_l × H_{l−1} (as model.h) */
-    kr_tensor *e[KR_MAX_LAYERS];      /* e[l−1]: E_l, H_l × H_{l−1} */
-    kr_tensor *b1, *eb;               /* 1 × H_1 */
+    kr_tensor *e[KR_MAX_LAYERS];      /* e[l−1]: E_l, P·H_l × H_{l−1} (block p: point p) */
+    kr_tensor *b1;                    /* 1 × H_1 */
+    kr_tensor *eb;                    /* P × H_1 */
     kr_tensor *y;                     /* m × 1 */
     kr_tensor *a[KR_MAX_LAYERS + 1];  /* a[l]: Z_l then A_l, m × H_l (l = 1..L−1) */
     kr_tensor *s[KR_MAX_LAYERS + 1];  /* s[l]: S_l */
@@ -48,7 +78,7 @@ struct kr_kkt {
     kr_tensor *dd[KR_MAX_LAYERS + 1]; /* dd[l]: ∂δ_l then ∂T_l (dd[L] = ∂c) */
     kr_tensor *da[KR_MAX_LAYERS + 1]; /* da[l]: ∂A_l then ∂Z_l (l = 1..L−1) */
     kr_tensor *da0;                   /* ∂A_0 when the caller wants no grad_x; m × D */
-    kr_tensor *scal;                  /* 1 × (3 + L + 1) */
+    kr_tensor *scal;                  /* P × ns: row p holds point p's scalars */
 };
 
 void kr_kkt_free(kr_kkt *k)
@@ -57,7 +87,12 @@ void kr_kkt_free(kr_kkt *k)
     for (int l = 0; l < KR_MAX_LAYERS; l++) {
         kr_tensor_free(k->w[l]);
         kr_tensor_free(k->e[l]);
+        kr_tensor_free(k->wrep[l]);
     }
+    kr_tensor_free(k->alpha);
+    kr_tensor_free(k->brep);
+    kr_tensor_free(k->ones);
+    free(k->pts);
     for (int l = 0; l <= KR_MAX_LAYERS; l++) {
         kr_tensor_free(k->a[l]);
         kr_tensor_free(k->s[l]);
@@ -74,24 +109,52 @@ void kr_kkt_free(kr_kkt *k)
     free(k);
 }
 
-kr_status kr_kkt_new(kr_device *dev, kr_dtype dt, const kr_model *m, const kr_kkt_opts *o,
-                     size_t mc, const double *y, kr_kkt **out)
+/* dst (P·r × c) = src (r × c) repeated P times, through the host. */
+static kr_status upload_repeated(kr_tensor *dst, const double *src, size_t r, size_t c, size_t P)
+{
+    double *h;
+    KR_TRY(kr_alloc((void **)&h, "kkt: repeated parameter", P * r, c, sizeof *h));
+    for (size_t p = 0; p < P; p++) memcpy(h + p * r * c, src, r * c * sizeof *h);
+    kr_status st = kr_tensor_write(dst, h);
+    free(h);
+    return st;
+}
+
+kr_status kr_kkt_new_points(kr_device *dev, kr_dtype dt, const kr_model *m, kr_act act,
+                            const kr_kkt_point *points, size_t P, size_t mp, const double *y,
+                            kr_kkt **out)
 {
     *out = NULL;
     KR_TRY(kr_device_prepare(dev, dt)); /* builds and warms only the precision in use */
-    if (mc == 0) return KR_FAIL(KR_E_INVALID, "kkt: 0 candidates");
-    if (!(o->alpha > 0) || !isfinite(o->alpha))
-        return KR_FAIL(KR_E_INVALID, "kkt: alpha must be finite and > 0, got %g", o->alpha);
+    if (mp == 0) return KR_FAIL(KR_E_INVALID, "kkt: 0 candidates");
+    if (P == 0) return KR_FAIL(KR_E_INVALID, "kkt: 0 points");
+    size_t mc;
+    if (!kr_size_mul(P, mp, 1, &mc))
+        return KR_FAIL(KR_E_INVALID, "kkt: %zu points × %zu candidates overflow", P, mp);
+    for (size_t p = 0; p < P; p++) {
+        if (!(points[p].alpha > 0) || !isfinite(points[p].alpha))
+            return KR_FAIL(KR_E_INVALID, "kkt: alpha must be finite and > 0, got %g (point %zu)",
+                           points[p].alpha, p);
+        if (!isfinite(points[p].lambda_min))
+            return KR_FAIL(KR_E_INVALID, "kkt: lambda_min must be finite, got %g at point %zu",
+                           points[p].lambda_min, p);
+    }
     kr_status st;
+    double *col = NULL;
     kr_kkt *k = calloc(1, sizeof *k);
     if (!k) return KR_FAIL(KR_E_NOMEM, "allocating kkt");
     k->dev = dev;
     k->dt = dt;
-    k->o = *o;
+    k->act = act;
     k->layers = m->layers;
     k->m = mc;
+    k->P = P;
+    k->mp = mp;
+    k->ns = S_KKT0 + (size_t)m->layers + 1;
     k->bias = m->b1 != NULL;
     memcpy(k->dims, m->dims, sizeof k->dims);
+    KR_TRY_GOTO(kr_alloc((void **)&k->pts, "kkt points", P, 1, sizeof *k->pts));
+    memcpy(k->pts, points, P * sizeof *points);
     const int L = m->layers;
     char name[32];
     for (int l = 1; l <= L; l++) {
@@ -99,7 +162,14 @@ kr_status kr_kkt_new(kr_device *dev, kr_dtype dt, const kr_model *m, const kr_kk
         KR_TRY_GOTO(kr_tensor_new(dev, dt, m->dims[l], m->dims[l - 1], name, &k->w[l - 1]));
         KR_TRY_GOTO(kr_tensor_write(k->w[l - 1], m->w[l - 1]));
         snprintf(name, sizeof name, "E%d", l);
-        KR_TRY_GOTO(kr_tensor_new(dev, dt, m->dims[l], m->dims[l - 1], name, &k->e[l - 1]));
+        KR_TRY_GOTO(kr_tensor_new(dev, dt, P * m->dims[l], m->dims[l - 1], name, &k->e[l - 1]));
+        if (P > 1) {
+            snprintf(name, sizeof name, "W%d repeated", l);
+            KR_TRY_GOTO(kr_tensor_new(dev, dt, P * m->dims[l], m->dims[l - 1], name,
+                                      &k->wrep[l - 1]));
+            KR_TRY_GOTO(upload_repeated(k->wrep[l - 1], m->w[l - 1], m->dims[l], m->dims[l - 1],
+                                        P));
+        }
         snprintf(name, sizeof name, "delta%d", l);
         KR_TRY_GOTO(kr_tensor_new(dev, dt, mc, m->dims[l], name, &k->d[l]));
         snprintf(name, sizeof name, "ddelta%d", l);
@@ -114,17 +184,40 @@ kr_status kr_kkt_new(kr_device *dev, kr_dtype dt, const kr_model *m, const kr_kk
     if (k->bias) {
         KR_TRY_GOTO(kr_tensor_new(dev, dt, 1, m->dims[1], "b1", &k->b1));
         KR_TRY_GOTO(kr_tensor_write(k->b1, m->b1));
-        KR_TRY_GOTO(kr_tensor_new(dev, dt, 1, m->dims[1], "e_b", &k->eb));
+        KR_TRY_GOTO(kr_tensor_new(dev, dt, P, m->dims[1], "e_b", &k->eb));
+        if (P > 1) {
+            KR_TRY_GOTO(kr_tensor_new(dev, dt, P, m->dims[1], "b1 repeated", &k->brep));
+            KR_TRY_GOTO(upload_repeated(k->brep, m->b1, 1, m->dims[1], P));
+            KR_TRY_GOTO(kr_tensor_new(dev, dt, mc, 1, "ones", &k->ones));
+            KR_TRY_GOTO(kr_tensor_fill(k->ones, 1.0));
+        }
     }
     KR_TRY_GOTO(kr_tensor_new(dev, dt, mc, 1, "y", &k->y));
-    KR_TRY_GOTO(kr_tensor_write(k->y, y));
-    KR_TRY_GOTO(kr_tensor_new(dev, dt, 1, S_KKT0 + L + 1, "kkt scalars", &k->scal));
+    KR_TRY_GOTO(upload_repeated(k->y, y, mp, 1, P));
+    if (P > 1) {
+        KR_TRY_GOTO(kr_alloc((void **)&col, "kkt: alpha per row", mc, 1, sizeof *col));
+        for (size_t i = 0; i < mc; i++) col[i] = points[i / mp].alpha;
+        KR_TRY_GOTO(kr_tensor_new(dev, dt, mc, 1, "alpha per row", &k->alpha));
+        KR_TRY_GOTO(kr_tensor_write(k->alpha, col));
+    }
+    KR_TRY_GOTO(kr_tensor_new(dev, dt, P, k->ns, "kkt scalars", &k->scal));
+    free(col);
     *out = k;
     return KR_OK;
 fail:
+    free(col);
     kr_kkt_free(k);
     return st;
 }
+
+kr_status kr_kkt_new(kr_device *dev, kr_dtype dt, const kr_model *m, const kr_kkt_opts *o,
+                     size_t mc, const double *y, kr_kkt **out)
+{
+    const kr_kkt_point pt = {o->alpha, o->lambda_min};
+    return kr_kkt_new_points(dev, dt, m, o->act, &pt, 1, mc, y, out);
+}
+
+size_t kr_kkt_points(const kr_kkt *k) { return k->P; }
 
 static const kr_tensor *input_of(const kr_kkt *k, const kr_tensor *x, int l)
 {
@@ -140,18 +233,67 @@ static kr_status check_operands(const kr_kkt *k, const kr_tensor *x, const kr_te
     return KR_OK;
 }
 
+/* Point p's rows of a per-candidate tensor (m × cols): rows [p·mp, (p+1)·mp). */
+static kr_tensor point_rows(const kr_kkt *k, const kr_tensor *t, size_t p)
+{
+    return kr_tensor_rows(t, p * (t->rows / k->P), t->rows / k->P);
+}
+
+/* A = act(Z) in place and S = σ(α Z), α per point. */
+static kr_status act_forward(kr_kkt *k, kr_tensor *a, kr_tensor *s)
+{
+    if (k->P == 1) return kr_op_act_forward(k->act, k->pts[0].alpha, a, a, s);
+    return kr_op_act_forward_rows(k->act, k->alpha, a, a, s);
+}
+
+/* ∂Z = ∂A ⊙ S + ∂S ⊙ α S (1 − S) into da, α per point. */
+static kr_status sigmoid_backward(kr_kkt *k, kr_tensor *da, const kr_tensor *ds,
+                                  const kr_tensor *s)
+{
+    if (k->P == 1) return kr_op_sigmoid_backward(k->pts[0].alpha, da, ds, s, da);
+    return kr_op_sigmoid_backward_rows(k->alpha, da, ds, s, da);
+}
+
+/* scal[p, slot] = ‖block p of t‖² for every point. */
+static kr_status sum_sq_points(kr_kkt *k, const kr_tensor *t, size_t slot)
+{
+    for (size_t p = 0; p < k->P; p++) {
+        kr_tensor v = point_rows(k, t, p);
+        KR_TRY(kr_op_sum_sq(&v, k->scal, p * k->ns + slot));
+    }
+    return KR_OK;
+}
+
+/* The box prior (lambda == false) or the dual-feasibility term with λ_min^p, per point; g
+ * (x's shape, or NULL) receives the gradient. */
+static kr_status hinge_points(kr_kkt *k, const kr_tensor *x, bool lambda, kr_tensor *g)
+{
+    for (size_t p = 0; p < k->P; p++) {
+        kr_tensor v = point_rows(k, x, p), gv;
+        if (g) gv = point_rows(k, g, p);
+        if (lambda)
+            KR_TRY(kr_op_hinge_sq(&v, k->pts[p].lambda_min, INFINITY, 5.0, g ? &gv : NULL,
+                                  k->scal, p * k->ns + S_LAMBDA));
+        else
+            KR_TRY(kr_op_hinge_sq(&v, -1.0, 1.0, 1.0, g ? &gv : NULL, k->scal,
+                                  p * k->ns + S_PRIOR));
+    }
+    return KR_OK;
+}
+
 kr_status kr_kkt_eval(kr_kkt *k, const kr_tensor *x, const kr_tensor *lambda, kr_tensor *gx,
                       kr_tensor *glambda)
 {
     KR_TRY(check_operands(k, x, lambda));
     const int L = k->layers;
-    const double alpha = k->o.alpha, inv_m = 1.0 / (double)k->m;
+    const size_t P = k->P;
+    const double inv_m = 1.0 / (double)k->mp;
 
-    /* Forward. */
+    /* Forward: one GEMM over all points' rows (W is common), α per point. */
     for (int l = 1; l < L; l++) {
         KR_TRY(kr_blas_gemm(1.0, input_of(k, x, l), false, k->w[l - 1], true, 0.0, k->a[l]));
         if (l == 1 && k->bias) KR_TRY(kr_op_add_row(1.0, k->b1, k->a[1]));
-        KR_TRY(kr_op_act_forward(k->o.act, alpha, k->a[l], k->a[l], k->s[l]));
+        KR_TRY(act_forward(k, k->a[l], k->s[l]));
     }
     /* First backward: δ_L = c = λ ⊙ y / m, then δ_l = (δ_{l+1} W_{l+1}) ⊙ S_l. */
     KR_TRY(kr_op_mul(inv_m, lambda, k->y, k->d[L]));
@@ -159,22 +301,29 @@ kr_status kr_kkt_eval(kr_kkt *k, const kr_tensor *x, const kr_tensor *lambda, kr
         KR_TRY(kr_blas_gemm(1.0, k->d[l + 1], false, k->w[l], false, 0.0, k->t[l]));
         KR_TRY(kr_op_mul(1.0, k->t[l], k->s[l], k->d[l]));
     }
-    /* Residuals E_l = 2 δ_lᵀ A_{l−1} − 2 W_l and their squared norms (= 4 ‖W_l − G_l‖²). */
+    /* Residuals E_l^p = 2 δ_l^{pᵀ} A_{l−1}^p − 2 W_l, one block per point, and their squared
+     * norms (= 4 ‖W_l − G_l^p‖²). */
     for (int l = 1; l <= L; l++) {
-        KR_TRY(kr_tensor_copy(k->e[l - 1], k->w[l - 1]));
-        KR_TRY(kr_blas_gemm(2.0, k->d[l], true, input_of(k, x, l), false, -2.0, k->e[l - 1]));
-        KR_TRY(kr_op_sum_sq(k->e[l - 1], k->scal, S_KKT0 + (size_t)l - 1));
+        KR_TRY(kr_tensor_copy(k->e[l - 1], P == 1 ? k->w[l - 1] : k->wrep[l - 1]));
+        KR_TRY(kr_blas_gemm_batched(P, 2.0, k->d[l], true, input_of(k, x, l), false, -2.0,
+                                    k->e[l - 1]));
+        KR_TRY(sum_sq_points(k, k->e[l - 1], S_KKT0 + (size_t)l - 1));
     }
     if (k->bias) {
-        KR_TRY(kr_tensor_copy(k->eb, k->b1));
-        KR_TRY(kr_op_col_sum(2.0, k->d[1], -2.0, k->eb));
-        KR_TRY(kr_op_sum_sq(k->eb, k->scal, S_KKT0 + (size_t)L));
+        if (P == 1) {
+            KR_TRY(kr_tensor_copy(k->eb, k->b1));
+            KR_TRY(kr_op_col_sum(2.0, k->d[1], -2.0, k->eb));
+        } else { /* e_b^p = 2 · 1ᵀ δ_1^p − 2 b_1 */
+            KR_TRY(kr_tensor_copy(k->eb, k->brep));
+            KR_TRY(kr_blas_gemm_batched(P, 2.0, k->ones, true, k->d[1], false, -2.0, k->eb));
+        }
+        KR_TRY(sum_sq_points(k, k->eb, S_KKT0 + (size_t)L));
     }
-    KR_TRY(kr_op_sum_sq(x, k->scal, S_XSQ));
+    KR_TRY(sum_sq_points(k, x, S_XSQ));
 
     if (!gx && !glambda) {
-        KR_TRY(kr_op_hinge_sq(x, -1.0, 1.0, 1.0, NULL, k->scal, S_PRIOR));
-        return kr_op_hinge_sq(lambda, k->o.lambda_min, INFINITY, 5.0, NULL, k->scal, S_LAMBDA);
+        KR_TRY(hinge_points(k, x, false, NULL));
+        return hinge_points(k, lambda, true, NULL);
     }
     if (!gx) {
         if (!k->da0) KR_TRY(kr_tensor_new(k->dev, k->dt, k->m, k->dims[0], "dX", &k->da0));
@@ -182,13 +331,19 @@ kr_status kr_kkt_eval(kr_kkt *k, const kr_tensor *x, const kr_tensor *lambda, kr
     }
     kr_tensor *da0 = gx;
 
-    /* Reverse step 1: ∂δ_l = A_{l−1} E_lᵀ (+ 1 e_bᵀ),  ∂A_{l−1} = δ_l E_l. */
+    /* Reverse step 1, per point: ∂δ_l = A_{l−1} E_lᵀ (+ 1 e_bᵀ),  ∂A_{l−1} = δ_l E_l. */
     for (int l = 1; l <= L; l++) {
-        KR_TRY(kr_blas_gemm(1.0, input_of(k, x, l), false, k->e[l - 1], true, 0.0, k->dd[l]));
+        KR_TRY(kr_blas_gemm_batched(P, 1.0, input_of(k, x, l), false, k->e[l - 1], true, 0.0,
+                                    k->dd[l]));
         kr_tensor *dprev = l == 1 ? da0 : k->da[l - 1];
-        KR_TRY(kr_blas_gemm(1.0, k->d[l], false, k->e[l - 1], false, 0.0, dprev));
+        KR_TRY(kr_blas_gemm_batched(P, 1.0, k->d[l], false, k->e[l - 1], false, 0.0, dprev));
     }
-    if (k->bias) KR_TRY(kr_op_add_row(1.0, k->eb, k->dd[1]));
+    if (k->bias) {
+        if (P == 1)
+            KR_TRY(kr_op_add_row(1.0, k->eb, k->dd[1]));
+        else
+            KR_TRY(kr_blas_gemm_batched(P, 1.0, k->ones, false, k->eb, false, 1.0, k->dd[1]));
+    }
     /* Reverse step 2, l = 1..L−1: ∂S_l = ∂δ_l ⊙ T_l (into T_l), ∂T_l = ∂δ_l ⊙ S_l (into ∂δ_l),
      * ∂δ_{l+1} += ∂T_l W_{l+1}ᵀ. ∂δ_l is complete because layer l−1 ran first. */
     for (int l = 1; l < L; l++) {
@@ -198,38 +353,56 @@ kr_status kr_kkt_eval(kr_kkt *k, const kr_tensor *x, const kr_tensor *lambda, kr
     }
     /* Reverse step 3, l = L−1..1: ∂Z_l = ∂A_l ⊙ S_l + ∂S_l ⊙ S'_l, ∂A_{l−1} += ∂Z_l W_l. */
     for (int l = L - 1; l >= 1; l--) {
-        KR_TRY(kr_op_sigmoid_backward(alpha, k->da[l], k->t[l], k->s[l], k->da[l]));
+        KR_TRY(sigmoid_backward(k, k->da[l], k->t[l], k->s[l]));
         kr_tensor *dprev = l == 1 ? da0 : k->da[l - 1];
         KR_TRY(kr_blas_gemm(1.0, k->da[l], false, k->w[l - 1], false, 1.0, dprev));
     }
     /* Step 4: priors add their gradients; ∂λ = (y/m) ⊙ ∂c + dual-feasibility'. */
-    KR_TRY(kr_op_hinge_sq(x, -1.0, 1.0, 1.0, da0, k->scal, S_PRIOR));
+    KR_TRY(hinge_points(k, x, false, da0));
     if (glambda) {
         KR_TRY(kr_op_mul(inv_m, k->y, k->dd[L], glambda));
-        return kr_op_hinge_sq(lambda, k->o.lambda_min, INFINITY, 5.0, glambda, k->scal, S_LAMBDA);
+        return hinge_points(k, lambda, true, glambda);
     }
-    return kr_op_hinge_sq(lambda, k->o.lambda_min, INFINITY, 5.0, NULL, k->scal, S_LAMBDA);
+    return hinge_points(k, lambda, true, NULL);
+}
+
+kr_status kr_kkt_read_losses(kr_kkt *k, kr_kkt_loss *losses, double *x_sumsq)
+{
+    const int L = k->layers;
+    double *all;
+    KR_TRY(kr_alloc((void **)&all, "kkt scalars", k->P, k->ns, sizeof *all));
+    kr_status st = kr_tensor_read(k->scal, all);
+    if (st != KR_OK) {
+        free(all);
+        return st;
+    }
+    for (size_t p = 0; p < k->P; p++) {
+        const double *s = all + p * k->ns;
+        kr_kkt_loss *loss = &losses[p];
+        memset(loss, 0, sizeof *loss);
+        /* State-dict order: W_1, b_1 (if present), W_2, ..., W_L; sum_sq gave ‖E‖² = 4‖R‖². */
+        int t = 0;
+        for (int l = 1; l <= L; l++) {
+            loss->kkt_per_tensor[t++] = 0.25 * s[S_KKT0 + l - 1];
+            if (l == 1 && k->bias) loss->kkt_per_tensor[t++] = 0.25 * s[S_KKT0 + L];
+        }
+        loss->n_tensors = t;
+        for (int i = 0; i < t; i++) loss->kkt += loss->kkt_per_tensor[i];
+        loss->prior = s[S_PRIOR];
+        loss->lambda = s[S_LAMBDA];
+        loss->total = loss->kkt + loss->prior + loss->lambda;
+        if (x_sumsq) x_sumsq[p] = s[S_XSQ];
+    }
+    free(all);
+    return KR_OK;
 }
 
 kr_status kr_kkt_read_loss(kr_kkt *k, kr_kkt_loss *loss, double *x_sumsq)
 {
-    const int L = k->layers;
-    double s[S_KKT0 + KR_MAX_LAYERS + 1];
-    KR_TRY(kr_tensor_read(k->scal, s));
-    memset(loss, 0, sizeof *loss);
-    /* State-dict order: W_1, b_1 (if present), W_2, ..., W_L; sum_sq gave ‖E‖² = 4‖R‖². */
-    int t = 0;
-    for (int l = 1; l <= L; l++) {
-        loss->kkt_per_tensor[t++] = 0.25 * s[S_KKT0 + l - 1];
-        if (l == 1 && k->bias) loss->kkt_per_tensor[t++] = 0.25 * s[S_KKT0 + L];
-    }
-    loss->n_tensors = t;
-    for (int i = 0; i < t; i++) loss->kkt += loss->kkt_per_tensor[i];
-    loss->prior = s[S_PRIOR];
-    loss->lambda = s[S_LAMBDA];
-    loss->total = loss->kkt + loss->prior + loss->lambda;
-    if (x_sumsq) *x_sumsq = s[S_XSQ];
-    return KR_OK;
+    if (k->P != 1)
+        return KR_FAIL(KR_E_INVALID, "kr_kkt_read_loss: %zu points, use kr_kkt_read_losses",
+                       k->P);
+    return kr_kkt_read_losses(k, loss, x_sumsq);
 }
 
 double kr_kkt_flops(const kr_model *m, size_t mc)

@@ -13,3 +13,9 @@ kr_status kr_optim_step(kr_optimizer kind, double lr, double momentum, long t, k
     if (kind == KR_OPT_ADAM) return kr_op_adam(lr, 0.9, 0.999, 1e-8, t + 1, p, g, buf, v);
     return kr_op_sgd(lr, momentum, t == 0, p, g, buf);
 }
+
+kr_status kr_optim_sgd_rows(const kr_tensor *lr, const kr_tensor *momentum, long t, kr_tensor *p,
+                            const kr_tensor *g, kr_tensor *buf)
+{
+    return kr_op_sgd_rows(lr, momentum, t == 0, p, g, buf);
+}
