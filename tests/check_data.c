@@ -119,6 +119,41 @@ START_TEST(test_idx_plain_and_gzip)
 }
 END_TEST
 
+/* A gzip file damaged in the middle: the message names the compressed offset of the damage
+ * (not the start of the read that failed) and how much decoded before it. */
+START_TEST(test_idx_gzip_damage_located)
+{
+    const char *dir = tp("gzdamage");
+    mkdir_p(dir);
+    static unsigned char labels[2000];
+    for (size_t i = 0; i < sizeof labels; i++) labels[i] = (unsigned char)(i % 10);
+    make_idx(dir, "train", 1, 2000, 2000, 28, 28, labels, 0x803, 2000, 2000);
+    char path[600];
+    snprintf(path, sizeof path, "%s/train-images-idx3-ubyte.gz", dir);
+    FILE *f = fopen(path, "r+b");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+    long size = ftell(f), at = size / 2;
+    ck_assert(size > 2000);
+    unsigned char b[64];
+    ck_assert_int_eq(fseek(f, at, SEEK_SET), 0);
+    ck_assert_uint_eq(fread(b, 1, sizeof b, f), sizeof b);
+    for (size_t i = 0; i < sizeof b; i++) b[i] ^= 0xa5;
+    ck_assert_int_eq(fseek(f, at, SEEK_SET), 0);
+    ck_assert_uint_eq(fwrite(b, 1, sizeof b, f), sizeof b);
+    ck_assert_int_eq(fclose(f), 0);
+    kr_dataset *d = (kr_dataset *)1;
+    ck_assert_int_eq(kr_data_load("mnist", dir, KR_SPLIT_TRAIN, &d), KR_E_INVALID);
+    ck_assert_ptr_null(d);
+    const char *msg = kr_error_message(), *o = strstr(msg, "compressed offset ");
+    ck_assert_msg(o && strstr(msg, "damaged gzip stream"), "message: %s", msg);
+    long where = strtol(o + strlen("compressed offset "), NULL, 10);
+    /* zlib notices invalid codes a little after them, a bad checksum only at the trailer */
+    ck_assert_msg(where > at && where <= size, "damage at %ld reported at %ld (file %ld bytes): %s",
+                  at, where, size, msg);
+}
+END_TEST
+
 START_TEST(test_idx_errors)
 {
     const char *dir = tp("bad");
@@ -179,7 +214,8 @@ START_TEST(test_idx_errors)
     write_bytes(tp("bad/t10k-images-idx3-ubyte.gz"), gzjunk, sizeof gzjunk, 0);
     make_idx(dir, "t10k", 0, 2, 2, 3, 4, idx_labels, 0x803, 2, 2);
     expect_err(kr_data_load("mnist", dir, KR_SPLIT_TEST, &d), KR_E_INVALID,
-               "t10k-images-idx3-ubyte.gz: offset 0", NULL, NULL);
+               "t10k-images-idx3-ubyte.gz: damaged gzip stream: decoding stops at compressed "
+               "offset 11", "after 0 bytes of IDX data", NULL); /* byte 10: the first block */
 
     /* missing files, missing directory, unknown kind */
     expect_err(kr_data_load("mnist", tp("nowhere"), KR_SPLIT_TRAIN, &d), KR_E_IO, "nowhere",
@@ -760,6 +796,7 @@ int main(void)
     tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
     tcase_add_test(tc, test_idx_plain_and_gzip);
     tcase_add_test(tc, test_idx_errors);
+    tcase_add_test(tc, test_idx_gzip_damage_located);
     tcase_add_test(tc, test_cifar_official_names);
     tcase_add_test(tc, test_cifar_fallback_and_errors);
     tcase_add_test(tc, test_folder_nested);

@@ -13,6 +13,7 @@
 #include "io/data.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +64,47 @@ static const char *zlib_msg(idx_file *f, int *zerr)
     return m ? m : "unknown zlib error";
 }
 
+/* Where a gzip file stops decoding: inflates it again from the start in small steps and
+ * returns the compressed offset at which zlib stopped (the damage is in the bytes just
+ * before; *out = decompressed bytes produced until then). Only called after gzread failed, to name the place of the damage: gzread itself
+ * decodes a whole buffer at a time and cannot say. Returns false if the file decodes cleanly
+ * here or cannot be read. */
+static bool gz_damage(const char *path, unsigned long long *at, unsigned long long *out)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return false;
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) {
+        fclose(fp);
+        return false;
+    }
+    unsigned char in[512], outb[1 << 14];
+    unsigned long long consumed = 0;
+    bool found = false;
+    size_t n;
+    while (!found && (n = fread(in, 1, sizeof in, fp)) > 0) {
+        z.next_in = in;
+        z.avail_in = (uInt)n;
+        while (z.avail_in > 0) {
+            z.next_out = outb;
+            z.avail_out = sizeof outb;
+            int r = inflate(&z, Z_NO_FLUSH);
+            if (r == Z_STREAM_END) inflateReset(&z); /* concatenated members, as gzread */
+            else if (r != Z_OK && r != Z_BUF_ERROR) {
+                *at = consumed + (n - z.avail_in);
+                *out = z.total_out;
+                found = true;
+                break;
+            } else if (r == Z_BUF_ERROR && z.avail_out == sizeof outb) break;
+        }
+        consumed += n;
+    }
+    inflateEnd(&z);
+    fclose(fp);
+    return found;
+}
+
 /* Reads up to len bytes; *got is how many arrived (fewer only at the end of the stream).
  * A zlib or system error (not a clean end of file) is an error. */
 static kr_status idx_read(idx_file *f, void *buf, size_t len, size_t *got)
@@ -76,6 +118,12 @@ static kr_status idx_read(idx_file *f, void *buf, size_t len, size_t *got)
         if (r < 0) {
             int zerr = 0;
             const char *msg = zlib_msg(f, &zerr);
+            unsigned long long at, out;
+            if (zerr != Z_ERRNO && gz_damage(f->path, &at, &out))
+                return KR_FAIL(KR_E_INVALID,
+                               "%s: damaged gzip stream: decoding stops at compressed offset "
+                               "%llu, after %llu bytes of IDX data: %s",
+                               f->path, at, out, msg);
             return KR_FAIL(zerr == Z_ERRNO ? KR_E_IO : KR_E_INVALID,
                            "%s: offset %llu: read failed: %s", f->path, f->off + *got,
                            zerr == Z_ERRNO ? strerror(errno) : msg);
