@@ -6,6 +6,7 @@
  */
 #include "app/bench.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -236,10 +237,13 @@ kr_status kr_bench_run(kr_device *dev, const kr_bench_opts *o, FILE *out)
     fprintf(out, "device: %s\n", kr_device_describe(dev));
     kr_peak pk;
     KR_TRY(kr_peak_measure(dev, &pk));
+    char transfers[96] = "no transfers (one memory)";
+    if (!isnan(pk.to_device_gbs))
+        snprintf(transfers, sizeof transfers, "transfers %.2f GB/s to and %.2f from the device",
+                 pk.to_device_gbs, pk.from_device_gbs);
     fprintf(out, "limits: compute %.1f GFLOP/s float32, %.1f float64; read bandwidth %.1f GB/s; "
-            "transfers %.2f GB/s to and %.2f from the device; %.2f us per launch\n",
-            pk.gflops[KR_F32], pk.gflops[KR_F64], pk.read_gbs, pk.to_device_gbs,
-            pk.from_device_gbs, pk.launch_us);
+            "%s; %.2f us per launch\n",
+            pk.gflops[KR_F32], pk.gflops[KR_F64], pk.read_gbs, transfers, pk.launch_us);
     fprintf(out, "%-8s %-34s %10s %9s %12s %8s\n", "dtype", "workload", "ms", "GFLOP/s",
             "GEMM GFLOP/s", "ratio");
     for (int i = 0; i < o->n_dtypes; i++) {
