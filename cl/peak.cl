@@ -5,8 +5,13 @@
  * on devices with cl_khr_fp64, -DREAL=double -DKR_FP64=1. OpenCL C 1.2, plain ASCII.
  *   peak_fma    16 independent multiply-add chains per work-item, `iters` rounds: 32 * iters
  *               floating-point operations per work-item; the sum is stored so nothing folds.
- *   peak_read   each work-item reads `per_item` float4 values, coalesced across the
- *               work-items of a round, and stores their sum: global-memory read bandwidth.
+ *   peak_fma16  2 chains of 16-wide vectors (REAL16): 64 * iters operations per work-item,
+ *               for compilers that fill wide SIMD units better from vector types (CPUs);
+ *               the host takes the better of the two, as clpeak reports the best width.
+ *   peak_read4, peak_read16   each work-group reads a contiguous block of FETCH vectors per
+ *               work-item (float4 or float16), consecutive work-items on consecutive
+ *               addresses, and stores one sum per work-item: global-memory read bandwidth
+ *               (clpeak's "local offset" pattern).
  *   peak_nop    does nothing (one bounds-checked store that never happens): launch cost.
  */
 #ifdef KR_FP64
@@ -46,12 +51,44 @@ __kernel void peak_fma(__global REAL *out, REAL a, REAL b, uint iters)
                             ((v8 + v9) + (v10 + v11)) + ((v12 + v13) + (v14 + v15));
 }
 
-__kernel void peak_read(__global const float4 *in, __global float *out, uint per_item)
+#define REAL16 KR_CAT(REAL, 16)
+#define REAL8 KR_CAT(REAL, 8)
+#define REAL4 KR_CAT(REAL, 4)
+#define KR_CAT(a, b) KR_CAT2(a, b)
+#define KR_CAT2(a, b) a##b
+
+__kernel void peak_fma16(__global REAL *out, REAL a, REAL b, uint iters)
 {
-    size_t gid = get_global_id(0), gs = get_global_size(0);
+    REAL16 v0 = (REAL16)((REAL)get_local_id(0)), v1 = v0 + (REAL)1;
+    REAL16 va = (REAL16)(a), vb = (REAL16)(b);
+    for (uint i = 0; i < iters; i++) {
+        v0 = mad(va, v0, vb);
+        v1 = mad(va, v1, vb);
+    }
+    REAL16 v = v0 + v1;
+    REAL8 h = v.lo + v.hi;
+    REAL4 q = h.lo + h.hi;
+    out[get_global_id(0)] = (q.x + q.y) + (q.z + q.w);
+}
+
+#define FETCH 16
+
+__kernel void peak_read4(__global const float4 *in, __global float *out)
+{
+    size_t id = get_group_id(0) * get_local_size(0) * FETCH + get_local_id(0);
     float4 s = (float4)(0.0f);
-    for (uint i = 0; i < per_item; i++) s += in[i * gs + gid];
-    out[gid] = (s.x + s.y) + (s.z + s.w);
+    for (int i = 0; i < FETCH; i++, id += get_local_size(0)) s += in[id];
+    out[get_global_id(0)] = (s.x + s.y) + (s.z + s.w);
+}
+
+__kernel void peak_read16(__global const float16 *in, __global float *out)
+{
+    size_t id = get_group_id(0) * get_local_size(0) * FETCH + get_local_id(0);
+    float16 s = (float16)(0.0f);
+    for (int i = 0; i < FETCH; i++, id += get_local_size(0)) s += in[id];
+    float8 h = s.lo + s.hi;
+    float4 q = h.lo + h.hi;
+    out[get_global_id(0)] = (q.x + q.y) + (q.z + q.w);
 }
 
 __kernel void peak_nop(__global float *out, uint never)

@@ -27,7 +27,7 @@ extern const char kr_cl_source_peak[];
 
 #define KR_PEAK_TRIES 3
 #define KR_PEAK_MIN_SECONDS 0.1
-#define KR_PEAK_FMA_ITERS 512u  /* peak_fma rounds: 32 * 512 FLOP per work-item */
+#define KR_PEAK_FMA_ITERS 512u  /* rounds: 32 (peak_fma) or 64 (peak_fma16) FLOP each */
 #define KR_PEAK_BYTES (64u << 20) /* bandwidth and transfer buffer, capped by max_alloc */
 
 /* ---- OpenCL: the peak program ------------------------------------------------------------ */
@@ -35,16 +35,19 @@ extern const char kr_cl_source_peak[];
 typedef struct peak_cl {
     kr_device *dev;
     cl_program prog[2];
-    cl_kernel fma[2], read, nop;
+    cl_kernel fma[2][2]; /* [dtype][16 scalar chains, 2 REAL16 chains] */
+    cl_kernel read[2];   /* float4, float16 */
+    cl_kernel nop;
 } peak_cl;
 
 static void peak_cl_release(peak_cl *p)
 {
     for (int d = 0; d < 2; d++) {
-        if (p->fma[d]) clReleaseKernel(p->fma[d]);
+        for (int v = 0; v < 2; v++)
+            if (p->fma[d][v]) clReleaseKernel(p->fma[d][v]);
+        if (p->read[d]) clReleaseKernel(p->read[d]);
         if (p->prog[d]) clReleaseProgram(p->prog[d]);
     }
-    if (p->read) clReleaseKernel(p->read);
     if (p->nop) clReleaseKernel(p->nop);
     memset(p, 0, sizeof *p);
 }
@@ -70,8 +73,10 @@ static kr_status peak_cl_build(peak_cl *p, kr_dtype dt)
         return KR_FAIL(KR_E_BUILD, "building cl/peak.cl (%s) for '%s': %s; build log:\n%s", opts,
                        dev->info.name, kr_cl_error_name(err), log);
     }
-    p->fma[dt] = clCreateKernel(p->prog[dt], "peak_fma", &err);
-    if (err == CL_SUCCESS && dt == KR_F32) p->read = clCreateKernel(p->prog[dt], "peak_read", &err);
+    p->fma[dt][0] = clCreateKernel(p->prog[dt], "peak_fma", &err);
+    if (err == CL_SUCCESS) p->fma[dt][1] = clCreateKernel(p->prog[dt], "peak_fma16", &err);
+    if (err == CL_SUCCESS && dt == KR_F32) p->read[0] = clCreateKernel(p->prog[dt], "peak_read4", &err);
+    if (err == CL_SUCCESS && dt == KR_F32) p->read[1] = clCreateKernel(p->prog[dt], "peak_read16", &err);
     if (err == CL_SUCCESS && dt == KR_F32) p->nop = clCreateKernel(p->prog[dt], "peak_nop", &err);
     if (err != CL_SUCCESS)
         return KR_FAIL(KR_E_BUILD, "creating the kernels of cl/peak.cl on '%s': %s",
@@ -117,7 +122,7 @@ static kr_status peak_cl_best(kr_device *dev, cl_kernel k, size_t global, size_t
 static kr_status peak_cl_measure(kr_device *dev, kr_peak *out)
 {
     peak_cl p = {.dev = dev};
-    cl_mem buf = NULL, small = NULL;
+    cl_mem buf = NULL, small = NULL, sums = NULL;
     kr_status st;
     cl_int err;
     size_t cu = dev->info.compute_units > 0 ? (size_t)dev->info.compute_units : 1;
@@ -138,30 +143,35 @@ static kr_status peak_cl_measure(kr_device *dev, kr_peak *out)
         if (dt == KR_F64 && !dev->info.fp64) continue;
         KR_TRY_GOTO(peak_cl_build(&p, dt));
         cl_uint iters = KR_PEAK_FMA_ITERS;
-        if (dt == KR_F64) {
-            cl_double a = 0.999, b = 1e-3;
-            clSetKernelArg(p.fma[d], 1, sizeof a, &a);
-            clSetKernelArg(p.fma[d], 2, sizeof b, &b);
-        } else {
-            cl_float a = 0.999f, b = 1e-3f;
-            clSetKernelArg(p.fma[d], 1, sizeof a, &a);
-            clSetKernelArg(p.fma[d], 2, sizeof b, &b);
+        double best = 0;
+        for (int v = 0; v < 2; v++) {
+            double flop = (v ? 64.0 : 32.0) * iters * (double)global; /* per launch */
+            cl_kernel k = p.fma[d][v];
+            if (dt == KR_F64) {
+                cl_double a = 0.999, b = 1e-3;
+                clSetKernelArg(k, 1, sizeof a, &a);
+                clSetKernelArg(k, 2, sizeof b, &b);
+            } else {
+                cl_float a = 0.999f, b = 1e-3f;
+                clSetKernelArg(k, 1, sizeof a, &a);
+                clSetKernelArg(k, 2, sizeof b, &b);
+            }
+            clSetKernelArg(k, 0, sizeof small, &small);
+            clSetKernelArg(k, 3, sizeof iters, &iters);
+            double rate;
+            KR_TRY_GOTO(peak_cl_best(dev, k, global, local, flop, &rate));
+            best = fmax(best, rate);
         }
-        clSetKernelArg(p.fma[d], 0, sizeof small, &small);
-        clSetKernelArg(p.fma[d], 3, sizeof iters, &iters);
-        double flop = 32.0 * iters * (double)global;
-        KR_TRY_GOTO(peak_cl_best(dev, p.fma[d], global, local, flop, &out->gflops[dt]));
-        out->gflops[dt] *= 1e-9;
+        out->gflops[dt] = best * 1e-9;
     }
 
-    /* Read bandwidth over one large buffer. */
+    /* Read bandwidth over one large buffer: FETCH (16) vectors per work-item of 16 bytes
+     * (float4) or 64 (float16); the buffer is a whole number of work-groups of either. */
     size_t bytes = KR_PEAK_BYTES;
     if (dev->info.max_alloc && bytes > dev->info.max_alloc / 2) bytes = dev->info.max_alloc / 2;
-    size_t rgs = cu * 1024;
-    rgs = (rgs + local - 1) / local * local;
-    cl_uint per_item = (cl_uint)(bytes / 16 / rgs);
-    if (per_item == 0) per_item = 1;
-    bytes = (size_t)per_item * rgs * 16;
+    const size_t group_bytes = local * 16 * 64;
+    bytes = bytes / group_bytes * group_bytes;
+    if (bytes == 0) bytes = group_bytes;
     buf = clCreateBuffer(dev->context, CL_MEM_READ_WRITE, bytes, NULL, &err);
     if (err != CL_SUCCESS) {
         buf = NULL;
@@ -194,11 +204,23 @@ static kr_status peak_cl_measure(kr_device *dev, kr_peak *out)
                      kr_cl_error_name(err));
         goto fail;
     }
-    clSetKernelArg(p.read, 0, sizeof buf, &buf);
-    clSetKernelArg(p.read, 1, sizeof small, &small);
-    clSetKernelArg(p.read, 2, sizeof per_item, &per_item);
-    KR_TRY_GOTO(peak_cl_best(dev, p.read, rgs, local, (double)bytes, &out->read_gbs));
-    out->read_gbs *= 1e-9;
+    sums = clCreateBuffer(dev->context, CL_MEM_READ_WRITE, bytes / 16 / 16 * sizeof(float), NULL,
+                          &err);
+    if (err != CL_SUCCESS) {
+        sums = NULL;
+        st = KR_FAIL(KR_E_OPENCL, "peak: sums buffer on '%s': %s", dev->info.name,
+                     kr_cl_error_name(err));
+        goto fail;
+    }
+    out->read_gbs = 0;
+    for (int v = 0; v < 2; v++) {
+        size_t vec = v ? 64 : 16, items = bytes / vec / 16; /* FETCH vectors per work-item */
+        clSetKernelArg(p.read[v], 0, sizeof buf, &buf);
+        clSetKernelArg(p.read[v], 1, sizeof sums, &sums);
+        double r;
+        KR_TRY_GOTO(peak_cl_best(dev, p.read[v], items, local, (double)bytes, &r));
+        out->read_gbs = fmax(out->read_gbs, r * 1e-9);
+    }
 
     /* Launch cost: 1-work-item launches back to back. */
     cl_uint never = 0xffffffffu;
@@ -211,6 +233,7 @@ static kr_status peak_cl_measure(kr_device *dev, kr_peak *out)
 fail:
     if (buf) clReleaseMemObject(buf);
     if (small) clReleaseMemObject(small);
+    if (sums) clReleaseMemObject(sums);
     peak_cl_release(&p);
     return st;
 }
