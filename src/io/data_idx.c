@@ -24,7 +24,8 @@
 #define IDX_MAGIC_IMAGES 0x00000803u
 #define IDX_MAGIC_LABELS 0x00000801u
 #define IDX_NUM_CLASSES 10
-#define IDX_CHUNK ((size_t)1 << 24) /* bytes per gzread call and per buffer growth step */
+#define IDX_CHUNK ((size_t)1 << 24) /* most bytes per gzread call and per buffer growth step */
+#define IDX_FIRST ((size_t)1 << 16) /* first body buffer; it doubles as data arrives */
 
 static const char *const fashion_names[IDX_NUM_CLASSES] = {
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -172,9 +173,13 @@ static kr_status idx_body(idx_file *f, size_t len, const char *what, unsigned ch
     unsigned long long start = f->off;
     *buf = NULL;
     while (have < len) {
-        size_t step = len - have < IDX_CHUNK ? len - have : IDX_CHUNK;
+        /* Read at most as much again as has arrived (from IDX_FIRST on), so that the buffer
+         * never holds more than twice the data that really exists. */
+        size_t step = have > IDX_FIRST ? have : IDX_FIRST;
+        if (step > IDX_CHUNK) step = IDX_CHUNK;
+        if (step > len - have) step = len - have;
         if (have + step > cap) {
-            size_t ncap = cap ? cap * 2 : IDX_CHUNK;
+            size_t ncap = cap ? cap * 2 : IDX_FIRST;
             if (ncap > len) ncap = len;
             if (ncap < have + step) ncap = have + step;
             unsigned char *nb = realloc(b, ncap);
