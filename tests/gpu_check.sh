@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # gpu_check.sh — the device check for a machine with a GPU (not run by CI, which has none):
-# builds, runs the device and smoke suites against the GPU's OpenCL device, and the benchmark
-# on the GPU and on host, writing everything under OUT (default ./gpu-check).
+# builds, runs the self-test on every device (devices --check), the device and smoke suites
+# against the GPU's OpenCL device, and the benchmark (limits, counters, batched points) on the
+# GPU and on host, writing everything under OUT (default ./gpu-check).
 # Usage: tests/gpu_check.sh [OUT]     (device spec: KKTRECON_TEST_DEVICE, default "gpu")
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -12,12 +13,12 @@ spec=${KKTRECON_TEST_DEVICE:-gpu}
   command -v nvidia-smi >/dev/null && nvidia-smi -L
   [ -f build/build.ninja ] || meson setup build --buildtype=release
   meson compile -C build
-  build/kktrecon devices
+  build/kktrecon devices --check
 } > "$out/build.txt" 2>&1
 export KKTRECON_TEST_DEVICE=$spec KKTRECON_REQUIRE_DEVICE=1 KKTRECON_SMOKE_DEVICE=$spec
 meson test -C build --suite device --suite smoke --print-errorlogs > "$out/tests.txt" 2>&1
 echo "tests rc=$?" >> "$out/tests.txt"
-build/kktrecon bench --device "$spec" --reps 10 > "$out/bench_gpu.txt" 2>&1
+build/kktrecon bench --device "$spec" --what train,attack,points --reps 10 > "$out/bench_gpu.txt" 2>&1
 build/kktrecon bench --device host --reps 5 > "$out/bench_host.txt" 2>&1
 cp build/meson-logs/testlog.txt "$out/" 2>/dev/null
 tail -n 3 "$out/tests.txt"; cat "$out/bench_gpu.txt"
