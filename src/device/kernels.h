@@ -1,5 +1,5 @@
-/* kernels.h — our own OpenCL programs: built once per dtype when a device opens, looked up
- * by enum afterwards.
+/* kernels.h — our own OpenCL programs: built once per dtype on its first use (or by
+ * kr_device_prepare), looked up by enum afterwards.
  *
  * The program sources (the files in cl/) are embedded into the binary at build time by cl/embed.py.
  * Each is built with "-cl-std=CL1.2 -DREAL=float" and, on devices whose
