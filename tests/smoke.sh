@@ -413,4 +413,59 @@ if "$bin" devices | grep -q "^1 "; then
   [ ! -e "$work/t_broken" ] || fail "a refused training left $work/t_broken"
 fi
 
+# Many points in one device job (attack.points_file): each point's candidates equal a separate
+# attack with the same values (float64: to 1e-10 relative), a diverging point is isolated, and
+# a bad points file is refused with its line and column.
+cat > "$work/points.csv" <<CSV
+# init_scale, lr_x, lambda_min, alpha, seed
+init_scale, lr_x, lambda_min, alpha, seed
+0.01, 0.1, 0.42, 19.2, 1
+0.02, 0.05, 0.3, 40, 7
+0.01, 1e200, 0.42, 19.2, 3
+CSV
+"$bin" attack --config "$work/tiny.ini" --model "$work/train/model.safetensors" --out "$work/pts" \
+  --set attack.points_file="$work/points.csv" --set attack.iterations=30 --device "$dev" --quiet \
+  || fail "attack with a points file"
+"$bin" attack --config "$work/tiny.ini" --model "$work/train/model.safetensors" --out "$work/pt1" \
+  --set attack.iterations=30 --set attack.init_scale=0.02 --set attack.lr_x=0.05 \
+  --set attack.lambda_min=0.3 --set attack.alpha=40 --set attack.seed=7 --device "$dev" --quiet \
+  || fail "single attack for the points comparison"
+python3 - "$work" <<'PY' || fail "points differ from single runs"
+import json, math, struct, sys
+w = sys.argv[1]
+def st(p):
+    b = open(p, 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
+    def get(k):
+        t = h[k]; raw = b[8 + n + t['data_offsets'][0]:8 + n + t['data_offsets'][1]]
+        return struct.unpack('<%d%s' % (len(raw) // (8 if t['dtype'] == 'F64' else 4),
+                                        'd' if t['dtype'] == 'F64' else 'f'), raw)
+    return get
+a, b = st(w + '/pts/points/0001/candidates.safetensors'), st(w + '/pt1/candidates.safetensors')
+for k in ('x', 'lambda'):
+    x, y = a(k), b(k)
+    err = max(abs(p - q) for p, q in zip(x, y)) / max(max(abs(q) for q in y), 1e-300)
+    assert len(x) == len(y) and err <= 1e-10, (k, err)
+p2 = json.load(open(w + '/pts/points/0002/point.json'))
+assert p2['status'] == 'diverged', p2
+assert json.load(open(w + '/pts/points/0000/point.json'))['status'] == 'done'
+s = json.load(open(w + '/pts/attack.json'))
+assert s['points'] == 3 and s['diverged'] == 1, s
+PY
+"$bin" evaluate --config "$work/tiny.ini" --model "$work/train/model.safetensors" \
+  --candidates "$work/pts/points/0000/candidates.safetensors" \
+  --candidates "$work/pts/points/0001/candidates.safetensors" --out "$work/eval_pts" \
+  --device "$dev" --quiet || fail "evaluate on points' candidates"
+printf 'lr_x, colour\n0.1, 3\n' > "$work/badpts.csv"
+expect_fail "a points file with an unknown column" "unknown column 'colour'" "$bin" attack \
+  --config "$work/tiny.ini" --model "$work/train/model.safetensors" --out "$work/badpts" \
+  --set attack.points_file="$work/badpts.csv" --device "$dev" --quiet
+printf 'lr_x, alpha\n0.1, 3\n0.2, abc\n' > "$work/badpts.csv"
+expect_fail "a points file with a bad number" "badpts.csv:3: column 2 (alpha): 'abc'" "$bin" attack \
+  --config "$work/tiny.ini" --model "$work/train/model.safetensors" --out "$work/badpts" \
+  --set attack.points_file="$work/badpts.csv" --device "$dev" --quiet
+printf 'lr_x, momentum\n0.1, 1.5\n' > "$work/badpts.csv"
+expect_fail "a point out of range" "point 0" "$bin" attack \
+  --config "$work/tiny.ini" --model "$work/train/model.safetensors" --out "$work/badpts" \
+  --set attack.points_file="$work/badpts.csv" --device "$dev" --quiet
+
 echo "smoke: ok"

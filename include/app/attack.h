@@ -42,4 +42,18 @@ kr_status kr_attack_eval_point(kr_device *dev, kr_dtype dt, const char *model_pa
                                const char *candidates_path, const kr_kkt_opts *o,
                                const char *out_path, kr_kkt_loss *loss);
 
+/* m: attack.candidates, else twice the training-set size the model's metadata reports, else
+ * 4 · data.per_class. */
+size_t kr_attack_candidate_count(const kr_config *cfg, const char *model_path);
+
+/* attack.points_file set: the points of that CSV file (columns among init_scale, lr_x,
+ * lr_lambda, momentum, lambda_min, alpha, seed; the rest from [attack]) run in one device job
+ * (nn/kkt.h points, SGD), each as a separate attack would run it. DIR/points/NNNN/ holds point
+ * NNNN's candidates.safetensors (readable by evaluate) and point.json (values, final loss
+ * terms, status); DIR/attack.json the summary. A point that diverges is marked so and the
+ * others go on. No checkpoints yet: the run is staged and switched in at its end, and --resume
+ * is refused (src/app/attack_points.c). */
+kr_status kr_attack_points_run(const kr_config *cfg, kr_device *dev, const char *model_path,
+                               const char *out_dir, kr_run_mode mode, kr_attack_result *res);
+
 #endif

@@ -56,6 +56,7 @@ typedef struct kr_config {
         kr_act activation;
         kr_optimizer optimizer;
         uint64_t seed;
+        char points_file[1024]; /* "" = one run; else a CSV of points (attack_points.c) */
         long checkpoint_every;
         long log_every;
         kr_dtype precision;

@@ -49,7 +49,7 @@ static void log_json(FILE *f, long it, const kr_kkt_loss *l, double seconds)
 
 /* Candidate count: attack.candidates, else twice the training-set size the model reports
  * (metadata n_train), else twice 2·data.per_class. */
-static size_t candidate_count(const kr_config *cfg, const char *model_path)
+size_t kr_attack_candidate_count(const kr_config *cfg, const char *model_path)
 {
     if (cfg->attack.candidates > 0) return (size_t)cfg->attack.candidates;
     kr_st_file *f;
@@ -122,7 +122,7 @@ kr_status kr_attack_run(const kr_config *cfg, kr_device *dev, const char *model_
     KR_TRY_GOTO(kr_rundir_path(&rd, log_path, sizeof log_path, "attack.jsonl"));
     KR_TRY_GOTO(kr_model_load(model_path, &model));
 
-    const size_t m = candidate_count(cfg, model_path), d = model->dims[0];
+    const size_t m = kr_attack_candidate_count(cfg, model_path), d = model->dims[0];
     res->m = m;
     res->d = d;
     KR_TRY_GOTO(build_run(cfg, dev, model_path, m, &run));

@@ -319,9 +319,18 @@ static int cmd_attack(int argc, char **argv)
     if (st == KR_OK) st = open_device(&f, &cfg, &dev);
     kr_attack_result r;
     if (st == KR_OK) st = check_device(dev, cfg.attack.precision);
-    if (st == KR_OK) st = kr_attack_run(&cfg, dev, f.model, f.out, mode, &r);
+    const bool points = cfg.attack.points_file[0] != '\0';
+    if (st == KR_OK)
+        st = points ? kr_attack_points_run(&cfg, dev, f.model, f.out, mode, &r)
+                    : kr_attack_run(&cfg, dev, f.model, f.out, mode, &r);
     kr_device_close(dev);
     if (st != KR_OK) return fail("attack", st);
+    if (points) {
+        printf("attack: points of %s, %zu candidates each, %ld iterations in %.1fs: best loss "
+               "%.4e\nwrote %s/points/NNNN/{candidates.safetensors,point.json}, %s/attack.json\n",
+               cfg.attack.points_file, r.m, r.iterations, r.seconds, r.loss.total, f.out, f.out);
+        return 0;
+    }
     printf("attack: %zu candidates, iterations %ld..%ld in %.1fs: loss %.4e (kkt %.4e, prior "
            "%.3e, lambda %.3e)\nwrote %s/candidates.safetensors, %s/attack.jsonl\n",
            r.m, r.start_iteration, r.iterations, r.seconds, r.loss.total, r.loss.kkt,

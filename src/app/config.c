@@ -98,6 +98,9 @@ static const key_def KEYS[] = {
      "relu (the paper's) | softplus (exact-gradient variant)", NO_RANGE},
     {"attack", "optimizer", T_OPT, F(attack.optimizer), "sgd", "sgd (momentum, the paper's) | adam",
      NO_RANGE},
+    {"attack", "points_file", T_STR, F(attack.points_file), "",
+     "CSV of hyperparameter points run in one device job (columns among init_scale, lr_x, "
+     "lr_lambda, momentum, lambda_min, alpha, seed); empty = one run", NO_RANGE},
     {"attack", "seed", T_U64, F(attack.seed), "1", "seed of the candidate initialisation",
      NO_RANGE},
     {"attack", "checkpoint_every", T_LONG, F(attack.checkpoint_every), "1000",
