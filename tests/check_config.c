@@ -1,7 +1,11 @@
+#define _XOPEN_SOURCE 700 /* realpath */
 /* check_config.c — host suite: configuration defaults, INI files, --set overrides, the
  * messages for bad input (file and line), round trip through kr_config_write, and the
  * ready experiment files under configs/ (each must load and validate). */
 #include <check.h>
+#include <errno.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,6 +174,36 @@ START_TEST(test_precision_auto)
 }
 END_TEST
 
+/* A relative data.path or attack.points_file in a file is taken from the file's folder (stored
+ * absolute); from --set, as given. */
+START_TEST(test_relative_paths)
+{
+    char sub[600], path[700], want[4200], real[4096];
+    snprintf(sub, sizeof sub, "%s/configs", tmpdir);
+    ck_assert_int_eq(mkdir(sub, 0755) == 0 || errno == EEXIST, 1);
+    snprintf(path, sizeof path, "%s/x.ini", sub);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("[data]\npath = ../data/mnist\n[attack]\npoints_file = pts.csv\n", f);
+    fclose(f);
+    kr_config c;
+    kr_config_defaults(&c);
+    ck_assert_int_eq(kr_config_load_file(&c, path), KR_OK);
+    ck_assert_ptr_nonnull(realpath(sub, real));
+    snprintf(want, sizeof want, "%s/../data/mnist", real);
+    ck_assert_str_eq(c.data.path, want);
+    snprintf(want, sizeof want, "%s/pts.csv", real);
+    ck_assert_str_eq(c.attack.points_file, want);
+    ck_assert_int_eq(kr_config_set(&c, "data.path=rel/dir"), KR_OK);
+    ck_assert_str_eq(c.data.path, "rel/dir");
+    f = fopen(path, "w");
+    fputs("[data]\npath = /abs/olute\n", f);
+    fclose(f);
+    ck_assert_int_eq(kr_config_load_file(&c, path), KR_OK);
+    ck_assert_str_eq(c.data.path, "/abs/olute");
+}
+END_TEST
+
 START_TEST(test_write_round_trip)
 {
     kr_config a, b;
@@ -226,6 +260,7 @@ int main(void)
     tcase_add_test(tc, test_errors_name_file_and_line);
     tcase_add_test(tc, test_ranges_and_file_kinds);
     tcase_add_test(tc, test_precision_auto);
+    tcase_add_test(tc, test_relative_paths);
     tcase_add_test(tc, test_write_round_trip);
     tcase_add_test(tc, test_shipped_configs_load);
     suite_add_tcase(s, tc);

@@ -2,11 +2,14 @@
  *
  * Does not: resolve the device (device.c) or check that dataset files exist (data.c).
  */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "app/config.h"
 
 #include <errno.h>
 #include <float.h>
 #include <ini.h>
+#include <libgen.h>
+#include <limits.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -14,7 +17,10 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-typedef enum { T_STR, T_LONG, T_DOUBLE, T_BOOL, T_U64, T_HIDDEN, T_DTYPE, T_ACT, T_OPT } key_type;
+/* T_PATH: a string naming a file or folder; a relative one read from a configuration file is
+ * taken relative to that file's folder (and stored absolute), one from --set or the built-in
+ * text relative to the current directory. */
+typedef enum { T_STR, T_PATH, T_LONG, T_DOUBLE, T_BOOL, T_U64, T_HIDDEN, T_DTYPE, T_ACT, T_OPT } key_type;
 
 /* The allowed values of a numeric key: lo..hi, each end open or closed. */
 typedef struct key_range {
@@ -49,7 +55,9 @@ static const key_def KEYS[] = {
      NO_RANGE},
     {"data", "dataset", T_STR, F(data.dataset), "mnist", "mnist | fashion-mnist | cifar10 | folder",
      NO_RANGE},
-    {"data", "path", T_STR, F(data.path), "", "directory holding the dataset files", NO_RANGE},
+    {"data", "path", T_PATH, F(data.path), "",
+     "directory holding the dataset files (relative: to the configuration file's folder)",
+     NO_RANGE},
     {"data", "task", T_STR, F(data.task), "",
      "odd_even | vehicles_animals | clothing_footwear | A/B class-id lists (\"0,1/2,3\"); "
      "empty = the dataset's usual task", NO_RANGE},
@@ -98,7 +106,7 @@ static const key_def KEYS[] = {
      "relu (the paper's) | softplus (exact-gradient variant)", NO_RANGE},
     {"attack", "optimizer", T_OPT, F(attack.optimizer), "sgd", "sgd (momentum, the paper's) | adam",
      NO_RANGE},
-    {"attack", "points_file", T_STR, F(attack.points_file), "",
+    {"attack", "points_file", T_PATH, F(attack.points_file), "",
      "CSV of hyperparameter points run in one device job (columns among init_scale, lr_x, "
      "lr_lambda, momentum, lambda_min, alpha, seed); empty = one run", NO_RANGE},
     {"attack", "seed", T_U64, F(attack.seed), "1", "seed of the candidate initialisation",
@@ -150,6 +158,7 @@ static kr_status set_value(kr_config *c, const key_def *k, const char *v, const 
     const char *expected = "";
     switch (k->type) {
     case T_STR:
+    case T_PATH:
         if (strlen(v) >= k->size) {
             expected = "a shorter string";
             break;
@@ -283,14 +292,20 @@ void kr_config_defaults(kr_config *c)
 typedef struct ini_ctx {
     kr_config *c;
     const char *text, *path; /* the source, to look at a failing line again */
+    char dir[PATH_MAX];      /* the file's folder, absolute ("" for text): T_PATH's base */
     bool failed;
-    char section[64], key[64], value[1100];
+    char section[64], key[64], value[PATH_MAX + 1100];
 } ini_ctx;
 
 static int on_ini(void *user, const char *section, const char *name, const char *value)
 {
     ini_ctx *x = user;
     const key_def *k = find_key(section, name);
+    char joined[PATH_MAX + 1100];
+    if (k && k->type == T_PATH && x->dir[0] && value[0] && value[0] != '/') {
+        snprintf(joined, sizeof joined, "%s/%s", x->dir, value);
+        value = joined;
+    }
     if (k && set_value(x->c, k, value, "") == KR_OK) return 1;
     if (x->failed) return 0; /* inih reports the first failing line; keep that entry */
     x->failed = true;
@@ -363,6 +378,10 @@ kr_status kr_config_load_file(kr_config *c, const char *path)
         return KR_FAIL(KR_E_IO, "%s: is a directory, not a config file", path);
     }
     ini_ctx x = {.c = c, .text = NULL, .path = path};
+    char copy[1100], *folder;
+    snprintf(copy, sizeof copy, "%s", path);
+    folder = dirname(copy);
+    if (!realpath(folder, x.dir)) x.dir[0] = '\0'; /* then relative to the current folder */
     int rc = ini_parse_file(f, on_ini, &x);
     bool read_error = ferror(f) != 0;
     fclose(f);
@@ -405,7 +424,8 @@ static void format_value(const kr_config *c, const key_def *k, char *buf, size_t
 {
     const void *p = (const char *)c + k->offset;
     switch (k->type) {
-    case T_STR: snprintf(buf, cap, "%s", (const char *)p); break;
+    case T_STR:
+    case T_PATH: snprintf(buf, cap, "%s", (const char *)p); break;
     case T_LONG: snprintf(buf, cap, "%ld", *(const long *)p); break;
     case T_U64: snprintf(buf, cap, "%llu", (unsigned long long)*(const uint64_t *)p); break;
     case T_DOUBLE: snprintf(buf, cap, "%.17g", *(const double *)p); break;
