@@ -150,10 +150,14 @@ static kr_status read_file(const char *path, cmp_dev *d, size_t *nd)
         const cJSON *facts = cJSON_GetObjectItemCaseSensitive(jd, "facts");
         snprintf(c->machine, sizeof c->machine, "%s", jstr(mach, "hostname"));
         snprintf(c->name, sizeof c->name, "%s", jstr(facts, "name"));
-        if (!strcmp(c->name, "host")) /* the host backend: say which CPU and BLAS */
-            snprintf(c->name, sizeof c->name, "host (%.120s)", jstr(facts, "blas"));
-        snprintf(c->label, sizeof c->label, "%s %s", c->machine, c->name);
+        if (!strcmp(c->name, "host")) { /* the host backend: its BLAS, name and version */
+            const char *blas = jstr(facts, "blas"), *sp = strchr(blas, ' ');
+            int len = sp && strchr(sp + 1, ' ') ? (int)(strchr(sp + 1, ' ') - blas) : 120;
+            snprintf(c->name, sizeof c->name, "host (%.*s)", len, blas);
+        }
         snprintf(c->status, sizeof c->status, "%s", jstr(jd, "status"));
+        snprintf(c->label, sizeof c->label, "%s %s%s", c->machine, c->name,
+                 strcmp(c->status, "ok") ? " (FAILED)" : "");
         snprintf(c->message, sizeof c->message, "%s", jstr(jd, "message"));
         snprintf(c->size, sizeof c->size, "%s %.0f-%.0f-%.0f-1 m=%.0f", jstr(set, "size"),
                  jnum(set, "d"), jnum(set, "h"), jnum(set, "h"), jnum(set, "m"));
@@ -270,8 +274,8 @@ kr_status kr_bench_compare(const char *const *files, size_t n_files, const char 
     for (int s = 0; s < 2; s++) {
         FILE *o = sinks[s];
         if (!o) continue;
-        fprintf(o, "Attack iteration per device (%s = %d iterations at the benchmarked size; "
-                "sizes: ", header[8], KR_BENCH_ATTACK_ITERATIONS);
+        fprintf(o, "One attack iteration per device and precision; \"%s\" is the time of a "
+                "full attack at the size benchmarked (sizes: ", header[8]);
         for (size_t i = 0; i < nd; i++)
             fprintf(o, "%s%s: %s", i ? "; " : "", d[i].label, d[i].size);
         fprintf(o, ")\n\n|");
