@@ -656,7 +656,7 @@ static int cmd_bench(int argc, char **argv)
         errno = 0;
         long v = strtol(f.reps, &end, 10);
         if (errno || end == f.reps || *end || v < 1 || v > KR_BENCH_MAX_PAIRS) {
-            fprintf(stderr, "kktrecon bench: --repeat '%s': expected a whole number in [1, %d]\n",
+            fprintf(stderr, "kktrecon bench: --repeat/--reps '%s': expected a whole number in [1, %d]\n",
                     f.reps, KR_BENCH_MAX_PAIRS);
             return EXIT_USAGE;
         }
