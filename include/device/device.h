@@ -44,6 +44,8 @@ typedef struct kr_device_info {
     size_t max_alloc;        /* bytes (CL_DEVICE_MAX_MEM_ALLOC_SIZE) */
     int compute_units;
     bool fp64;
+    char vendor[128];        /* CL_DEVICE_VENDOR ("" for host) */
+    unsigned clock_mhz;      /* CL_DEVICE_MAX_CLOCK_FREQUENCY (0 for host or unknown) */
 } kr_device_info;
 
 /* Enumerates host + all OpenCL devices. *infos is malloc'ed; free() it. Never fails for lack

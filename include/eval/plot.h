@@ -12,7 +12,13 @@
  * log_x with any finite x <= 0 falls back to a linear axis and says so in the note. Text too
  * long for its place (title, axis labels, reference labels) shrinks to 8 px, then ends in "…".
  *
- * It does not compute what is plotted (metrics does), fit curves or draw legends.
+ * It does not compute what is plotted (metrics does) or fit curves.
+ *
+ * Bar charts (kr_plot_bars_png, for `kktrecon bench --compare`): horizontal grouped bars, one
+ * group per category (a device) with one bar per series (a precision), category labels left
+ * of the groups, the value axis along the bottom from 0 with nice ticks, each bar's value
+ * written at its end, a legend of the series under the title. A NaN value draws no bar and
+ * writes "n/a" (a device without float64, a failed device); negative values are clamped to 0.
  */
 #ifndef KR_PLOT_H
 #define KR_PLOT_H
@@ -55,6 +61,17 @@ typedef struct kr_plot_frame {
 kr_status kr_plot_scatter_png(const char *path, size_t n, const double *x, const double *y,
                               const char *title, const char *xlabel, const char *ylabel,
                               const kr_plot_options *opt, kr_plot_frame *frame);
+
+/* Horizontal grouped bars: values is n_cat × n_series, row-major (values[c·n_series + s]).
+ * cats[c] labels group c, series[s] labels series s (n_series <= 8; series may be NULL when
+ * n_series == 1: no legend). value_fmt is the printf format of the value written at each bar's
+ * end (NULL: "%.3g"). opt: only width and height count; height 0 -> sized to the bars
+ * (clamped to [200, 8192]). Errors: KR_E_INVALID for a NULL path/array or n_series outside
+ * [1, 8]; KR_E_IO when the file cannot be written. n_cat == 0 draws "no data". */
+kr_status kr_plot_bars_png(const char *path, size_t n_cat, const char *const *cats,
+                           size_t n_series, const char *const *series, const double *values,
+                           const char *title, const char *xlabel, const char *value_fmt,
+                           const kr_plot_options *opt);
 
 /* Data coordinates -> pixel centre (px, py) under frame f. */
 void kr_plot_frame_map(const kr_plot_frame *f, double x, double y, double *px, double *py);

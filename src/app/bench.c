@@ -2,15 +2,23 @@
  * device and prints GFLOP/s beside the device's GEMM rate measured in the same run, so the
  * ratio says how close the pipeline comes to its backend's own BLAS. Never asserts on time.
  * FLOP counts: training kr_mlp_step_flops; attack 2m(5·D·H₁ + 7·H₁·H₂) (ISSUE 3 / DESIGN
- * §3.1, the GEMMs of one iteration for a 3-layer net).
+ * §3.1, the GEMMs of one iteration for a 3-layer net). The self-test gate, the interleaved
+ * reference GEMM and the JSON entry are described in bench.h; the schema in
+ * docs/bench-schema.md. What it does not do: compare files (bench_compare.c).
  */
 #include "app/bench.h"
 
 #include <math.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <cJSON.h>
+
+#include "app/selftest.h"
 #include "device/blas.h"
+#include "io/report.h"
 #include "nn/kkt.h"
 #include "nn/optim.h"
 #include "base/log.h"
@@ -26,7 +34,10 @@ void kr_bench_defaults(kr_bench_opts *o)
     o->h = 1000;
     o->n = 500;
     o->m = 1000;
+    snprintf(o->size_name, sizeof o->size_name, "paper");
     o->reps = 5;
+    o->budget_s = 3.0;
+    o->spread_target = 0.05;
     o->train = o->attack = true;
     o->dtypes[0] = KR_F32;
     o->dtypes[1] = KR_F64;
@@ -64,92 +75,220 @@ static double median(double *t, int n)
     return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
 }
 
-static kr_status bench_train(kr_device *dev, kr_dtype dt, const kr_bench_opts *o, double *sec,
-                             double *flops, kr_device_counters *per_iter)
+kr_status kr_bench_set_size(kr_bench_opts *o, const char *size)
 {
-    kr_model *m = NULL;
-    kr_mlp *net = NULL;
+    static const struct { const char *name; size_t d, h, n, m; } named[] = {
+        {"demo", 784, 200, 20, 160},    {"paper", 784, 1000, 500, 1000},
+        {"cifar", 3072, 1000, 500, 1000}, {"small", 784, 200, 100, 200},
+    };
+    for (size_t i = 0; i < sizeof named / sizeof named[0]; i++)
+        if (!strcmp(size, named[i].name)) {
+            o->d = named[i].d;
+            o->h = named[i].h;
+            o->n = named[i].n;
+            o->m = named[i].m;
+            snprintf(o->size_name, sizeof o->size_name, "%s", size);
+            return KR_OK;
+        }
+    unsigned long d, h1, h2, m;
+    char end;
+    if (sscanf(size, "%lu-%lu-%lu:%lu%c", &d, &h1, &h2, &m, &end) != 4 || !d || !h1 || !m ||
+        d > 100000 || h1 > 100000 || m > 1000000)
+        return KR_FAIL(KR_E_INVALID, "bench --size '%s': expected demo, paper, cifar, small or "
+                       "D-H-H:M (e.g. 784-500-500:200)", size);
+    if (h1 != h2)
+        return KR_FAIL(KR_E_INVALID, "bench --size '%s': the benchmark net has two hidden layers "
+                       "of one width (H-H), got %lu and %lu", size, h1, h2);
+    o->d = d;
+    o->h = h1;
+    o->n = o->m = m;
+    snprintf(o->size_name, sizeof o->size_name, "custom");
+    return KR_OK;
+}
+
+/* One workload's state, set up once per figure and stepped by work_iter. */
+typedef struct bench_work {
+    bool attack;
+    kr_model *m;
+    kr_mlp *net;
+    kr_kkt *k;
+    kr_tensor *x, *l, *gx, *gl, *bx, *bl;
+    double flops;
+} bench_work;
+
+static void work_close(bench_work *w)
+{
+    kr_tensor_free(w->x);
+    kr_tensor_free(w->l);
+    kr_tensor_free(w->gx);
+    kr_tensor_free(w->gl);
+    kr_tensor_free(w->bx);
+    kr_tensor_free(w->bl);
+    kr_kkt_free(w->k);
+    kr_mlp_free(w->net);
+    kr_model_free(w->m);
+    memset(w, 0, sizeof *w);
+}
+
+static kr_status work_open(kr_device *dev, kr_dtype dt, const kr_bench_opts *o, bool attack,
+                           bench_work *w)
+{
+    memset(w, 0, sizeof *w);
+    w->attack = attack;
+    size_t rows = attack ? o->m : o->n;
     double *x = NULL, *y = NULL;
     kr_status st;
-    double t[64];
-    KR_TRY_GOTO(make_model(o->d, o->h, &m));
-    if (!(x = random_matrix(o->n * o->d, 0.3, 1)) || !(y = malloc(o->n * sizeof *y))) {
+    KR_TRY_GOTO(make_model(o->d, o->h, &w->m));
+    if (!(x = random_matrix(rows * o->d, 0.3, attack ? 2 : 1)) || !(y = malloc(rows * sizeof *y))) {
         st = KR_FAIL(KR_E_NOMEM, "bench data");
         goto fail;
     }
-    for (size_t i = 0; i < o->n; i++) y[i] = i % 2 ? 1.0 : -1.0;
-    KR_TRY_GOTO(kr_mlp_new(dev, dt, m, o->n, &net));
-    KR_TRY_GOTO(kr_mlp_set_batch(net, x, y));
-    int reps = o->reps < 64 ? o->reps : 64;
-    for (int r = -1; r < reps; r++) { /* r = -1 warms up (kernel variants, caches) */
-        if (r == reps - 1) kr_device_counters_reset(dev);
-        double t0 = kr_time_now();
-        KR_TRY_GOTO(kr_mlp_loss_grad(net, NULL, NULL)); /* the loop reads it at log steps only */
-        KR_TRY_GOTO(kr_mlp_step(net, 1e-3));
-        KR_TRY_GOTO(kr_device_finish(dev));
-        if (r >= 0) t[r] = kr_time_now() - t0;
+    if (!attack) {
+        for (size_t i = 0; i < rows; i++) y[i] = i % 2 ? 1.0 : -1.0;
+        KR_TRY_GOTO(kr_mlp_new(dev, dt, w->m, o->n, &w->net));
+        KR_TRY_GOTO(kr_mlp_set_batch(w->net, x, y));
+        w->flops = kr_mlp_step_flops(w->m, o->n);
+    } else {
+        for (size_t i = 0; i < rows; i++) y[i] = i < rows / 2 ? -1.0 : 1.0;
+        kr_kkt_opts ko = {KR_ACT_RELU, 19.2, 0.42};
+        KR_TRY_GOTO(kr_kkt_new(dev, dt, w->m, &ko, o->m, y, &w->k));
+        KR_TRY_GOTO(kr_tensor_new(dev, dt, o->m, o->d, "X", &w->x));
+        KR_TRY_GOTO(kr_tensor_new(dev, dt, o->m, o->d, "dX", &w->gx));
+        KR_TRY_GOTO(kr_tensor_new(dev, dt, o->m, o->d, "X momentum", &w->bx));
+        KR_TRY_GOTO(kr_tensor_new(dev, dt, o->m, 1, "lambda", &w->l));
+        KR_TRY_GOTO(kr_tensor_new(dev, dt, o->m, 1, "dlambda", &w->gl));
+        KR_TRY_GOTO(kr_tensor_new(dev, dt, o->m, 1, "lambda momentum", &w->bl));
+        KR_TRY_GOTO(kr_tensor_write(w->x, x));
+        KR_TRY_GOTO(kr_tensor_fill(w->l, 0.5));
+        w->flops = 2.0 * (double)o->m *
+                   (5.0 * (double)o->d * (double)o->h + 7.0 * (double)o->h * (double)o->h);
     }
-    kr_device_counters_get(dev, per_iter);
-    *sec = median(t, reps);
-    *flops = kr_mlp_step_flops(m, o->n);
-fail:
-    kr_mlp_free(net);
-    kr_model_free(m);
     free(x);
     free(y);
+    return KR_OK;
+fail:
+    free(x);
+    free(y);
+    work_close(w);
     return st;
 }
 
-static kr_status bench_attack(kr_device *dev, kr_dtype dt, const kr_bench_opts *o, double *sec,
-                              double *flops, kr_device_counters *per_iter)
+/* One iteration as the loops run it: they read scalars at log steps only. */
+static kr_status work_iter(bench_work *w, bool first)
 {
-    kr_model *m = NULL;
-    kr_kkt *k = NULL;
-    kr_tensor *x = NULL, *l = NULL, *gx = NULL, *gl = NULL, *bx = NULL, *bl = NULL;
-    double *hx = NULL, *y = NULL;
+    if (!w->attack) {
+        KR_TRY(kr_mlp_loss_grad(w->net, NULL, NULL));
+        return kr_mlp_step(w->net, 1e-3);
+    }
+    KR_TRY(kr_kkt_eval(w->k, w->x, w->l, w->gx, w->gl));
+    KR_TRY(kr_op_sgd(1e-6, 0.9, first, w->x, w->gx, w->bx));
+    return kr_op_sgd(1e-6, 0.9, first, w->l, w->gl, w->bl);
+}
+
+/* The reference product C(m×H) = A(m×D)·B(H×D)ᵀ, the dominant GEMM of both workloads. */
+typedef struct bench_ref {
+    kr_tensor *a, *b, *c;
+    double flops;
+} bench_ref;
+
+static void ref_close(bench_ref *r)
+{
+    kr_tensor_free(r->a);
+    kr_tensor_free(r->b);
+    kr_tensor_free(r->c);
+    memset(r, 0, sizeof *r);
+}
+
+static kr_status ref_open(kr_device *dev, kr_dtype dt, const kr_bench_opts *o, bench_ref *r)
+{
+    memset(r, 0, sizeof *r);
     kr_status st;
-    double t[64];
-    KR_TRY_GOTO(make_model(o->d, o->h, &m));
-    if (!(hx = random_matrix(o->m * o->d, 0.3, 2)) || !(y = malloc(o->m * sizeof *y))) {
-        st = KR_FAIL(KR_E_NOMEM, "bench data");
-        goto fail;
-    }
-    for (size_t i = 0; i < o->m; i++) y[i] = i < o->m / 2 ? -1.0 : 1.0;
-    kr_kkt_opts ko = {KR_ACT_RELU, 19.2, 0.42};
-    KR_TRY_GOTO(kr_kkt_new(dev, dt, m, &ko, o->m, y, &k));
-    KR_TRY_GOTO(kr_tensor_new(dev, dt, o->m, o->d, "X", &x));
-    KR_TRY_GOTO(kr_tensor_new(dev, dt, o->m, o->d, "dX", &gx));
-    KR_TRY_GOTO(kr_tensor_new(dev, dt, o->m, o->d, "X momentum", &bx));
-    KR_TRY_GOTO(kr_tensor_new(dev, dt, o->m, 1, "lambda", &l));
-    KR_TRY_GOTO(kr_tensor_new(dev, dt, o->m, 1, "dlambda", &gl));
-    KR_TRY_GOTO(kr_tensor_new(dev, dt, o->m, 1, "lambda momentum", &bl));
-    KR_TRY_GOTO(kr_tensor_write(x, hx));
-    KR_TRY_GOTO(kr_tensor_fill(l, 0.5));
-    int reps = o->reps < 64 ? o->reps : 64;
-    for (int r = -1; r < reps; r++) {
-        if (r == reps - 1) kr_device_counters_reset(dev);
-        double t0 = kr_time_now();
-        KR_TRY_GOTO(kr_kkt_eval(k, x, l, gx, gl)); /* the loop reads the loss at log steps only */
-        KR_TRY_GOTO(kr_op_sgd(1e-6, 0.9, r <= 0, x, gx, bx));
-        KR_TRY_GOTO(kr_op_sgd(1e-6, 0.9, r <= 0, l, gl, bl));
-        KR_TRY_GOTO(kr_device_finish(dev));
-        if (r >= 0) t[r] = kr_time_now() - t0;
-    }
-    kr_device_counters_get(dev, per_iter);
-    *sec = median(t, reps);
-    *flops = 2.0 * (double)o->m * (5.0 * (double)o->d * (double)o->h + 7.0 * (double)o->h * (double)o->h);
+    KR_TRY_GOTO(kr_tensor_new(dev, dt, o->m, o->d, "GEMM A", &r->a));
+    KR_TRY_GOTO(kr_tensor_new(dev, dt, o->h, o->d, "GEMM B", &r->b));
+    KR_TRY_GOTO(kr_tensor_new(dev, dt, o->m, o->h, "GEMM C", &r->c));
+    KR_TRY_GOTO(kr_tensor_fill(r->a, 0.5));
+    KR_TRY_GOTO(kr_tensor_fill(r->b, 0.25));
+    r->flops = 2.0 * (double)o->m * (double)o->h * (double)o->d;
+    return KR_OK;
 fail:
-    kr_tensor_free(x);
-    kr_tensor_free(l);
-    kr_tensor_free(gx);
-    kr_tensor_free(gl);
-    kr_tensor_free(bx);
-    kr_tensor_free(bl);
-    kr_kkt_free(k);
-    kr_model_free(m);
-    free(hx);
-    free(y);
+    ref_close(r);
     return st;
+}
+
+/* What one figure measured (ms of the work; the reference's rate; their ratio per pair). */
+typedef struct bench_fig {
+    int pairs;
+    bool converged;              /* spread below target (else the budget or the cap ended it) */
+    double ms_med, ms_min, ms_max;
+    double gflops, gemm_gflops;  /* work and reference, from the medians */
+    double ratio, spread;        /* median of per-pair ratios; spread of the last window */
+    kr_device_counters per_iter; /* one work iteration, reference excluded */
+} bench_fig;
+
+static double rel_spread(const double *v, int n)
+{
+    double tmp[KR_BENCH_MAX_PAIRS], lo = INFINITY, hi = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        tmp[i] = v[i];
+        lo = fmin(lo, v[i]);
+        hi = fmax(hi, v[i]);
+    }
+    double med = median(tmp, n);
+    return med > 0 ? (hi - lo) / med : INFINITY;
+}
+
+static kr_status measure(kr_device *dev, bench_work *w, bench_ref *r, const kr_bench_opts *o,
+                         bench_fig *f)
+{
+    static double ws[KR_BENCH_MAX_PAIRS], gs[KR_BENCH_MAX_PAIRS], ratio[KR_BENCH_MAX_PAIRS];
+    memset(f, 0, sizeof *f);
+    /* Warm-up pair: kernel variants, CLBlast's programs, caches. */
+    KR_TRY(kr_blas_gemm(1.0, r->a, false, r->b, true, 0.0, r->c));
+    KR_TRY(work_iter(w, true));
+    KR_TRY(kr_device_finish(dev));
+    double start = kr_time_now();
+    int n = 0;
+    while (n < KR_BENCH_MAX_PAIRS) {
+        double t0 = kr_time_now();
+        KR_TRY(kr_blas_gemm(1.0, r->a, false, r->b, true, 0.0, r->c));
+        KR_TRY(kr_device_finish(dev));
+        gs[n] = kr_time_now() - t0;
+        if (n == 0) kr_device_counters_reset(dev);
+        t0 = kr_time_now();
+        KR_TRY(work_iter(w, false));
+        KR_TRY(kr_device_finish(dev));
+        ws[n] = kr_time_now() - t0;
+        if (n == 0) kr_device_counters_get(dev, &f->per_iter);
+        /* rate(work) / rate(ref) of this pair */
+        ratio[n] = (w->flops / ws[n]) / (r->flops / gs[n]);
+        n++;
+        if (kr_interrupted()) return KR_FAIL(KR_E_INTERRUPTED, "bench interrupted");
+        if (n < o->reps) continue;
+        int k = n < KR_BENCH_WINDOW ? n : KR_BENCH_WINDOW;
+        f->spread = rel_spread(ratio + n - k, k);
+        if (o->budget_s <= 0) break;
+        if (k == KR_BENCH_WINDOW && f->spread < o->spread_target) {
+            f->converged = true;
+            break;
+        }
+        if (kr_time_now() - start > o->budget_s) break;
+    }
+    f->pairs = n;
+    double tmp[KR_BENCH_MAX_PAIRS];
+    f->ms_min = INFINITY;
+    f->ms_max = 0;
+    for (int i = 0; i < n; i++) {
+        f->ms_min = fmin(f->ms_min, 1e3 * ws[i]);
+        f->ms_max = fmax(f->ms_max, 1e3 * ws[i]);
+    }
+    memcpy(tmp, ws, (size_t)n * sizeof *tmp);
+    f->ms_med = 1e3 * median(tmp, n);
+    memcpy(tmp, gs, (size_t)n * sizeof *tmp);
+    f->gemm_gflops = r->flops / median(tmp, n) * 1e-9;
+    f->gflops = w->flops / (f->ms_med * 1e-3) * 1e-9;
+    memcpy(tmp, ratio, (size_t)n * sizeof *tmp);
+    f->ratio = median(tmp, n);
+    return KR_OK;
 }
 
 /* One iteration (loss, gradient, SGD-momentum steps with per-row lr) of P points of mp
@@ -232,9 +371,178 @@ static void print_counters(FILE *out, const kr_device_counters *c)
             c->bytes_from_device);
 }
 
-kr_status kr_bench_run(kr_device *dev, const kr_bench_opts *o, FILE *out)
+static cJSON *counters_json(const kr_device_counters *c)
 {
-    fprintf(out, "device: %s\n", kr_device_describe(dev));
+    cJSON *j = cJSON_CreateObject();
+    if (!j) return NULL;
+    cJSON_AddNumberToObject(j, "ops", (double)c->ops);
+    cJSON_AddNumberToObject(j, "kernels", (double)c->kernels);
+    cJSON_AddNumberToObject(j, "gemms", (double)c->gemms);
+    cJSON_AddNumberToObject(j, "copies", (double)c->copies);
+    cJSON_AddNumberToObject(j, "blocking", (double)c->blocking);
+    cJSON_AddNumberToObject(j, "bytes_to_device", (double)c->bytes_to_device);
+    cJSON_AddNumberToObject(j, "bytes_from_device", (double)c->bytes_from_device);
+    return j;
+}
+
+/* The device's facts (kr_device_info) as the schema's "facts" object. */
+static cJSON *facts_json(const kr_device_info *i)
+{
+    cJSON *j = cJSON_CreateObject();
+    if (!j) return NULL;
+    bool host = i->backend == KR_BACKEND_HOST;
+    cJSON_AddStringToObject(j, "backend", host ? "host" : "opencl");
+    cJSON_AddStringToObject(j, "type", i->type);
+    cJSON_AddStringToObject(j, "name", i->name);
+    cJSON_AddStringToObject(j, "vendor", i->vendor);
+    cJSON_AddStringToObject(j, "platform", host ? "" : i->platform_name);
+    cJSON_AddStringToObject(j, "driver", i->driver);
+    cJSON_AddStringToObject(j, "opencl_c", i->opencl_c);
+    cJSON_AddNumberToObject(j, "compute_units", i->compute_units);
+    kr_report_json_number(j, "clock_mhz", i->clock_mhz ? (double)i->clock_mhz : NAN);
+    cJSON_AddNumberToObject(j, "global_mem_bytes", (double)i->global_mem);
+    cJSON_AddNumberToObject(j, "max_alloc_bytes", (double)i->max_alloc);
+    cJSON_AddBoolToObject(j, "fp64", i->fp64);
+    cJSON_AddStringToObject(j, "blas", host ? i->platform_name : "CLBlast");
+    return j;
+}
+
+static cJSON *device_json(cJSON *jdevs, const kr_device_info *info, const char *describe)
+{
+    if (!jdevs) return NULL;
+    cJSON *j = cJSON_CreateObject();
+    if (!j) return NULL;
+    cJSON_AddItemToArray(jdevs, j);
+    cJSON_AddNumberToObject(j, "index", info->index);
+    char label[300];
+    snprintf(label, sizeof label, "%s", info->name);
+    cJSON_AddStringToObject(j, "label", label);
+    cJSON_AddStringToObject(j, "describe", describe);
+    cJSON_AddItemToObject(j, "facts", facts_json(info));
+    return j;
+}
+
+void kr_bench_json_open_error(cJSON *jdevs, const kr_device_info *info, const char *message)
+{
+    cJSON *j = device_json(jdevs, info, "");
+    if (!j) return;
+    cJSON_AddStringToObject(j, "status", "error");
+    cJSON_AddStringToObject(j, "message", message);
+}
+
+cJSON *kr_bench_json_new(const kr_bench_opts *o, const char *version)
+{
+    cJSON *root = cJSON_CreateObject();
+    if (!root) return NULL;
+    cJSON_AddStringToObject(root, "schema", KR_BENCH_SCHEMA);
+    cJSON_AddStringToObject(root, "kktrecon_version", version ? version : "");
+    cJSON *mach = cJSON_AddObjectToObject(root, "machine");
+    char host[256] = "", cpu[256] = "";
+    if (gethostname(host, sizeof host) != 0) host[0] = '\0';
+    host[sizeof host - 1] = '\0';
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f) {
+        char line[512];
+        while (fgets(line, sizeof line, f))
+            if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+                const char *v = strchr(line, ':') + 1;
+                while (*v == ' ' || *v == '\t') v++;
+                snprintf(cpu, sizeof cpu, "%s", v);
+                cpu[strcspn(cpu, "\n")] = '\0';
+                break;
+            }
+        fclose(f);
+    }
+    char date[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+    cJSON_AddStringToObject(mach, "hostname", host);
+    cJSON_AddStringToObject(mach, "cpu_model", cpu);
+    cJSON_AddNumberToObject(mach, "cpus", (double)sysconf(_SC_NPROCESSORS_ONLN));
+    cJSON_AddStringToObject(mach, "date", date);
+    cJSON *set = cJSON_AddObjectToObject(root, "settings");
+    cJSON_AddStringToObject(set, "size", o->size_name);
+    cJSON_AddNumberToObject(set, "d", (double)o->d);
+    cJSON_AddNumberToObject(set, "h", (double)o->h);
+    cJSON_AddNumberToObject(set, "n", (double)o->n);
+    cJSON_AddNumberToObject(set, "m", (double)o->m);
+    cJSON_AddNumberToObject(set, "repeat", o->reps);
+    cJSON_AddNumberToObject(set, "budget_s", o->budget_s);
+    cJSON_AddNumberToObject(set, "spread_target", o->spread_target);
+    cJSON_AddNumberToObject(set, "window", KR_BENCH_WINDOW);
+    cJSON_AddArrayToObject(root, "devices");
+    return root;
+}
+
+static void fig_json(cJSON *arr, kr_dtype dt, const char *workload, size_t rows, double flops,
+                     const bench_fig *f, double peak, bool suspect)
+{
+    if (!arr) return;
+    cJSON *j = cJSON_CreateObject();
+    if (!j) return;
+    cJSON_AddItemToArray(arr, j);
+    cJSON_AddStringToObject(j, "dtype", kr_dtype_name(dt));
+    cJSON_AddStringToObject(j, "workload", workload);
+    cJSON_AddNumberToObject(j, "rows", (double)rows);
+    cJSON_AddNumberToObject(j, "flop", flops);
+    cJSON_AddNumberToObject(j, "pairs", f->pairs);
+    cJSON_AddBoolToObject(j, "converged", f->converged);
+    cJSON_AddNumberToObject(j, "ms_median", f->ms_med);
+    cJSON_AddNumberToObject(j, "ms_min", f->ms_min);
+    cJSON_AddNumberToObject(j, "ms_max", f->ms_max);
+    cJSON_AddNumberToObject(j, "iterations_per_s", 1e3 / f->ms_med);
+    cJSON_AddNumberToObject(j, "gflops", f->gflops);
+    cJSON_AddNumberToObject(j, "gemm_gflops", f->gemm_gflops);
+    cJSON_AddNumberToObject(j, "fraction_of_gemm", f->ratio);
+    kr_report_json_number(j, "fraction_spread", f->spread);
+    kr_report_json_number(j, "fraction_of_peak", f->gflops / peak);
+    cJSON_AddBoolToObject(j, "suspect", suspect);
+    cJSON_AddItemToObject(j, "per_iteration", counters_json(&f->per_iter));
+}
+
+static void print_fig(FILE *out, kr_dtype dt, const char *name, const bench_fig *f, double peak,
+                      bool suspect)
+{
+    fprintf(out, "%-8s %-30s %9.2f %7.2f-%-8.2f %8.1f %8.1f %5.2f ±%3.0f%% %5.1f%% %8.1f%s\n",
+            kr_dtype_name(dt), name, f->ms_med, f->ms_min, f->ms_max, f->gflops, f->gemm_gflops,
+            f->ratio, 100 * f->spread, 100 * f->gflops / peak, 1e3 / f->ms_med,
+            suspect ? "  SUSPECT: above 1 on host, where every GEMM is the reference"
+            : f->converged || f->pairs < KR_BENCH_WINDOW ? "" : "  (spread above target)");
+}
+
+kr_status kr_bench_run(kr_device *dev, const kr_bench_opts *o, FILE *out, cJSON *jdevs)
+{
+    const kr_device_info *info = kr_device_get_info(dev);
+    bool host = kr_device_backend(dev) == KR_BACKEND_HOST;
+    fprintf(out, "device %d: %s\n", info->index, kr_device_describe(dev));
+    cJSON *jd = device_json(jdevs, info, kr_device_describe(dev));
+    cJSON *jst = jd ? cJSON_AddObjectToObject(jd, "selftest") : NULL;
+
+    /* The known-answer self-test gates every timing of this device. */
+    for (int i = 0; i < o->n_dtypes; i++) {
+        kr_dtype dt = o->dtypes[i];
+        if (kr_device_check_dtype(dev, dt) != KR_OK) {
+            if (jst) cJSON_AddStringToObject(jst, kr_dtype_name(dt), "unsupported");
+            continue;
+        }
+        kr_status st = kr_selftest_run(dev, dt);
+        if (st == KR_E_INTERRUPTED) return st;
+        if (st != KR_OK) {
+            fprintf(out, "FAILED  self-test %s: %s\n", kr_dtype_name(dt), kr_error_message());
+            if (jd) {
+                cJSON_AddStringToObject(jst, kr_dtype_name(dt), "failed");
+                cJSON_AddStringToObject(jd, "status", "FAILED");
+                cJSON_AddStringToObject(jd, "message", kr_error_message());
+            }
+            fflush(out);
+            return KR_OK;
+        }
+        if (jst) cJSON_AddStringToObject(jst, kr_dtype_name(dt), "passed");
+    }
+    fprintf(out, "self-test: passed\n");
+    if (jd) cJSON_AddStringToObject(jd, "status", "ok");
+
     kr_peak pk;
     KR_TRY(kr_peak_measure(dev, &pk));
     char transfers[96] = "no transfers (one memory)";
@@ -244,47 +552,59 @@ kr_status kr_bench_run(kr_device *dev, const kr_bench_opts *o, FILE *out)
     fprintf(out, "limits: compute %.1f GFLOP/s float32, %.1f float64; read bandwidth %.1f GB/s; "
             "%s; %.2f us per launch\n",
             pk.gflops[KR_F32], pk.gflops[KR_F64], pk.read_gbs, transfers, pk.launch_us);
-    fprintf(out, "%-8s %-34s %10s %9s %12s %8s\n", "dtype", "workload", "ms", "GFLOP/s",
-            "GEMM GFLOP/s", "ratio");
+    if (jd) {
+        cJSON *jl = cJSON_AddObjectToObject(jd, "limits");
+        kr_report_json_number(jl, "gflops_float32", pk.gflops[KR_F32]);
+        kr_report_json_number(jl, "gflops_float64", pk.gflops[KR_F64]);
+        kr_report_json_number(jl, "read_gbs", pk.read_gbs);
+        kr_report_json_number(jl, "to_device_gbs", pk.to_device_gbs);
+        kr_report_json_number(jl, "from_device_gbs", pk.from_device_gbs);
+        kr_report_json_number(jl, "launch_us", pk.launch_us);
+    }
+    cJSON *jr = jd ? cJSON_AddArrayToObject(jd, "results") : NULL;
+    fprintf(out, "%-8s %-30s %9s %-16s %8s %8s %12s %6s %8s\n", "dtype", "workload", "ms median",
+            "min-max", "GFLOP/s", "GEMM", "ratio±spread", "%peak", "it/s");
     for (int i = 0; i < o->n_dtypes; i++) {
         kr_dtype dt = o->dtypes[i];
         if (kr_device_check_dtype(dev, dt) != KR_OK) {
             fprintf(out, "%-8s skipped: %s\n", kr_dtype_name(dt), kr_error_message());
             continue;
         }
-        /* The reference rate: the dominant GEMM shape of both workloads (m×H×D). */
-        double gemm;
-        KR_TRY(kr_blas_measure_gflops(dev, dt, o->m, o->h, o->d, o->reps, &gemm));
-        fprintf(out, "%-8s %-34s %10s %9s %12.1f %8s\n", kr_dtype_name(dt), "GEMM (m x H x D)", "",
-                "", gemm, "1.00");
         char name[64];
-        double sec = 0, flops = 0;
-        kr_device_counters c;
-        if (o->train) {
-            KR_TRY(bench_train(dev, dt, o, &sec, &flops, &c));
-            snprintf(name, sizeof name, "train step n=%zu %zu-%zu-%zu-1", o->n, o->d, o->h, o->h);
-            fprintf(out, "%-8s %-34s %10.2f %9.1f %12.1f %8.2f\n", kr_dtype_name(dt), name,
-                    1e3 * sec, flops / sec * 1e-9, gemm, flops / sec * 1e-9 / gemm);
-            print_counters(out, &c);
-        }
-        if (o->attack) {
-            KR_TRY(bench_attack(dev, dt, o, &sec, &flops, &c));
-            snprintf(name, sizeof name, "attack iter m=%zu %zu-%zu-%zu-1", o->m, o->d, o->h, o->h);
-            fprintf(out, "%-8s %-34s %10.2f %9.1f %12.1f %8.2f\n", kr_dtype_name(dt), name,
-                    1e3 * sec, flops / sec * 1e-9, gemm, flops / sec * 1e-9 / gemm);
-            print_counters(out, &c);
+        for (int kind = 0; kind < 2; kind++) {
+            bool attack = kind == 1;
+            if (attack ? !o->attack : !o->train) continue;
+            bench_work w;
+            bench_ref r;
+            bench_fig f;
+            KR_TRY(work_open(dev, dt, o, attack, &w));
+            kr_status st = ref_open(dev, dt, o, &r);
+            if (st == KR_OK) st = measure(dev, &w, &r, o, &f);
+            double flops = w.flops;
+            work_close(&w);
+            ref_close(&r);
+            KR_TRY(st);
+            bool suspect = host && f.ratio > 1.0;
+            if (attack)
+                snprintf(name, sizeof name, "attack iter m=%zu %zu-%zu-%zu-1", o->m, o->d, o->h, o->h);
+            else
+                snprintf(name, sizeof name, "train step n=%zu %zu-%zu-%zu-1", o->n, o->d, o->h, o->h);
+            print_fig(out, dt, name, &f, pk.gflops[dt], suspect);
+            print_counters(out, &f.per_iter);
+            fig_json(jr, dt, attack ? "attack" : "train", attack ? o->m : o->n, flops, &f,
+                     pk.gflops[dt], suspect);
         }
         if (o->points) {
             /* The demo's attack size; "sequential" is P single-point iterations. */
             static const size_t Ps[] = {1, 2, 4, 8, 16};
-            double t1 = 0;
-            for (size_t i = 0; i < sizeof Ps / sizeof Ps[0]; i++) {
-                KR_TRY(bench_points(dev, dt, Ps[i], 160, 784, 200, o->reps, &sec));
-                if (Ps[i] == 1) t1 = sec;
-                snprintf(name, sizeof name, "points P=%zu m=160 784-200-200-1", Ps[i]);
-                fprintf(out, "%-8s %-34s %10.2f %9s %12s %8s   %.0f point-it/s, %.2fx P "
-                        "sequential\n", kr_dtype_name(dt), name, 1e3 * sec, "", "", "",
-                        (double)Ps[i] / sec, (double)Ps[i] * t1 / sec);
+            double t1 = 0, sec = 0;
+            for (size_t p = 0; p < sizeof Ps / sizeof Ps[0]; p++) {
+                KR_TRY(bench_points(dev, dt, Ps[p], 160, 784, 200, o->reps, &sec));
+                if (Ps[p] == 1) t1 = sec;
+                snprintf(name, sizeof name, "points P=%zu m=160 784-200-200-1", Ps[p]);
+                fprintf(out, "%-8s %-30s %9.2f   %.0f point-it/s, %.2fx P sequential\n",
+                        kr_dtype_name(dt), name, 1e3 * sec, (double)Ps[p] / sec,
+                        (double)Ps[p] * t1 / sec);
             }
         }
         fflush(out);

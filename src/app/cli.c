@@ -13,8 +13,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cJSON.h>
+
 #include "app/attack.h"
 #include "app/bench.h"
+#include "app/bench_compare.h"
 #include "app/selftest.h"
 #include "app/config.h"
 #include "device/device.h"
@@ -50,6 +53,7 @@ typedef struct flags {
     const char *what;
     const char *size;
     const char *reps;
+    const char *json, *price, *budget;
 } flags;
 
 typedef struct flag_def {
@@ -65,6 +69,7 @@ static const flag_def FLAGS[] = {
     FV("config", config), FV("out", out), FV("model", model), FV("device", device),
     FV("precision", precision), FV("activation", activation), FV("alpha", alpha),
     FV("lambda-min", lambda_min), FV("what", what), FV("size", size), FV("reps", reps),
+    FV("repeat", reps), FV("json", json), FV("price-per-hour", price), FV("budget", budget),
     FB("resume", resume), FB("overwrite", overwrite), FB("quiet", quiet), FB("help", help),
     FB("check", check),
     {"set", 0, 2}, {"candidates", 0, 3},
@@ -552,12 +557,84 @@ static int cmd_demo(int argc, char **argv)
     return 0;
 }
 
+/* `bench --compare A.json B.json ...`: the files follow the flag until the next flag. */
+static int bench_compare_cmd(const flags *f, const char *const *files, int n_files)
+{
+    if (!f->out) {
+        fprintf(stderr, "kktrecon bench: --compare needs --out DIR\n");
+        return EXIT_USAGE;
+    }
+    if (n_files < 1) {
+        fprintf(stderr, "kktrecon bench: --compare needs at least one JSON file\n");
+        return EXIT_USAGE;
+    }
+    kr_status st = kr_bench_compare(files, (size_t)n_files, f->out, f->price, stdout);
+    return st == KR_OK ? 0 : fail("bench", st);
+}
+
+/* One device of the run: open, self-test and time it, close. *failed when its self-test
+ * failed or it could not be opened. */
+static kr_status bench_one(const char *spec, const kr_device_info *listed, const kr_bench_opts *o,
+                           cJSON *jdevs, bool *failed)
+{
+    kr_device *dev = NULL;
+    kr_status st = kr_device_open(spec, &dev);
+    if (st != KR_OK) {
+        if (!listed) return st;
+        /* With --device all, one device that will not open does not stop the others. */
+        printf("device %d: %s\nFAILED  open: %s\n", listed->index, listed->name, kr_error_message());
+        kr_bench_json_open_error(jdevs, listed, kr_error_message());
+        *failed = true;
+        return KR_OK;
+    }
+    kr_log_info("device: %s", kr_device_describe(dev));
+    int before = jdevs ? cJSON_GetArraySize(jdevs) : 0;
+    st = kr_bench_run(dev, o, stdout, jdevs);
+    kr_device_close(dev);
+    if (st == KR_OK && jdevs && cJSON_GetArraySize(jdevs) > before) {
+        const cJSON *s = cJSON_GetObjectItem(cJSON_GetArrayItem(jdevs, before), "status");
+        if (cJSON_IsString(s) && strcmp(s->valuestring, "ok")) *failed = true;
+    }
+    printf("\n");
+    return st;
+}
+
 static int cmd_bench(int argc, char **argv)
 {
+    /* Take the files of --compare out of argv before the usual flag parsing. */
+    const char *files[MAX_MULTI];
+    int n_files = 0;
+    bool compare = false;
+    char **args = malloc((size_t)argc * sizeof *args);
+    if (!args) return fail("bench", KR_FAIL(KR_E_NOMEM, "bench: arguments"));
+    int nargs = 0;
+    for (int i = 0; i < argc; i++) {
+        if (i >= 2 && !strcmp(argv[i], "--compare")) {
+            compare = true;
+            while (i + 1 < argc && strncmp(argv[i + 1], "--", 2)) {
+                if (n_files == MAX_MULTI) {
+                    free(args);
+                    fprintf(stderr, "kktrecon bench: at most %d files to --compare\n", MAX_MULTI);
+                    return EXIT_USAGE;
+                }
+                files[n_files++] = argv[++i];
+            }
+            continue;
+        }
+        args[nargs++] = argv[i];
+    }
     flags f;
-    int rc = parse_flags(argc, argv, "bench", "device what precision size reps quiet", &f);
+    int rc = parse_flags(nargs, args, "bench",
+                         "device what precision size reps repeat budget json out price-per-hour "
+                         "quiet", &f);
+    free(args);
     if (rc) return rc;
     if (f.help) return help_for("bench");
+    if (compare) return bench_compare_cmd(&f, files, n_files);
+    if (f.out || f.price) {
+        fprintf(stderr, "kktrecon bench: --out and --price-per-hour go with --compare\n");
+        return EXIT_USAGE;
+    }
     kr_bench_opts o;
     kr_bench_defaults(&o);
     if (f.what) {
@@ -579,30 +656,52 @@ static int cmd_bench(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    if (f.size && !strcmp(f.size, "small")) {
-        o.h = 200;
-        o.n = 100;
-        o.m = 200;
-    } else if (f.size && strcmp(f.size, "paper")) {
-        fprintf(stderr, "kktrecon bench: --size takes paper or small\n");
+    if (f.size && kr_bench_set_size(&o, f.size) != KR_OK) {
+        fprintf(stderr, "kktrecon %s\n", kr_error_message());
         return EXIT_USAGE;
     }
     if (f.reps) {
         char *end;
         errno = 0;
         long v = strtol(f.reps, &end, 10);
-        if (errno || end == f.reps || *end || v < 1 || v > 1000000) {
-            fprintf(stderr, "kktrecon bench: --reps '%s': expected a whole number in [1, 1000000]\n",
-                    f.reps);
+        if (errno || end == f.reps || *end || v < 1 || v > KR_BENCH_MAX_PAIRS) {
+            fprintf(stderr, "kktrecon bench: --repeat/--reps '%s': expected a whole number in [1, %d]\n",
+                    f.reps, KR_BENCH_MAX_PAIRS);
             return EXIT_USAGE;
         }
         o.reps = (int)v;
     }
-    kr_device *dev = NULL;
-    kr_status st = open_device(&f, NULL, &dev);
-    if (st == KR_OK) st = kr_bench_run(dev, &o, stdout);
-    kr_device_close(dev);
-    return st == KR_OK ? 0 : fail("bench", st);
+    if (f.budget && !parse_number("bench", "budget", f.budget, 0.0, false, &o.budget_s))
+        return EXIT_USAGE;
+
+    cJSON *root = kr_bench_json_new(&o, KR_VERSION);
+    if (!root) return fail("bench", KR_FAIL(KR_E_NOMEM, "bench: JSON"));
+    cJSON *jdevs = cJSON_GetObjectItem(root, "devices");
+    bool failed = false;
+    kr_status st = KR_OK;
+    const char *spec = kr_device_spec_resolve(f.device, NULL);
+    if (spec && !strcmp(spec, "all")) {
+        kr_device_info *infos = NULL;
+        int n = 0;
+        st = kr_device_list(&infos, &n);
+        for (int i = 0; st == KR_OK && i < n; i++) {
+            char idx[16];
+            snprintf(idx, sizeof idx, "%d", infos[i].index);
+            st = bench_one(idx, &infos[i], &o, jdevs, &failed);
+        }
+        free(infos);
+    } else {
+        st = bench_one(spec, NULL, &o, jdevs, &failed);
+    }
+    if (st == KR_OK && f.json) st = kr_report_write_json(f.json, root);
+    cJSON_Delete(root);
+    if (st != KR_OK) return fail("bench", st);
+    if (failed) {
+        fprintf(stderr, "kktrecon bench: a device FAILED its self-test or could not be opened "
+                "(no timings for it)\n");
+        return EXIT_FAILURE;
+    }
+    return 0;
 }
 
 static int cmd_version(int argc, char **argv)
@@ -636,9 +735,17 @@ static const command COMMANDS[] = {
     {"demo", "kktrecon demo [--out DIR (default runs/demo)] [--device SPEC] [--set ...]",
      "train -> attack -> evaluate on the bundled MNIST subset (odd/even, 10 per class, "
      "784-200-200-1, float64) and print the summary", cmd_demo},
-    {"bench", "kktrecon bench [--device SPEC] [--what train,attack,points] [--precision single,double] [--size paper|small] [--reps N]",
-     "time one training step and one attack iteration at the paper's size and report GFLOP/s "
-     "next to the device's measured GEMM rate", cmd_bench},
+    {"bench", "kktrecon bench [--device SPEC|all] [--what train,attack,points] [--precision single,double] "
+     "[--size demo|paper|cifar|small|D-H-H:M] [--repeat N] [--budget SECONDS] [--json FILE]\n"
+     "       kktrecon bench --compare A.json B.json ... --out DIR [--price-per-hour DEVICE=USD,...]",
+     "self-test each device, then time one training step and one attack iteration (paper size "
+     "by default) interleaved with the device's reference GEMM, and report GFLOP/s, the ratio "
+     "to that GEMM with its spread and the fraction of the device's peak; --device all runs "
+     "every device of `kktrecon devices`; --json writes the kktrecon-bench/1 file "
+     "(docs/bench-schema.md); --reps is --repeat. --compare turns such files from several "
+     "machines into DIR/compare.html, compare.md and PNG bar charts, with the time (and, given "
+     "prices per hour matched against device names, the cost) of a 50,000-iteration attack",
+     cmd_bench},
     {"version", "kktrecon version", "print the version", cmd_version},
 };
 #define NCOMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])

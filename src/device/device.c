@@ -109,6 +109,11 @@ static void kr_device_cl_info(cl_platform_id p, cl_device_id d, int pi, int di,
     cl_device_fp_config fp = 0;
     if (clGetDeviceInfo(d, CL_DEVICE_DOUBLE_FP_CONFIG, sizeof fp, &fp, NULL) != CL_SUCCESS) fp = 0;
     info->fp64 = fp != 0;
+    kr_device_cl_string(d, CL_DEVICE_VENDOR, info->vendor, sizeof info->vendor);
+    cl_uint mhz = 0;
+    if (clGetDeviceInfo(d, CL_DEVICE_MAX_CLOCK_FREQUENCY, sizeof mhz, &mhz, NULL) != CL_SUCCESS)
+        mhz = 0;
+    info->clock_mhz = (unsigned)mhz;
 }
 
 /* Host first, then every OpenCL device in platform:device order. Never fails for lack of

@@ -526,3 +526,172 @@ fail:
     cairo_surface_destroy(sf);
     return st;
 }
+
+/* ---------------------------------------------------------------- bar charts */
+
+/* Series colours: a colour-blind-safe qualitative set (Okabe & Ito, 2008). */
+static const double BAR_RGB[8][3] = {
+    {0.00, 0.45, 0.70}, {0.90, 0.62, 0.00}, {0.00, 0.62, 0.45}, {0.80, 0.47, 0.65},
+    {0.34, 0.71, 0.91}, {0.84, 0.37, 0.00}, {0.94, 0.89, 0.26}, {0.40, 0.40, 0.40},
+};
+
+kr_status kr_plot_bars_png(const char *path, size_t n_cat, const char *const *cats,
+                           size_t n_series, const char *const *series, const double *values,
+                           const char *title, const char *xlabel, const char *value_fmt,
+                           const kr_plot_options *opt)
+{
+    static const kr_plot_options defaults = {0};
+    if (!opt) opt = &defaults;
+    if (!path) return KR_FAIL(KR_E_INVALID, "bar chart: NULL path");
+    if (n_series < 1 || n_series > 8)
+        return KR_FAIL(KR_E_INVALID, "bar chart: %zu series, expected 1 to 8", n_series);
+    if (n_cat > 0 && (!cats || !values))
+        return KR_FAIL(KR_E_INVALID, "bar chart: %zu categories but NULL labels or values", n_cat);
+    if (n_cat > 1000) return KR_FAIL(KR_E_INVALID, "bar chart: %zu categories (at most 1000)", n_cat);
+    if (!value_fmt) value_fmt = "%.3g";
+    const double bar_h = 18.0, group_gap = 14.0;
+    int legend = n_series > 1 && series;
+    int W = opt->width ? opt->width : KR_PLOT_DEFAULT_W;
+    double want_h = 60.0 + (legend ? 26.0 : 0.0) + (double)(n_cat ? n_cat : 1) *
+                    ((double)n_series * bar_h + group_gap) + 70.0;
+    int H = opt->height ? opt->height : (int)fmin(8192.0, fmax(200.0, ceil(want_h)));
+    if (W < 200 || H < 200 || W > 8192 || H > 8192)
+        return KR_FAIL(KR_E_INVALID, "bar chart: size %d x %d outside [200, 8192]", W, H);
+
+    plot_axis ax;
+    memset(&ax, 0, sizeof ax);
+    double vmax = 0.0;
+    for (size_t i = 0; i < n_cat * n_series; i++)
+        if (isfinite(values[i])) vmax = fmax(vmax, values[i]);
+    ax.lo = 0.0;
+    ax.hi = vmax > 0.0 ? vmax * 1.15 : 1.0; /* room for the value labels */
+    plot_linear_ticks(&ax);
+
+    kr_status st = KR_OK;
+    cairo_surface_t *sf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, W, H);
+    cairo_t *cr = cairo_create(sf);
+    if (cairo_status(cr) != CAIRO_STATUS_SUCCESS) {
+        st = KR_FAIL(KR_E_NOMEM, "bar chart: cairo surface %d x %d: %s", W, H,
+                     cairo_status_to_string(cairo_status(cr)));
+        goto fail;
+    }
+    double outer = 12.0;
+    plot_font(cr, PLOT_FONT_TICK, 0);
+    double tick_h = plot_line_h(cr), cat_w = 0.0;
+    for (size_t c = 0; c < n_cat; c++) cat_w = fmax(cat_w, plot_text_w(cr, cats[c] ? cats[c] : ""));
+    cat_w = fmin(cat_w, W * 0.4); /* longer labels shrink or end in "…" */
+    plot_font(cr, PLOT_FONT_LABEL, 0);
+    double label_h = plot_line_h(cr);
+    plot_font(cr, PLOT_FONT_TITLE, 1);
+    double title_h = plot_line_h(cr);
+
+    double left = floor(outer + cat_w + 8.0) + 0.5;
+    double top = floor(outer + (title && title[0] ? title_h + 10.0 : 4.0) +
+                       (legend ? 26.0 : 0.0)) + 0.5;
+    double right = floor(W - outer - 16.0) + 0.5;
+    double bottom = floor(H - (outer + (xlabel && xlabel[0] ? label_h + 6.0 : 0.0) + tick_h +
+                               4.0 + PLOT_TICK_LEN)) + 0.5;
+    if (right - left < 50.0 || bottom - top < 20.0) {
+        st = KR_FAIL(KR_E_INVALID, "bar chart: %d x %d leaves no room for the bars", W, H);
+        goto fail;
+    }
+    cairo_set_source_rgb(cr, 1, 1, 1);
+    cairo_paint(cr);
+
+    /* Vertical grid at the value ticks, the frame, tick marks and labels. */
+    cairo_set_line_width(cr, 1.0);
+    cairo_set_source_rgb(cr, 0.88, 0.88, 0.88);
+    for (size_t i = 0; i < ax.n_ticks; i++) {
+        double px = floor(plot_pos(ax.lo, ax.hi, ax.ticks[i], left, right)) + 0.5;
+        cairo_move_to(cr, px, top);
+        cairo_line_to(cr, px, bottom);
+    }
+    cairo_stroke(cr);
+    cairo_set_source_rgb(cr, 0.25, 0.25, 0.25);
+    cairo_rectangle(cr, left, top, right - left, bottom - top);
+    for (size_t i = 0; i < ax.n_ticks; i++) {
+        double px = floor(plot_pos(ax.lo, ax.hi, ax.ticks[i], left, right)) + 0.5;
+        cairo_move_to(cr, px, bottom);
+        cairo_line_to(cr, px, bottom + PLOT_TICK_LEN);
+    }
+    cairo_stroke(cr);
+    cairo_set_source_rgb(cr, 0.15, 0.15, 0.15);
+    plot_font(cr, PLOT_FONT_TICK, 0);
+    for (size_t i = 0; i < ax.n_ticks; i++)
+        plot_text(cr, ax.labels[i], plot_pos(ax.lo, ax.hi, ax.ticks[i], left, right),
+                  bottom + PLOT_TICK_LEN + 4.0, 0.5, 0.0);
+
+    char fit[512];
+    if (xlabel && xlabel[0]) {
+        plot_font(cr, PLOT_FONT_LABEL, 0);
+        const char *s = plot_fit(cr, xlabel, W - 2.0 * outer, fit, sizeof fit);
+        plot_text(cr, s, (left + right) / 2.0, bottom + PLOT_TICK_LEN + 4.0 + tick_h + 6.0, 0.5,
+                  0.0);
+    }
+    if (title && title[0]) {
+        plot_font(cr, PLOT_FONT_TITLE, 1);
+        const char *s = plot_fit(cr, title, W - 2.0 * outer, fit, sizeof fit);
+        double cx = (left + right) / 2.0, half = plot_text_w(cr, s) / 2.0;
+        cx = fmin(fmax(cx, outer + half), W - outer - half);
+        plot_text(cr, s, cx, outer, 0.5, 0.0);
+    }
+    if (legend) { /* swatch + name per series, in one row left to right */
+        plot_font(cr, PLOT_FONT_TICK, 0);
+        double lx = left, ly = top - 22.0;
+        for (size_t s = 0; s < n_series; s++) {
+            const char *name = series[s] ? series[s] : "";
+            cairo_set_source_rgb(cr, BAR_RGB[s][0], BAR_RGB[s][1], BAR_RGB[s][2]);
+            cairo_rectangle(cr, lx, ly + 2.0, 12.0, 12.0);
+            cairo_fill(cr);
+            cairo_set_source_rgb(cr, 0.15, 0.15, 0.15);
+            plot_text(cr, name, lx + 16.0, ly + 8.0, 0.0, 0.5);
+            lx += 16.0 + plot_text_w(cr, name) + 18.0;
+        }
+    }
+
+    /* Groups: evenly spread over the plot area, bars of at most bar_h. */
+    double slot = n_cat ? (bottom - top) / (double)n_cat : 0.0;
+    double bh = n_cat ? fmin(bar_h, (slot - 6.0) / (double)n_series) : 0.0;
+    if (bh < 1.0) bh = 1.0;
+    for (size_t c = 0; c < n_cat; c++) {
+        double g0 = top + slot * (double)c + (slot - bh * (double)n_series) / 2.0;
+        plot_font(cr, PLOT_FONT_TICK, 0);
+        cairo_set_source_rgb(cr, 0.15, 0.15, 0.15);
+        const char *lab = plot_fit(cr, cats[c] ? cats[c] : "", cat_w, fit, sizeof fit);
+        plot_text(cr, lab, left - 6.0, g0 + bh * (double)n_series / 2.0, 1.0, 0.5);
+        for (size_t s = 0; s < n_series; s++) {
+            double v = values[c * n_series + s], y0 = g0 + bh * (double)s;
+            char txt[64];
+            plot_font(cr, PLOT_FONT_NOTE, 0);
+            if (!isfinite(v)) {
+                cairo_set_source_rgb(cr, 0.5, 0.5, 0.5);
+                plot_text(cr, "n/a", left + 4.0, y0 + bh / 2.0, 0.0, 0.5);
+                continue;
+            }
+            double px = plot_pos(ax.lo, ax.hi, fmin(fmax(v, 0.0), ax.hi), left, right);
+            cairo_set_source_rgb(cr, BAR_RGB[s][0], BAR_RGB[s][1], BAR_RGB[s][2]);
+            cairo_rectangle(cr, left, y0 + 1.0, px - left, bh - 2.0);
+            cairo_fill(cr);
+            snprintf(txt, sizeof txt, value_fmt, v);
+            cairo_set_source_rgb(cr, 0.15, 0.15, 0.15);
+            plot_text(cr, txt, px + 4.0, y0 + bh / 2.0, 0.0, 0.5);
+        }
+    }
+    if (n_cat == 0) {
+        plot_font(cr, PLOT_FONT_LABEL, 0);
+        cairo_set_source_rgb(cr, 0.5, 0.5, 0.5);
+        plot_text(cr, "no data", (left + right) / 2.0, (top + bottom) / 2.0, 0.5, 0.5);
+    }
+
+    cairo_surface_flush(sf);
+    if (cairo_status(cr) != CAIRO_STATUS_SUCCESS) {
+        st = KR_FAIL(KR_E_NOMEM, "bar chart: drawing %s: %s", path,
+                     cairo_status_to_string(cairo_status(cr)));
+        goto fail;
+    }
+    st = kr_draw_save_png(sf, path, "bar chart");
+fail:
+    cairo_destroy(cr);
+    cairo_surface_destroy(sf);
+    return st;
+}
