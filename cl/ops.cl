@@ -6,15 +6,17 @@
  * first `ulong n` (kinds map, reduce) or `ulong rows, ulong cols` (kinds rows, cols), then the
  * items in order: REAL for real, int for int/bool/act, buffer + ulong element offset for a
  * tensor (tensors are views into shared buffers), preceded by `int has_T` if it is optional;
- * a reduction ends with its partials buffer and one __local buffer per value. Element-wise
+ * a reduction ends with its partials buffer, an element offset into it (its region) and one
+ * __local buffer per value. Element-wise
  * kernels bounds-check, because the host rounds the global size up to the local size.
  * Host loops with the same math: src/device/ops_host_impl.inc. Math: DESIGN.md sec. 2
  * (training) and 3.1 (KKT attack); the formulas are in ops.def next to each op.
  *
  * Reductions are two-stage: the first kernel runs a fixed number of groups, each work-item
  * sums a grid-strided slice of the input (Kahan-compensated), the group folds its values in a
- * local-memory tree and writes one partial per group into part[v * ngroups + group];
- * ops_reduce_finish folds those partials with one group and writes scal[so + v].
+ * local-memory tree and writes one partial per group into part[pto + v * ngroups + group]
+ * (pto: the reduction's region of the scratch buffer); ops_reduce_finish folds the partials of
+ * one or several reductions (one group each) and writes their scal slots (ops.c defers it).
  * Work-group sizes of reductions are powers of two (the host guarantees it).
  *
  * Not here: GEMMs (CLBlast), copies and fills (clEnqueueCopyBuffer/FillBuffer in tensor.c).
@@ -102,6 +104,25 @@ __kernel void ops_act_forward(ulong n, int act, REAL alpha, __global const REAL 
     a[ao + i] = ai;
 }
 
+/* act_forward of u = z + b (b: 1 x cols, added to every row). */
+__kernel void ops_bias_act_forward(ulong rows, ulong cols, int act, REAL alpha,
+                                   __global const REAL *b, ulong bo, __global const REAL *z,
+                                   ulong zo, __global REAL *a, ulong ao, int has_s,
+                                   __global REAL *s, ulong so)
+{
+    size_t i = get_global_id(0);
+    if (i >= rows * cols) return;
+    REAL u = z[zo + i] + b[bo + i % cols];
+    REAL t = alpha * u;
+    REAL ai;
+    if (act == 1)
+        ai = kr_softplus(t) / alpha;
+    else
+        ai = u < (REAL)0 ? (REAL)0 : u;
+    if (has_s) s[so + i] = kr_sigmoid(t);
+    a[ao + i] = ai;
+}
+
 /* dz = dA .* [z > 0]. */
 __kernel void ops_relu_backward(ulong n, __global const REAL *z, ulong zo,
                                 __global const REAL *da, ulong dao, __global REAL *dz, ulong dzo)
@@ -169,6 +190,19 @@ __kernel void ops_add_row(ulong rows, ulong cols, REAL s, __global const REAL *b
     z[zo + i] += s * b[bo + i % cols];
 }
 
+/* d = dd (+ b[0, :] if has_b);  t = d .* t;  dd = d .* s. */
+__kernel void ops_dual_mul(ulong rows, ulong cols, int has_b, __global const REAL *b, ulong bo,
+                           __global REAL *dd, ulong ddo, __global REAL *t, ulong to,
+                           __global const REAL *s, ulong so)
+{
+    size_t i = get_global_id(0);
+    if (i >= rows * cols) return;
+    REAL d = dd[ddo + i];
+    if (has_b) d += b[bo + i % cols];
+    t[to + i] = d * t[to + i];
+    dd[ddo + i] = d * s[so + i];
+}
+
 /* out[0, j] = a * sum_i x[i, j] + b * out[0, j]; one work-item per column (coalesced rows);
  * b == 0 ignores out's old contents. */
 __kernel void ops_col_sum(ulong rows, ulong cols, REAL a, __global const REAL *x, ulong xo,
@@ -185,7 +219,7 @@ __kernel void ops_col_sum(ulong rows, ulong cols, REAL a, __global const REAL *x
 
 /* Stage 1 of scal = sum x^2. */
 __kernel void ops_sum_sq(ulong n, __global const REAL *x, ulong xo, __global REAL *part,
-                         __local REAL *buf)
+                         ulong pto, __local REAL *buf)
 {
     size_t gid = get_global_id(0), stride = get_global_size(0), lid = get_local_id(0);
     REAL sum = (REAL)0, comp = (REAL)0;
@@ -195,7 +229,24 @@ __kernel void ops_sum_sq(ulong n, __global const REAL *x, ulong xo, __global REA
     }
     buf[lid] = sum;
     kr_tree_sum(buf);
-    if (lid == 0) part[get_group_id(0)] = buf[0];
+    if (lid == 0) part[pto + get_group_id(0)] = buf[0];
+}
+
+/* Stage 1 of y = a*x + b*y, scal = sum y^2 (of the new y). */
+__kernel void ops_axpby_sum_sq(ulong n, REAL a, __global const REAL *x, ulong xo, REAL b,
+                               __global REAL *y, ulong yo, __global REAL *part, ulong pto,
+                               __local REAL *buf)
+{
+    size_t gid = get_global_id(0), stride = get_global_size(0), lid = get_local_id(0);
+    REAL sum = (REAL)0, comp = (REAL)0;
+    for (size_t i = gid; i < n; i += stride) {
+        REAL r = a * x[xo + i] + b * y[yo + i];
+        y[yo + i] = r;
+        kr_kahan_add(&sum, &comp, r * r);
+    }
+    buf[lid] = sum;
+    kr_tree_sum(buf);
+    if (lid == 0) part[pto + get_group_id(0)] = buf[0];
 }
 
 /* Stage 1 of the squared-hinge prior:
@@ -203,7 +254,7 @@ __kernel void ops_sum_sq(ulong n, __global const REAL *x, ulong xo, __global REA
  * hi = +INFINITY (or lo = -INFINITY) switches that side off. */
 __kernel void ops_hinge_sq(ulong n, __global const REAL *x, ulong xo, REAL lo, REAL hi, REAL w,
                            int has_g, __global REAL *g, ulong go, __global REAL *part,
-                           __local REAL *buf)
+                           ulong pto, __local REAL *buf)
 {
     size_t gid = get_global_id(0), stride = get_global_size(0), lid = get_local_id(0);
     REAL sum = (REAL)0, comp = (REAL)0;
@@ -218,7 +269,7 @@ __kernel void ops_hinge_sq(ulong n, __global const REAL *x, ulong xo, REAL lo, R
     }
     buf[lid] = w * sum;
     kr_tree_sum(buf);
-    if (lid == 0) part[get_group_id(0)] = buf[0];
+    if (lid == 0) part[pto + get_group_id(0)] = buf[0];
 }
 
 /* Stage 1 of the logistic loss (phi, y: n x 1, y = +-1), t = y phi:
@@ -226,7 +277,8 @@ __kernel void ops_hinge_sq(ulong n, __global const REAL *x, ulong xo, REAL lo, R
  *   dphi = s * (-y sigmoid(-t)). */
 __kernel void ops_logistic(ulong n, REAL s, __global const REAL *phi, ulong po,
                            __global const REAL *y, ulong yo, __global REAL *dphi, ulong dpo,
-                           __global REAL *part, __local REAL *buf, __local REAL *buf2)
+                           __global REAL *part, ulong pto, __local REAL *buf,
+                           __local REAL *buf2)
 {
     size_t gid = get_global_id(0), stride = get_global_size(0), lid = get_local_id(0);
     REAL loss = (REAL)0, comp = (REAL)0, errors = (REAL)0;
@@ -241,21 +293,30 @@ __kernel void ops_logistic(ulong n, REAL s, __global const REAL *phi, ulong po,
     kr_tree_sum(buf);
     kr_tree_sum(buf2);
     if (lid == 0) {
-        part[get_group_id(0)] = buf[0];
-        part[get_num_groups(0) + get_group_id(0)] = buf2[0];
+        part[pto + get_group_id(0)] = buf[0];
+        part[pto + get_num_groups(0) + get_group_id(0)] = buf2[0];
     }
 }
 
-/* Stage 2: scal[so + v] = sum_g part[v * ngroups + g] for v < nvals; one group, local size a
- * power of two >= ngroups. */
-__kernel void ops_reduce_finish(uint ngroups, uint nvals, __global const REAL *part,
-                                __global REAL *scal, ulong so, __local REAL *buf)
+/* Stage 2 of up to 16 reductions at once: work-group e finishes entry e < get_num_groups(0),
+ * whose first stage wrote ng = shape[e] & 0xffff partials per value into
+ * part[e * region + v * ng + g]; it writes scal[dst[e] + v] for v < shape[e] >> 16. The local
+ * size is a power of two >= every ng. */
+__kernel void ops_reduce_finish(uint16 shape, ulong16 dst, uint region,
+                                __global const REAL *part, __global REAL *scal,
+                                __local REAL *buf)
 {
-    size_t lid = get_local_id(0);
+    uint shapes[16];
+    ulong dsts[16];
+    vstore16(shape, 0, shapes);
+    vstore16(dst, 0, dsts);
+    size_t lid = get_local_id(0), e = get_group_id(0);
+    uint ng = shapes[e] & 0xffffu, nvals = shapes[e] >> 16;
+    __global const REAL *pe = part + e * region;
     for (uint v = 0; v < nvals; v++) {
-        buf[lid] = lid < ngroups ? part[v * ngroups + lid] : (REAL)0;
+        buf[lid] = lid < ng ? pe[v * ng + lid] : (REAL)0;
         kr_tree_sum(buf);
-        if (lid == 0) scal[so + v] = buf[0];
+        if (lid == 0) scal[dsts[e] + v] = buf[0];
         barrier(CLK_LOCAL_MEM_FENCE); /* buf[0] read before the next value overwrites it */
     }
 }

@@ -14,7 +14,11 @@
  *   other slots must stay untouched; SGD with momentum at the first and later steps and
  *   without momentum; Adam after t = 1 and t = 5 against PyTorch's formulas; the per-row ops
  *   act_forward_rows, sigmoid_backward_rows, sgd_rows (α, lr, momentum rows x 1) on shapes
- *   of 1, 3, 7, 33 rows and columns; and that shape,
+ *   of 1, 3, 7, 33 rows and columns; the fused ops of the attack iteration bias_act_forward
+ *   (also in place, s NULL), dual_mul (with and without the row), axpby_sum_sq (row views on
+ *   every other shape); 21 reductions between kr_ops_reduce_defer and kr_ops_reduce_flush
+ *   (more than one finish kernel's worth, a second scal buffer in between), every slot as a
+ *   lone reduction writes it; and that shape,
  *   slot and dtype mismatches return KR_E_INVALID. At the end no tensor may have leaked.
  * Inputs are fresh random numbers each run (seed printed; KKTRECON_TEST_SEED repeats it),
  * written to the device and read back, so the references start from exactly the values the
@@ -812,6 +816,230 @@ END_TEST
 
 /* ---- counters (device.h): what the layer enqueued and waited for ---------------------- */
 
+/* ---- fused ops of the attack iteration (kkt.c) ----------------------------------------- */
+
+START_TEST(test_bias_act_forward)
+{
+    kr_rng r;
+    kr_rng_seed(&r, kr_test_seed() ^ 0x131);
+    ctx cs[8];
+    int nc = contexts(cs);
+    const double alphas[] = {1.7, 500.0};
+    char w[256], extra[96];
+    for (int c = 0; c < nc; c++)
+        for (size_t si = 0; si < N_SHAPES; si++)
+            for (int act = 0; act < 2; act++)
+                for (int ai = 0; ai < 2; ai++) {
+                    size_t R = g_shapes[si][0], C = g_shapes[si][1], n = R * C;
+                    kr_act ka = act ? KR_ACT_SOFTPLUS : KR_ACT_RELU;
+                    double al = alphas[ai];
+                    int view = (int)(si & 1);
+                    snprintf(extra, sizeof extra, "%s alpha %g%s", act ? "softplus" : "relu",
+                             al, view ? " (view)" : "");
+                    tbuf z, b, a, s;
+                    tb_init(&z, &cs[c], R, C, view, &r, -5, 5, "z");
+                    tb_init(&b, &cs[c], 1, C, false, &r, -1, 1, "b");
+                    tb_init(&a, &cs[c], R, C, view, &r, -1, 1, "a");
+                    tb_init(&s, &cs[c], R, C, view, &r, -1, 1, "s");
+                    double *got = xalloc(n), *wa = xalloc(n), *ws = xalloc(n);
+                    for (size_t i = 0; i < R; i++)
+                        for (size_t j = 0; j < C; j++) {
+                            double u = z.v[i * C + j] + b.v[j], t = al * u;
+                            wa[i * C + j] = act ? ref_softplus1(t) / al : ref_relu(u);
+                            ws[i * C + j] = ref_sigmoid(t);
+                        }
+                    ck_assert_int_eq(kr_op_bias_act_forward(ka, al, b.t, z.t, a.t, s.t), KR_OK);
+                    tag(w, sizeof w, "bias_act_forward a", &cs[c], R, C, extra);
+                    tb_get(&a, got, w);
+                    check_close_scale(w, got, wa, n, cs[c].tol, 1.0);
+                    tag(w, sizeof w, "bias_act_forward s", &cs[c], R, C, extra);
+                    tb_get(&s, got, w);
+                    check_close_scale(w, got, ws, n, cs[c].tol, 1.0);
+
+                    /* in place (a = z, as kkt.c) and s NULL */
+                    ck_assert_int_eq(kr_op_bias_act_forward(ka, al, b.t, z.t, z.t, NULL), KR_OK);
+                    tag(w, sizeof w, "bias_act_forward in place (s NULL)", &cs[c], R, C, extra);
+                    tb_get(&z, got, w);
+                    check_close_scale(w, got, wa, n, cs[c].tol, 1.0);
+
+                    free(got);
+                    free(wa);
+                    free(ws);
+                    tb_free(&z);
+                    tb_free(&b);
+                    tb_free(&a);
+                    tb_free(&s);
+                }
+}
+END_TEST
+
+START_TEST(test_dual_mul)
+{
+    kr_rng r;
+    kr_rng_seed(&r, kr_test_seed() ^ 0x132);
+    ctx cs[8];
+    int nc = contexts(cs);
+    char w[256];
+    for (int c = 0; c < nc; c++)
+        for (size_t si = 0; si < N_SHAPES; si++)
+            for (int with_b = 0; with_b < 2; with_b++) {
+                size_t R = g_shapes[si][0], C = g_shapes[si][1], n = R * C;
+                int view = (int)(si & 1);
+                tbuf dd, t, s, b;
+                tb_init(&dd, &cs[c], R, C, view, &r, -2, 2, "dd");
+                tb_init(&t, &cs[c], R, C, view, &r, -2, 2, "t");
+                tb_init(&s, &cs[c], R, C, view, &r, 0, 1, "s");
+                tb_init(&b, &cs[c], 1, C, false, &r, -1, 1, "b");
+                double *got = xalloc(n), *wt = xalloc(n), *wd = xalloc(n);
+                for (size_t i = 0; i < R; i++)
+                    for (size_t j = 0; j < C; j++) {
+                        size_t k = i * C + j;
+                        double d = dd.v[k] + (with_b ? b.v[j] : 0.0);
+                        wt[k] = d * t.v[k];
+                        wd[k] = d * s.v[k];
+                    }
+                ck_assert_int_eq(kr_op_dual_mul(with_b ? b.t : NULL, dd.t, t.t, s.t), KR_OK);
+                tag(w, sizeof w, with_b ? "dual_mul t (b)" : "dual_mul t", &cs[c], R, C,
+                    view ? "(view)" : NULL);
+                tb_get(&t, got, w);
+                check_close(w, got, wt, n, cs[c].tol);
+                tag(w, sizeof w, with_b ? "dual_mul dd (b)" : "dual_mul dd", &cs[c], R, C,
+                    view ? "(view)" : NULL);
+                tb_get(&dd, got, w);
+                check_close(w, got, wd, n, cs[c].tol);
+                free(got);
+                free(wt);
+                free(wd);
+                tb_free(&dd);
+                tb_free(&t);
+                tb_free(&s);
+                tb_free(&b);
+            }
+}
+END_TEST
+
+START_TEST(test_axpby_sum_sq)
+{
+    kr_rng r;
+    kr_rng_seed(&r, kr_test_seed() ^ 0x133);
+    ctx cs[8];
+    int nc = contexts(cs);
+    char w[256];
+    for (int c = 0; c < nc; c++)
+        for (size_t si = 0; si < N_SHAPES; si++) {
+            size_t R = g_shapes[si][0], C = g_shapes[si][1], n = R * C;
+            int view = (int)(si & 1);
+            tbuf x, y, scal;
+            tb_init(&x, &cs[c], R, C, view, &r, -2, 2, "x");
+            tb_init(&y, &cs[c], R, C, view, &r, -2, 2, "y");
+            tb_init(&scal, &cs[c], 1, 4, false, &r, 7, 8, "scal");
+            double *got = xalloc(n), *want = xalloc(n), ss = 0;
+            const double a = -2.0, b = 1.0;
+            for (size_t i = 0; i < n; i++) {
+                want[i] = a * x.v[i] + b * y.v[i];
+                ss += want[i] * want[i];
+            }
+            ck_assert_int_eq(kr_op_axpby_sum_sq(a, x.t, b, y.t, scal.t, 3), KR_OK);
+            tag(w, sizeof w, "axpby_sum_sq y", &cs[c], R, C, view ? "(view)" : NULL);
+            tb_get(&y, got, w);
+            check_close(w, got, want, n, cs[c].tol);
+            tag(w, sizeof w, "axpby_sum_sq sum", &cs[c], R, C, view ? "(view)" : NULL);
+            check_scal(&scal, 3, 1, &ss, cs[c].tol, w);
+            free(got);
+            free(want);
+            tb_free(&x);
+            tb_free(&y);
+            tb_free(&scal);
+        }
+}
+END_TEST
+
+/* Deferred second stages: 21 reductions of several sizes and value counts into distinct slots
+ * (more than one finish's worth of regions, so one early finish happens), a second scal
+ * buffer in between (another early finish), then the flush; every slot as a lone reduction
+ * would write it, and on OpenCL one finish kernel per 16 pending entries. */
+START_TEST(test_reduce_deferred)
+{
+    kr_rng r;
+    kr_rng_seed(&r, kr_test_seed() ^ 0x134);
+    ctx cs[8];
+    int nc = contexts(cs);
+    enum { NRED = 21 };
+    char w[256];
+    for (int c = 0; c < nc; c++) {
+        bool cl = kr_device_backend(cs[c].dev) == KR_BACKEND_OPENCL;
+        tbuf x[N_SHAPES], phi, y, dphi, other;
+        for (size_t si = 0; si < N_SHAPES; si++)
+            tb_init(&x[si], &cs[c], g_shapes[si][0], g_shapes[si][1], si & 1, &r, -3, 3, "x");
+        tb_init(&phi, &cs[c], 33, 1, false, &r, -2, 2, "phi");
+        tb_init(&y, &cs[c], 33, 1, false, &r, -1, 1, "y");
+        for (size_t i = 0; i < 33; i++) y.v[i] = y.v[i] < 0 ? -1 : 1;
+        tb_sync(&y);
+        tb_init(&dphi, &cs[c], 33, 1, false, &r, 0, 1, "dphi");
+        tb_init(&other, &cs[c], 1, 1, false, &r, 7, 8, "other scal");
+        kr_tensor *scal = NULL;
+        ck_assert_int_eq(kr_tensor_new(cs[c].dev, cs[c].dt, 1, NRED + 1, "scal", &scal), KR_OK);
+        ck_assert_int_eq(kr_tensor_fill(scal, -1.0), KR_OK);
+        double want[NRED + 1], got[NRED + 1];
+        size_t slot = 0, firsts = 0;
+        ck_assert_int_eq(kr_op_sum_sq(x[0].t, scal, 0), KR_OK); /* kernels built */
+        kr_device_counters_reset(cs[c].dev);
+        kr_ops_reduce_defer(cs[c].dev);
+        for (int k = 0; slot < NRED; k++) {
+            size_t si = (size_t)k % N_SHAPES, n = g_shapes[si][0] * g_shapes[si][1];
+            double ss = 0;
+            for (size_t i = 0; i < n; i++) ss += x[si].v[i] * x[si].v[i];
+            if (k % 5 == 4 && slot + 2 <= NRED) { /* two values */
+                double loss = 0, errs = 0;
+                for (size_t i = 0; i < 33; i++) {
+                    double t = y.v[i] * phi.v[i];
+                    loss += ref_softplus1(-t);
+                    errs += t <= 0;
+                }
+                ck_assert_int_eq(kr_op_logistic(1.0, phi.t, y.t, dphi.t, scal, slot), KR_OK);
+                want[slot++] = loss;
+                want[slot++] = errs;
+            } else {
+                ck_assert_int_eq(kr_op_sum_sq(x[si].t, scal, slot), KR_OK);
+                want[slot++] = ss;
+            }
+            firsts++;
+            if (k == 7) { /* another scal buffer: what waits is finished first */
+                double ss0 = x[0].v[0] * x[0].v[0];
+                ck_assert_int_eq(kr_op_sum_sq(x[0].t, other.t, 0), KR_OK);
+                firsts++;
+                ck_assert_int_eq(kr_ops_reduce_flush(cs[c].dev), KR_OK);
+                kr_ops_reduce_defer(cs[c].dev);
+                snprintf(w, sizeof w, "deferred reduction into a second scal on %s %s",
+                         kr_device_describe(cs[c].dev), kr_dtype_name(cs[c].dt));
+                double g1;
+                tb_get(&other, &g1, w);
+                check_close(w, &g1, &ss0, 1, cs[c].tol);
+            }
+        }
+        ck_assert_int_eq(kr_ops_reduce_flush(cs[c].dev), KR_OK);
+        want[NRED] = -1.0; /* never written */
+        ck_assert_int_eq(kr_tensor_read(scal, got), KR_OK);
+        snprintf(w, sizeof w, "deferred reductions on %s %s", kr_device_describe(cs[c].dev),
+                 kr_dtype_name(cs[c].dt));
+        check_close(w, got, want, NRED + 1, cs[c].tol);
+        kr_device_counters k;
+        kr_device_counters_get(cs[c].dev, &k);
+        ck_assert_uint_eq(k.ops, firsts);
+        if (cl) /* firsts first stages; finishes: at k == 7 (9 entries: 8 + the other scal's,
+                   finished when the scal changes and at the flush), then 16, then the rest */
+            ck_assert_msg(k.kernels <= firsts + 4, "%s: %llu kernels for %zu reductions", w,
+                          k.kernels, firsts);
+        kr_tensor_free(scal);
+        for (size_t si = 0; si < N_SHAPES; si++) tb_free(&x[si]);
+        tb_free(&phi);
+        tb_free(&y);
+        tb_free(&dphi);
+        tb_free(&other);
+    }
+}
+END_TEST
+
 START_TEST(test_counters)
 {
     ctx cs[8];
@@ -927,6 +1155,10 @@ int main(void)
     tcase_add_test(tc, test_act_forward_rows);
     tcase_add_test(tc, test_sigmoid_backward_rows);
     tcase_add_test(tc, test_sgd_rows);
+    tcase_add_test(tc, test_bias_act_forward);
+    tcase_add_test(tc, test_dual_mul);
+    tcase_add_test(tc, test_axpby_sum_sq);
+    tcase_add_test(tc, test_reduce_deferred);
     tcase_add_test(tc, test_counters);
     tcase_add_test(tc, test_invalid);
     suite_add_tcase(s, tc);

@@ -26,4 +26,13 @@
 
 #include "device/ops_api.h"
 
+/* Deferred second stages. Between kr_ops_reduce_defer(dev) and kr_ops_reduce_flush(dev), the
+ * reductions on dev enqueue their first stage only, and one kernel finishes all of them at
+ * the flush (or earlier, when 16 wait or one targets another scal buffer): an iteration's
+ * scalars cost one extra launch instead of one per reduction. Outside such a bracket every
+ * reduction finishes at once. scal's slots are valid only after the flush. Pairs nest; no-ops
+ * on the host backend (its reductions are synchronous). */
+void kr_ops_reduce_defer(kr_device *dev);
+kr_status kr_ops_reduce_flush(kr_device *dev);
+
 #endif

@@ -359,7 +359,8 @@ static kr_status kr_device_open_cl(kr_device *dev, const kr_device_entry *e)
     dev->max_work_group = wg ? wg : 1;
     kr_device_quirks(dev);
     dev->scratch = clCreateBuffer(dev->context, CL_MEM_READ_WRITE,
-                                  KR_REDUCE_VALUES_MAX * KR_REDUCE_GROUPS_MAX * sizeof(double),
+                                  KR_REDUCE_PENDING_MAX * KR_REDUCE_VALUES_MAX *
+                                      KR_REDUCE_GROUPS_MAX * sizeof(double),
                                   NULL, &err);
     if (err != CL_SUCCESS) {
         dev->scratch = NULL;

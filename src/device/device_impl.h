@@ -29,6 +29,20 @@ typedef struct kr_quirks {
 #define KR_REDUCE_GROUPS_MAX 256
 /* Values one reduction may produce (kr_op_logistic: loss and error count). */
 #define KR_REDUCE_VALUES_MAX 2
+/* Reductions whose second stage may wait for one shared ops_reduce_finish (ops.c): each owns
+ * a region of KR_REDUCE_VALUES_MAX x KR_REDUCE_GROUPS_MAX partials in the scratch buffer. */
+#define KR_REDUCE_PENDING_MAX 16
+
+/* Reductions whose first stage ran and whose second stage waits (ops.c, kr_ops_reduce). All
+ * write into one scal buffer in one dtype; entry e's partials are in scratch region e. */
+typedef struct kr_reduce_pending {
+    int defer;                            /* nesting depth of kr_ops_reduce_defer */
+    unsigned count;                       /* entries waiting */
+    cl_mem scal;                          /* their scal buffer */
+    kr_dtype dt;
+    cl_ulong dst[KR_REDUCE_PENDING_MAX];  /* element offset of scal[slot] */
+    cl_uint shape[KR_REDUCE_PENDING_MAX]; /* groups | nvals << 16 */
+} kr_reduce_pending;
 
 struct kr_device {
     kr_backend backend;
@@ -45,7 +59,8 @@ struct kr_device {
     cl_program program[2];              /* indexed by kr_dtype; NULL when not built */
     cl_kernel kernel[2][KR_K_COUNT];    /* indexed by kr_dtype, kr_kernel_id */
     size_t kernel_wg[2][KR_K_COUNT];    /* CL_KERNEL_WORK_GROUP_SIZE of each kernel */
-    cl_mem scratch;                     /* KR_REDUCE_VALUES_MAX x KR_REDUCE_GROUPS_MAX doubles */
+    cl_mem scratch;                     /* KR_REDUCE_PENDING_MAX regions of partials (ops.c) */
+    kr_reduce_pending pending;          /* second stages not yet enqueued */
     bool blas_warm[2];                  /* CLBlast's GEMM compiled for this dtype */
     /* Test-only: the kernel whose result ops.c spoils on purpose (an element-wise kernel is
      * not enqueued, a reduction skips its second stage), from env

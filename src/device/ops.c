@@ -7,7 +7,9 @@
  * scalars in the tensors' dtype) and enqueues. Element-wise kernels run on ceil(items / local)
  * groups and bounds-check; reductions run two stages through the device's scratch buffer
  * (cl/ops.cl banner) and write scal[slot..] on the device, so that nothing here synchronises:
- * one kr_tensor_read of scal per iteration collects every scalar.
+ * one kr_tensor_read of scal per iteration collects every scalar. Between
+ * kr_ops_reduce_defer and kr_ops_reduce_flush the second stages wait and one kernel finishes
+ * up to KR_REDUCE_PENDING_MAX of them (each first stage writes its own scratch region).
  * What it does not: the math (ops_host_impl.inc, cl/ops.cl), GEMMs (blas.c), know any op.
  */
 #include "device/ops_run.h"
@@ -210,24 +212,68 @@ static void kr_reduce_shape(const kr_device *dev, kr_dtype dt, kr_kernel_id id, 
     *groups = g;
 }
 
+/* Enqueues ops_reduce_finish for every pending reduction: one work-group per entry folds
+ * that entry's partials and writes its nvals scalars. */
+static kr_status kr_reduce_finish_pending(kr_device *dev, const char *op)
+{
+    kr_reduce_pending *p = &dev->pending;
+    if (p->count == 0) return KR_OK;
+    unsigned count = p->count;
+    p->count = 0; /* nothing stays pending after a failure either */
+    size_t cap = dev->quirks.reduce_local;
+    size_t kf = kr_kernels_max_local(dev, p->dt, KR_K_REDUCE_FINISH);
+    if (kf && cap > kf) cap = kf;
+    size_t local = 1;
+    while (local * 2 <= cap) local *= 2;
+    cl_uint shape[KR_REDUCE_PENDING_MAX] = {0};
+    cl_ulong dst[KR_REDUCE_PENDING_MAX] = {0};
+    memcpy(shape, p->shape, count * sizeof *shape);
+    memcpy(dst, p->dst, count * sizeof *dst);
+    kr_ops_args f;
+    KR_TRY(kr_ops_args_begin(dev, p->dt, KR_K_REDUCE_FINISH, &f));
+    kr_arg(&f, sizeof shape, shape); /* uint16 */
+    kr_arg(&f, sizeof dst, dst);     /* ulong16 */
+    kr_arg_uint(&f, KR_REDUCE_VALUES_MAX * KR_REDUCE_GROUPS_MAX);
+    kr_arg_mem(&f, dev->scratch);
+    kr_arg_mem(&f, p->scal);
+    kr_arg_local(&f, local * kr_dtype_size(p->dt));
+    return kr_enqueue(dev, &f, KR_K_REDUCE_FINISH, count * local, local, op);
+}
+
+void kr_ops_reduce_defer(kr_device *dev)
+{
+    if (dev->backend == KR_BACKEND_OPENCL) dev->pending.defer++;
+}
+
+kr_status kr_ops_reduce_flush(kr_device *dev)
+{
+    if (dev->backend != KR_BACKEND_OPENCL) return KR_OK;
+    if (dev->pending.defer > 0) dev->pending.defer--;
+    return kr_reduce_finish_pending(dev, "kr_ops_reduce_flush");
+}
+
 kr_status kr_ops_reduce(kr_device *dev, kr_ops_args *a, kr_kernel_id id, size_t n, size_t nvals,
                         kr_tensor *scal, size_t slot, const char *op)
 {
+    kr_reduce_pending *p = &dev->pending;
+    /* A new region is needed: finish what waits if the regions are used up or the entries
+     * would not share one finish kernel (another scal buffer or dtype). */
+    if (p->count == KR_REDUCE_PENDING_MAX ||
+        (p->count && (p->scal != scal->mem || p->dt != a->dt)))
+        KR_TRY(kr_reduce_finish_pending(dev, op));
     size_t local, groups;
     kr_reduce_shape(dev, a->dt, id, n, &local, &groups);
     kr_arg_mem(a, dev->scratch);
+    kr_ops_arg_ulong(a, (size_t)p->count * KR_REDUCE_VALUES_MAX * KR_REDUCE_GROUPS_MAX);
     for (size_t v = 0; v < nvals; v++) kr_arg_local(a, local * kr_dtype_size(a->dt));
     KR_TRY(kr_enqueue(dev, a, id, groups * local, local, op));
     if ((int)id == dev->corrupt_kernel) return KR_OK; /* test-only: no second stage */
-    kr_ops_args f;
-    KR_TRY(kr_ops_args_begin(dev, a->dt, KR_K_REDUCE_FINISH, &f));
-    kr_arg_uint(&f, groups);
-    kr_arg_uint(&f, nvals);
-    kr_arg_mem(&f, dev->scratch);
-    kr_arg_mem(&f, scal->mem);
-    kr_ops_arg_ulong(&f, scal->offset + slot);
-    kr_arg_local(&f, local * kr_dtype_size(a->dt));
-    return kr_enqueue(dev, &f, KR_K_REDUCE_FINISH, local, local, op);
+    p->scal = scal->mem;
+    p->dt = a->dt;
+    p->dst[p->count] = (cl_ulong)(scal->offset + slot);
+    p->shape[p->count] = (cl_uint)(groups | nvals << 16);
+    p->count++;
+    return p->defer > 0 ? KR_OK : kr_reduce_finish_pending(dev, op);
 }
 
 kr_status kr_ops_zero_slots(kr_tensor *scal, size_t slot, size_t nvals)

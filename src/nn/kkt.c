@@ -264,6 +264,16 @@ static kr_status sum_sq_points(kr_kkt *k, const kr_tensor *t, size_t slot)
     return KR_OK;
 }
 
+/* t = t − 2 w (w: W_l or b_1, repeated per point) and scal[p, slot] = ‖block p of t‖². */
+static kr_status residual_points(kr_kkt *k, kr_tensor *t, const kr_tensor *w, size_t slot)
+{
+    for (size_t p = 0; p < k->P; p++) {
+        kr_tensor v = point_rows(k, t, p), wv = point_rows(k, w, p);
+        KR_TRY(kr_op_axpby_sum_sq(-2.0, &wv, 1.0, &v, k->scal, p * k->ns + slot));
+    }
+    return KR_OK;
+}
+
 /* The box prior (lambda == false) or the dual-feasibility term with λ_min^p, per point; g
  * (x's shape, or NULL) receives the gradient. */
 static kr_status hinge_points(kr_kkt *k, const kr_tensor *x, bool lambda, kr_tensor *g)
@@ -281,8 +291,8 @@ static kr_status hinge_points(kr_kkt *k, const kr_tensor *x, bool lambda, kr_ten
     return KR_OK;
 }
 
-kr_status kr_kkt_eval(kr_kkt *k, const kr_tensor *x, const kr_tensor *lambda, kr_tensor *gx,
-                      kr_tensor *glambda)
+static kr_status kkt_eval(kr_kkt *k, const kr_tensor *x, const kr_tensor *lambda,
+                          kr_tensor *gx, kr_tensor *glambda)
 {
     KR_TRY(check_operands(k, x, lambda));
     const int L = k->layers;
@@ -292,8 +302,13 @@ kr_status kr_kkt_eval(kr_kkt *k, const kr_tensor *x, const kr_tensor *lambda, kr
     /* Forward: one GEMM over all points' rows (W is common), α per point. */
     for (int l = 1; l < L; l++) {
         KR_TRY(kr_blas_gemm(1.0, input_of(k, x, l), false, k->w[l - 1], true, 0.0, k->a[l]));
-        if (l == 1 && k->bias) KR_TRY(kr_op_add_row(1.0, k->b1, k->a[1]));
-        KR_TRY(act_forward(k, k->a[l], k->s[l]));
+        if (l == 1 && k->bias && P == 1) /* bias, activation and S in one pass */
+            KR_TRY(kr_op_bias_act_forward(k->act, k->pts[0].alpha, k->b1, k->a[1], k->a[1],
+                                          k->s[1]));
+        else {
+            if (l == 1 && k->bias) KR_TRY(kr_op_add_row(1.0, k->b1, k->a[1]));
+            KR_TRY(act_forward(k, k->a[l], k->s[l]));
+        }
     }
     /* First backward: δ_L = c = λ ⊙ y / m, then δ_l = (δ_{l+1} W_{l+1}) ⊙ S_l. */
     KR_TRY(kr_op_mul(inv_m, lambda, k->y, k->d[L]));
@@ -302,22 +317,20 @@ kr_status kr_kkt_eval(kr_kkt *k, const kr_tensor *x, const kr_tensor *lambda, kr
         KR_TRY(kr_op_mul(1.0, k->t[l], k->s[l], k->d[l]));
     }
     /* Residuals E_l^p = 2 δ_l^{pᵀ} A_{l−1}^p − 2 W_l, one block per point, and their squared
-     * norms (= 4 ‖W_l − G_l^p‖²). */
+     * norms (= 4 ‖W_l − G_l^p‖²): the GEMM writes 2 G (β = 0), then one pass subtracts 2 W
+     * and sums the squares. */
     for (int l = 1; l <= L; l++) {
-        KR_TRY(kr_tensor_copy(k->e[l - 1], P == 1 ? k->w[l - 1] : k->wrep[l - 1]));
-        KR_TRY(kr_blas_gemm_batched(P, 2.0, k->d[l], true, input_of(k, x, l), false, -2.0,
+        KR_TRY(kr_blas_gemm_batched(P, 2.0, k->d[l], true, input_of(k, x, l), false, 0.0,
                                     k->e[l - 1]));
-        KR_TRY(sum_sq_points(k, k->e[l - 1], S_KKT0 + (size_t)l - 1));
+        KR_TRY(residual_points(k, k->e[l - 1], P == 1 ? k->w[l - 1] : k->wrep[l - 1],
+                               S_KKT0 + (size_t)l - 1));
     }
-    if (k->bias) {
-        if (P == 1) {
-            KR_TRY(kr_tensor_copy(k->eb, k->b1));
-            KR_TRY(kr_op_col_sum(2.0, k->d[1], -2.0, k->eb));
-        } else { /* e_b^p = 2 · 1ᵀ δ_1^p − 2 b_1 */
-            KR_TRY(kr_tensor_copy(k->eb, k->brep));
-            KR_TRY(kr_blas_gemm_batched(P, 2.0, k->ones, true, k->d[1], false, -2.0, k->eb));
-        }
-        KR_TRY(sum_sq_points(k, k->eb, S_KKT0 + (size_t)L));
+    if (k->bias) { /* e_b^p = 2 · 1ᵀ δ_1^p − 2 b_1 */
+        if (P == 1)
+            KR_TRY(kr_op_col_sum(2.0, k->d[1], 0.0, k->eb));
+        else
+            KR_TRY(kr_blas_gemm_batched(P, 2.0, k->ones, true, k->d[1], false, 0.0, k->eb));
+        KR_TRY(residual_points(k, k->eb, P == 1 ? k->b1 : k->brep, S_KKT0 + (size_t)L));
     }
     KR_TRY(sum_sq_points(k, x, S_XSQ));
 
@@ -338,17 +351,18 @@ kr_status kr_kkt_eval(kr_kkt *k, const kr_tensor *x, const kr_tensor *lambda, kr
         kr_tensor *dprev = l == 1 ? da0 : k->da[l - 1];
         KR_TRY(kr_blas_gemm_batched(P, 1.0, k->d[l], false, k->e[l - 1], false, 0.0, dprev));
     }
-    if (k->bias) {
-        if (P == 1)
-            KR_TRY(kr_op_add_row(1.0, k->eb, k->dd[1]));
-        else
-            KR_TRY(kr_blas_gemm_batched(P, 1.0, k->ones, false, k->eb, false, 1.0, k->dd[1]));
-    }
-    /* Reverse step 2, l = 1..L−1: ∂S_l = ∂δ_l ⊙ T_l (into T_l), ∂T_l = ∂δ_l ⊙ S_l (into ∂δ_l),
-     * ∂δ_{l+1} += ∂T_l W_{l+1}ᵀ. ∂δ_l is complete because layer l−1 ran first. */
+    /* ∂δ_1 += 1 e_bᵀ; one point and L > 1: inside the first dual_mul below. */
+    const bool eb_in_step2 = k->bias && P == 1 && L > 1;
+    if (k->bias && P > 1)
+        KR_TRY(kr_blas_gemm_batched(P, 1.0, k->ones, false, k->eb, false, 1.0, k->dd[1]));
+    else if (k->bias && !eb_in_step2)
+        KR_TRY(kr_op_add_row(1.0, k->eb, k->dd[1]));
+    /* Reverse step 2, l = 1..L−1: ∂S_l = ∂δ_l ⊙ T_l (into T_l), ∂T_l = ∂δ_l ⊙ S_l (into ∂δ_l)
+     * in one pass, then ∂δ_{l+1} += ∂T_l W_{l+1}ᵀ. ∂δ_l is complete because layer l−1 ran
+     * first. */
     for (int l = 1; l < L; l++) {
-        KR_TRY(kr_op_mul(1.0, k->dd[l], k->t[l], k->t[l]));
-        KR_TRY(kr_op_mul(1.0, k->dd[l], k->s[l], k->dd[l]));
+        const kr_tensor *row = l == 1 && eb_in_step2 ? k->eb : NULL;
+        KR_TRY(kr_op_dual_mul(row, k->dd[l], k->t[l], k->s[l]));
         KR_TRY(kr_blas_gemm(1.0, k->dd[l], false, k->w[l], true, 1.0, k->dd[l + 1]));
     }
     /* Reverse step 3, l = L−1..1: ∂Z_l = ∂A_l ⊙ S_l + ∂S_l ⊙ S'_l, ∂A_{l−1} += ∂Z_l W_l. */
@@ -364,6 +378,16 @@ kr_status kr_kkt_eval(kr_kkt *k, const kr_tensor *x, const kr_tensor *lambda, kr
         return hinge_points(k, lambda, true, glambda);
     }
     return hinge_points(k, lambda, true, NULL);
+}
+
+/* All of an evaluation's reductions finish with one kernel at the end (device/ops.h). */
+kr_status kr_kkt_eval(kr_kkt *k, const kr_tensor *x, const kr_tensor *lambda, kr_tensor *gx,
+                      kr_tensor *glambda)
+{
+    kr_ops_reduce_defer(k->dev);
+    kr_status st = kkt_eval(k, x, lambda, gx, glambda);
+    kr_status fl = kr_ops_reduce_flush(k->dev);
+    return st != KR_OK ? st : fl;
 }
 
 kr_status kr_kkt_read_losses(kr_kkt *k, kr_kkt_loss *losses, double *x_sumsq)
