@@ -119,7 +119,8 @@ static kr_status check_ops(st_ctx *c)
 {
     enum { R = 7, C = 33 };
     twin x = {0}, y = {0}, z = {0}, s = {0}, g = {0}, buf = {0}, m = {0}, v = {0}, row = {0},
-         out = {0}, scal = {0}, phi = {0}, lab = {0}, dphi = {0};
+         out = {0}, scal = {0}, phi = {0}, lab = {0}, dphi = {0}, alpha = {0}, lr = {0},
+         mom = {0};
     kr_status st;
     KR_TRY_GOTO(twin_new(c, R, C, -2, 2, false, &x));
     KR_TRY_GOTO(twin_new(c, R, C, -2, 2, false, &y));
@@ -135,6 +136,9 @@ static kr_status check_ops(st_ctx *c)
     KR_TRY_GOTO(twin_new(c, C, 1, -3, 3, false, &phi));
     KR_TRY_GOTO(twin_new(c, C, 1, 0, 0, true, &lab));
     KR_TRY_GOTO(twin_new(c, C, 1, 0, 0, false, &dphi));
+    KR_TRY_GOTO(twin_new(c, R, 1, 1, 50, false, &alpha)); /* per-row parameters (points) */
+    KR_TRY_GOTO(twin_new(c, R, 1, 0.01, 0.5, false, &lr));
+    KR_TRY_GOTO(twin_new(c, R, 1, 0, 0.95, false, &mom));
 
     BOTH(kr_op_axpby(0.75, T(x), -1.25, T(y)));
     KR_TRY_GOTO(twin_compare(c, "ops_axpby", &y));
@@ -163,10 +167,26 @@ static kr_status check_ops(st_ctx *c)
     KR_TRY_GOTO(twin_compare(c, "ops_sgd", &x));
     BOTH(kr_op_adam(0.01, 0.9, 0.999, 1e-8, 3, T(y), T(g), T(m), T(v)));
     KR_TRY_GOTO(twin_compare(c, "ops_adam", &y));
+    BOTH(kr_op_bias_act_forward(KR_ACT_RELU, 7.0, T(row), T(x), T(y), T(s)));
+    KR_TRY_GOTO(twin_compare(c, "ops_bias_act_forward", &y));
+    KR_TRY_GOTO(twin_compare(c, "ops_bias_act_forward (sigmoid)", &s));
+    BOTH(kr_op_dual_mul(T(row), T(g), T(z), T(s)));
+    KR_TRY_GOTO(twin_compare(c, "ops_dual_mul", &g));
+    KR_TRY_GOTO(twin_compare(c, "ops_dual_mul (second product)", &z));
+    BOTH(kr_op_axpby_sum_sq(-2.0, T(x), 2.0, T(y), T(scal), 4));
+    KR_TRY_GOTO(twin_compare(c, "ops_axpby_sum_sq", &y));
+    KR_TRY_GOTO(twin_compare(c, "ops_axpby_sum_sq (sum)", &scal));
+    BOTH(kr_op_act_forward_rows(KR_ACT_SOFTPLUS, T(alpha), T(x), T(y), T(s)));
+    KR_TRY_GOTO(twin_compare(c, "ops_act_forward_rows", &y));
+    BOTH(kr_op_sigmoid_backward_rows(T(alpha), T(g), T(y), T(s), T(z)));
+    KR_TRY_GOTO(twin_compare(c, "ops_sigmoid_backward_rows", &z));
+    BOTH(kr_op_sgd_rows(T(lr), T(mom), false, T(x), T(g), T(buf)));
+    KR_TRY_GOTO(twin_compare(c, "ops_sgd_rows", &x));
 fail:
     twin_free(&x), twin_free(&y), twin_free(&z), twin_free(&s), twin_free(&g);
     twin_free(&buf), twin_free(&m), twin_free(&v), twin_free(&row), twin_free(&out);
     twin_free(&scal), twin_free(&phi), twin_free(&lab), twin_free(&dphi);
+    twin_free(&alpha), twin_free(&lr), twin_free(&mom);
     return st;
 }
 
