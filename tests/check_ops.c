@@ -1051,6 +1051,9 @@ START_TEST(test_counters)
         ck_assert_int_eq(kr_tensor_new(d, cs[c].dt, 5, 7, "A", &a), KR_OK);
         ck_assert_int_eq(kr_tensor_new(d, cs[c].dt, 5, 7, "B", &b), KR_OK);
         ck_assert_int_eq(kr_tensor_new(d, cs[c].dt, 1, 2, "scal", &scal), KR_OK);
+        double vals[35];
+        for (int i = 0; i < 35; i++) vals[i] = 0.25 * i;
+        ck_assert_int_eq(kr_tensor_write(a, vals), KR_OK); /* written data, not only fill */
         ck_assert_int_eq(kr_op_axpby(1, a, 0, b), KR_OK); /* build dt's kernels first */
         kr_device_counters_reset(d);
         ck_assert_int_eq(kr_op_axpby(1, a, 0, b), KR_OK);
@@ -1064,6 +1067,7 @@ START_TEST(test_counters)
         ck_assert_uint_eq(k.bytes_from_device, 0);
         double v[2];
         ck_assert_int_eq(kr_tensor_read(scal, v), KR_OK);
+        ck_assert_msg(fabs(v[0] - 855.3125) < 1e-3, "sum of squares %g, want 855.3125", v[0]);
         kr_device_counters_get(d, &k);
         ck_assert_uint_eq(k.blocking, 1);
         ck_assert_uint_eq(k.bytes_from_device, 2 * kr_dtype_size(cs[c].dt));
