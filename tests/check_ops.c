@@ -1053,7 +1053,9 @@ START_TEST(test_counters)
         ck_assert_int_eq(kr_tensor_new(d, cs[c].dt, 1, 2, "scal", &scal), KR_OK);
         double vals[35];
         for (int i = 0; i < 35; i++) vals[i] = 0.25 * i;
-        ck_assert_int_eq(kr_tensor_write(a, vals), KR_OK); /* written data, not only fill */
+        ck_assert_int_eq(kr_tensor_write(a, vals), KR_OK); /* written data, not only fill: */
+        ck_assert_int_eq(kr_tensor_write(b, vals), KR_OK); /* oclgrind calls filled memory
+                                                              uninitialised */
         ck_assert_int_eq(kr_op_axpby(1, a, 0, b), KR_OK); /* build dt's kernels first */
         kr_device_counters_reset(d);
         ck_assert_int_eq(kr_op_axpby(1, a, 0, b), KR_OK);
