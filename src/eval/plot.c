@@ -244,6 +244,40 @@ static const char *plot_fit(cairo_t *cr, const char *text, double maxw, char *bu
     return buf;
 }
 
+/* Vertical lines at values v[0..n) of axis a (placed between px0 and px1), from y0 to y1;
+ * stroked by the caller. */
+static void plot_vlines(cairo_t *cr, const plot_axis *a, const double *v, size_t n, double px0,
+                        double px1, double y0, double y1)
+{
+    for (size_t i = 0; i < n; i++) {
+        double px = floor(plot_pos(a->lo, a->hi, v[i], px0, px1)) + 0.5;
+        cairo_move_to(cr, px, y0);
+        cairo_line_to(cr, px, y1);
+    }
+}
+
+/* The x axis' tick labels under the frame's bottom edge. */
+static void plot_xlabels(cairo_t *cr, const plot_axis *a, double left, double right,
+                         double bottom)
+{
+    for (size_t i = 0; i < a->n_ticks; i++)
+        plot_text(cr, a->labels[i], plot_pos(a->lo, a->hi, a->ticks[i], left, right),
+                  bottom + PLOT_TICK_LEN + 4.0, 0.5, 0.0);
+}
+
+/* The title, bold, centred over the plot area but kept inside the image when long. */
+static void plot_title(cairo_t *cr, const char *title, int W, double outer, double left,
+                       double right)
+{
+    if (!title || !title[0]) return;
+    char fit[512];
+    plot_font(cr, PLOT_FONT_TITLE, 1);
+    const char *s = plot_fit(cr, title, W - 2.0 * outer, fit, sizeof fit);
+    double cx = (left + right) / 2.0, half = plot_text_w(cr, s) / 2.0;
+    cx = fmin(fmax(cx, outer + half), W - outer - half);
+    plot_text(cr, s, cx, outer, 0.5, 0.0);
+}
+
 kr_status kr_plot_scatter_png(const char *path, size_t n, const double *x, const double *y,
                               const char *title, const char *xlabel, const char *ylabel,
                               const kr_plot_options *opt, kr_plot_frame *frame)
@@ -355,18 +389,10 @@ kr_status kr_plot_scatter_png(const char *path, size_t n, const double *x, const
     /* Grid, then frame, then ticks and their labels. */
     cairo_set_line_width(cr, 1.0);
     cairo_set_source_rgb(cr, 0.955, 0.955, 0.955);
-    for (size_t i = 0; i < ax.n_minor; i++) {
-        double px = floor(plot_pos(ax.lo, ax.hi, ax.minor[i], left, right)) + 0.5;
-        cairo_move_to(cr, px, top);
-        cairo_line_to(cr, px, bottom);
-    }
+    plot_vlines(cr, &ax, ax.minor, ax.n_minor, left, right, top, bottom);
     cairo_stroke(cr);
     cairo_set_source_rgb(cr, 0.88, 0.88, 0.88);
-    for (size_t i = 0; i < ax.n_ticks; i++) {
-        double px = floor(plot_pos(ax.lo, ax.hi, ax.ticks[i], left, right)) + 0.5;
-        cairo_move_to(cr, px, top);
-        cairo_line_to(cr, px, bottom);
-    }
+    plot_vlines(cr, &ax, ax.ticks, ax.n_ticks, left, right, top, bottom);
     for (size_t i = 0; i < ay.n_ticks; i++) {
         double py = floor(plot_pos(ay.lo, ay.hi, ay.ticks[i], bottom, top)) + 0.5;
         cairo_move_to(cr, left, py);
@@ -376,16 +402,9 @@ kr_status kr_plot_scatter_png(const char *path, size_t n, const double *x, const
 
     cairo_set_source_rgb(cr, 0.25, 0.25, 0.25);
     cairo_rectangle(cr, left, top, right - left, bottom - top);
-    for (size_t i = 0; i < ax.n_ticks; i++) {
-        double px = floor(plot_pos(ax.lo, ax.hi, ax.ticks[i], left, right)) + 0.5;
-        cairo_move_to(cr, px, bottom);
-        cairo_line_to(cr, px, bottom + PLOT_TICK_LEN);
-    }
-    for (size_t i = 0; i < ax.n_minor; i++) {
-        double px = floor(plot_pos(ax.lo, ax.hi, ax.minor[i], left, right)) + 0.5;
-        cairo_move_to(cr, px, bottom);
-        cairo_line_to(cr, px, bottom + PLOT_TICK_LEN * 0.6);
-    }
+    plot_vlines(cr, &ax, ax.ticks, ax.n_ticks, left, right, bottom, bottom + PLOT_TICK_LEN);
+    plot_vlines(cr, &ax, ax.minor, ax.n_minor, left, right, bottom,
+                bottom + PLOT_TICK_LEN * 0.6);
     for (size_t i = 0; i < ay.n_ticks; i++) {
         double py = floor(plot_pos(ay.lo, ay.hi, ay.ticks[i], bottom, top)) + 0.5;
         cairo_move_to(cr, left, py);
@@ -395,9 +414,7 @@ kr_status kr_plot_scatter_png(const char *path, size_t n, const double *x, const
 
     cairo_set_source_rgb(cr, 0.15, 0.15, 0.15);
     plot_font(cr, PLOT_FONT_TICK, 0);
-    for (size_t i = 0; i < ax.n_ticks; i++)
-        plot_text(cr, ax.labels[i], plot_pos(ax.lo, ax.hi, ax.ticks[i], left, right),
-                  bottom + PLOT_TICK_LEN + 4.0, 0.5, 0.0);
+    plot_xlabels(cr, &ax, left, right, bottom);
     for (size_t i = 0; i < ay.n_ticks; i++)
         plot_text(cr, ay.labels[i], left - PLOT_TICK_LEN - 6.0,
                   plot_pos(ay.lo, ay.hi, ay.ticks[i], bottom, top), 1.0, 0.5);
@@ -422,13 +439,7 @@ kr_status kr_plot_scatter_png(const char *path, size_t n, const double *x, const
         plot_text(cr, s, 0.0, 0.0, 0.5, 0.0);
         cairo_restore(cr);
     }
-    if (title && title[0]) {
-        plot_font(cr, PLOT_FONT_TITLE, 1);
-        const char *s = plot_fit(cr, title, W - 2.0 * outer, fit, sizeof fit);
-        double cx = (left + right) / 2.0, half = plot_text_w(cr, s) / 2.0;
-        cx = fmin(fmax(cx, outer + half), W - outer - half); /* long titles: inside the image */
-        plot_text(cr, s, cx, outer, 0.5, 0.0);
-    }
+    plot_title(cr, title, W, outer, left, right);
 
     /* Everything inside the plot area is drawn clipped to it, points excepted (see below). */
     cairo_save(cr);
@@ -601,25 +612,15 @@ kr_status kr_plot_bars_png(const char *path, size_t n_cat, const char *const *ca
     /* Vertical grid at the value ticks, the frame, tick marks and labels. */
     cairo_set_line_width(cr, 1.0);
     cairo_set_source_rgb(cr, 0.88, 0.88, 0.88);
-    for (size_t i = 0; i < ax.n_ticks; i++) {
-        double px = floor(plot_pos(ax.lo, ax.hi, ax.ticks[i], left, right)) + 0.5;
-        cairo_move_to(cr, px, top);
-        cairo_line_to(cr, px, bottom);
-    }
+    plot_vlines(cr, &ax, ax.ticks, ax.n_ticks, left, right, top, bottom);
     cairo_stroke(cr);
     cairo_set_source_rgb(cr, 0.25, 0.25, 0.25);
     cairo_rectangle(cr, left, top, right - left, bottom - top);
-    for (size_t i = 0; i < ax.n_ticks; i++) {
-        double px = floor(plot_pos(ax.lo, ax.hi, ax.ticks[i], left, right)) + 0.5;
-        cairo_move_to(cr, px, bottom);
-        cairo_line_to(cr, px, bottom + PLOT_TICK_LEN);
-    }
+    plot_vlines(cr, &ax, ax.ticks, ax.n_ticks, left, right, bottom, bottom + PLOT_TICK_LEN);
     cairo_stroke(cr);
     cairo_set_source_rgb(cr, 0.15, 0.15, 0.15);
     plot_font(cr, PLOT_FONT_TICK, 0);
-    for (size_t i = 0; i < ax.n_ticks; i++)
-        plot_text(cr, ax.labels[i], plot_pos(ax.lo, ax.hi, ax.ticks[i], left, right),
-                  bottom + PLOT_TICK_LEN + 4.0, 0.5, 0.0);
+    plot_xlabels(cr, &ax, left, right, bottom);
 
     char fit[512];
     if (xlabel && xlabel[0]) {
@@ -628,13 +629,7 @@ kr_status kr_plot_bars_png(const char *path, size_t n_cat, const char *const *ca
         plot_text(cr, s, (left + right) / 2.0, bottom + PLOT_TICK_LEN + 4.0 + tick_h + 6.0, 0.5,
                   0.0);
     }
-    if (title && title[0]) {
-        plot_font(cr, PLOT_FONT_TITLE, 1);
-        const char *s = plot_fit(cr, title, W - 2.0 * outer, fit, sizeof fit);
-        double cx = (left + right) / 2.0, half = plot_text_w(cr, s) / 2.0;
-        cx = fmin(fmax(cx, outer + half), W - outer - half);
-        plot_text(cr, s, cx, outer, 0.5, 0.0);
-    }
+    plot_title(cr, title, W, outer, left, right);
     if (legend) { /* swatch + name per series, in one row left to right */
         plot_font(cr, PLOT_FONT_TICK, 0);
         double lx = left, ly = top - 22.0;
