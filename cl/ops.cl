@@ -85,6 +85,17 @@ __kernel void ops_mul(ulong n, REAL s, __global const REAL *x, ulong xo, __globa
     z[zo + i] = s * x[xo + i] * y[yo + i];
 }
 
+/* The element of every act_forward kernel: a[ai] = act(u) (act 0: relu, 1:
+ * softplus_alpha(u) = log(1 + e^(alpha u))/alpha) and, if has_s, s[si] = sigmoid(alpha u).
+ * relu is written u < 0 ? 0 : u so that NaN propagates. */
+static void kr_act_store(int act, REAL alpha, REAL u, __global REAL *a, size_t ai, int has_s,
+                         __global REAL *s, size_t si)
+{
+    REAL t = alpha * u;
+    if (has_s) s[si] = kr_sigmoid(t);
+    a[ai] = act == 1 ? kr_softplus(t) / alpha : (u < (REAL)0 ? (REAL)0 : u);
+}
+
 /* a = act(z) (act 0: relu, 1: softplus_alpha(z) = log(1 + e^(alpha z))/alpha);
  * if has_s: s = sigmoid(alpha z).
  * relu is written z < 0 ? 0 : z so that NaN propagates. */
@@ -94,14 +105,7 @@ __kernel void ops_act_forward(ulong n, int act, REAL alpha, __global const REAL 
     size_t i = get_global_id(0);
     if (i >= n) return;
     REAL zi = z[zo + i];
-    REAL t = alpha * zi;
-    REAL ai;
-    if (act == 1)
-        ai = kr_softplus(t) / alpha;
-    else
-        ai = zi < (REAL)0 ? (REAL)0 : zi;
-    if (has_s) s[so + i] = kr_sigmoid(t);
-    a[ao + i] = ai;
+    kr_act_store(act, alpha, zi, a, ao + i, has_s, s, so + i);
 }
 
 /* act_forward of u = z + b (b: 1 x cols, added to every row). */
@@ -112,15 +116,7 @@ __kernel void ops_bias_act_forward(ulong rows, ulong cols, int act, REAL alpha,
 {
     size_t i = get_global_id(0);
     if (i >= rows * cols) return;
-    REAL u = z[zo + i] + b[bo + i % cols];
-    REAL t = alpha * u;
-    REAL ai;
-    if (act == 1)
-        ai = kr_softplus(t) / alpha;
-    else
-        ai = u < (REAL)0 ? (REAL)0 : u;
-    if (has_s) s[so + i] = kr_sigmoid(t);
-    a[ao + i] = ai;
+    kr_act_store(act, alpha, z[zo + i] + b[bo + i % cols], a, ao + i, has_s, s, so + i);
 }
 
 /* dz = dA .* [z > 0]. */
@@ -155,14 +151,7 @@ __kernel void ops_act_forward_rows(ulong rows, ulong cols, int act, __global con
     if (i >= rows * cols) return;
     REAL alpha = al[alo + i / cols];
     REAL zi = z[zo + i];
-    REAL t = alpha * zi;
-    REAL ai;
-    if (act == 1)
-        ai = kr_softplus(t) / alpha;
-    else
-        ai = zi < (REAL)0 ? (REAL)0 : zi;
-    if (has_s) s[so + i] = kr_sigmoid(t);
-    a[ao + i] = ai;
+    kr_act_store(act, alpha, zi, a, ao + i, has_s, s, so + i);
 }
 
 /* sigmoid_backward with one alpha per row (alpha: rows x 1). */
