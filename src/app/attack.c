@@ -49,6 +49,19 @@ static void log_json(FILE *f, long it, const kr_kkt_loss *l, double seconds)
 
 /* Candidate count: attack.candidates, else twice the training-set size the model reports
  * (metadata n_train), else twice 2·data.per_class. */
+void kr_attack_labels(size_t m, double *y)
+{
+    for (size_t i = 0; i < m; i++) y[i] = i < m / 2 ? -1.0 : 1.0;
+}
+
+void kr_attack_init(uint64_t seed, double init_scale, size_t m, size_t d, double *host)
+{
+    kr_rng r;
+    kr_rng_seed(&r, seed);
+    for (size_t i = 0; i < m * d; i++) host[i] = kr_rng_normal(&r) * init_scale;
+    for (size_t i = 0; i < m; i++) host[m * d + i] = kr_rng_uniform(&r);
+}
+
 size_t kr_attack_candidate_count(const kr_config *cfg, const char *model_path)
 {
     if (cfg->attack.candidates > 0) return (size_t)cfg->attack.candidates;
@@ -131,8 +144,7 @@ kr_status kr_attack_run(const kr_config *cfg, kr_device *dev, const char *model_
     const kr_kkt_opts o = {cfg->attack.activation, cfg->attack.alpha, cfg->attack.lambda_min};
     KR_TRY_GOTO(kr_alloc((void **)&y, "attack labels", m, 1, sizeof *y));
     KR_TRY_GOTO(kr_alloc((void **)&host, "attack candidates on the host", m, d + 1, sizeof *host));
-    /* Labels: first half −1, the rest +1 (DESIGN §3). */
-    for (size_t i = 0; i < m; i++) y[i] = i < m / 2 ? -1.0 : 1.0;
+    kr_attack_labels(m, y);
     KR_TRY_GOTO(kr_kkt_new(dev, dt, model, &o, m, y, &kkt));
     KR_TRY_GOTO(kr_checkpoint_state_new(dev, dt, m, d, cfg->attack.optimizer == KR_OPT_ADAM, &s));
     const kr_checkpoint_info ck = {model_path, o, cfg->attack.seed,
@@ -150,11 +162,7 @@ kr_status kr_attack_run(const kr_config *cfg, kr_device *dev, const char *model_
         KR_TRY_GOTO(kr_checkpoint_trim_log(log_path, start));
         kr_log_info("attack: resuming %s at iteration %ld", ck_path, start);
     } else {
-        /* X ~ N(0,1)·init_scale (row-major), then λ ~ U[0,1), from one seeded stream. */
-        kr_rng r;
-        kr_rng_seed(&r, cfg->attack.seed);
-        for (size_t i = 0; i < m * d; i++) host[i] = kr_rng_normal(&r) * cfg->attack.init_scale;
-        for (size_t i = 0; i < m; i++) host[m * d + i] = kr_rng_uniform(&r);
+        kr_attack_init(cfg->attack.seed, cfg->attack.init_scale, m, d, host);
         KR_TRY_GOTO(kr_tensor_write(s.x, host));
         KR_TRY_GOTO(kr_tensor_write(s.lambda, host + m * d));
         remove(log_path);

@@ -21,7 +21,6 @@
 #include "app/runid.h"
 #include "base/alloc.h"
 #include "base/log.h"
-#include "base/rng.h"
 #include "io/checkpoint.h"
 #include "io/model_io.h"
 #include "io/points.h"
@@ -174,21 +173,18 @@ kr_status kr_attack_points_run(const kr_config *cfg, kr_device *dev, const char 
     KR_TRY_GOTO(kr_runid_add(run, false, "device", kr_device_describe(dev)));
     KR_TRY_GOTO(kr_rundir_write_run(&rd, run));
 
-    /* Labels (first half −1) and one KKT object for all points. */
+    /* The labels of every point, and one KKT object for all points. */
     KR_TRY_GOTO(kr_alloc((void **)&y, "labels", m, 1, sizeof *y));
-    for (size_t i = 0; i < m; i++) y[i] = i < m / 2 ? -1.0 : 1.0;
+    kr_attack_labels(m, y);
     KR_TRY_GOTO(kr_alloc((void **)&kp, "points", P, 1, sizeof *kp));
     for (size_t p = 0; p < P; p++) kp[p] = (kr_kkt_point){pc[p].attack.alpha, pc[p].attack.lambda_min};
     KR_TRY_GOTO(kr_kkt_new_points(dev, dt, model, cfg->attack.activation, kp, P, m, y, &kkt));
     KR_TRY_GOTO(kr_checkpoint_state_new(dev, dt, P * m, d, false, &s));
 
-    /* Point p starts as a single run with its seed would. */
+    /* Point p starts where a single run with its seed starts. */
     KR_TRY_GOTO(kr_alloc((void **)&host, "initial candidates", m, d + 1, sizeof *host));
     for (size_t p = 0; p < P; p++) {
-        kr_rng r;
-        kr_rng_seed(&r, pc[p].attack.seed);
-        for (size_t i = 0; i < m * d; i++) host[i] = kr_rng_normal(&r) * pc[p].attack.init_scale;
-        for (size_t i = 0; i < m; i++) host[m * d + i] = kr_rng_uniform(&r);
+        kr_attack_init(pc[p].attack.seed, pc[p].attack.init_scale, m, d, host);
         kr_tensor xv = kr_tensor_rows(s.x, p * m, m), lv = kr_tensor_rows(s.lambda, p * m, m);
         KR_TRY_GOTO(kr_tensor_write(&xv, host));
         KR_TRY_GOTO(kr_tensor_write(&lv, host + m * d));
