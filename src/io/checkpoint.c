@@ -71,11 +71,12 @@ static size_t ck_entries(kr_attack_state *s, ck_entry *e)
 
 static kr_st_dtype st_dtype(kr_dtype dt) { return dt == KR_F64 ? KR_ST_F64 : KR_ST_F32; }
 
-static bool all_finite(const void *raw, size_t n, kr_dtype dt)
+/* Index of the first NaN or Inf of n raw values of dtype dt, or n if there is none. */
+static size_t first_nonfinite(const void *raw, size_t n, kr_dtype dt)
 {
     for (size_t i = 0; i < n; i++)
-        if (!isfinite(dt == KR_F64 ? ((const double *)raw)[i] : ((const float *)raw)[i])) return false;
-    return true;
+        if (!isfinite(dt == KR_F64 ? ((const double *)raw)[i] : ((const float *)raw)[i])) return i;
+    return n;
 }
 
 kr_status kr_checkpoint_write(const char *path, kr_attack_state *s, const double *y,
@@ -94,7 +95,7 @@ kr_status kr_checkpoint_write(const char *path, kr_attack_state *s, const double
             goto done;
         }
         if ((st = kr_tensor_read_raw(t, raw[i])) != KR_OK) goto done;
-        if (!all_finite(raw[i], kr_tensor_numel(t), t->dtype)) {
+        if (first_nonfinite(raw[i], kr_tensor_numel(t), t->dtype) < kr_tensor_numel(t)) {
             st = KR_FAIL(KR_E_NUMERIC, "attack diverged before iteration %ld (non-finite %s); the "
                          "last good checkpoint is kept: lower attack.lr_x or attack.alpha",
                          iteration, ce[i].name);
@@ -168,13 +169,12 @@ kr_status kr_checkpoint_read(const char *path, kr_attack_state *s, long *iterati
             kr_error_context(st, "resuming from %s (the run's configuration or optimizer changed?)", path);
             goto done;
         }
-        for (size_t q = 0; q < kr_tensor_numel(t); q++) {
+        size_t q = first_nonfinite(raw, kr_tensor_numel(t), t->dtype);
+        if (q < kr_tensor_numel(t)) {
             double v = t->dtype == KR_F64 ? ((const double *)raw)[q] : ((const float *)raw)[q];
-            if (!isfinite(v)) {
-                st = KR_FAIL(KR_E_INVALID, "%s: tensor '%s' element %zu is %g: a checkpoint "
-                             "holds finite values only (damaged file?)", path, ce[i].name, q, v);
-                goto done;
-            }
+            st = KR_FAIL(KR_E_INVALID, "%s: tensor '%s' element %zu is %g: a checkpoint holds "
+                         "finite values only (damaged file?)", path, ce[i].name, q, v);
+            goto done;
         }
         if ((st = kr_tensor_write_raw(t, raw)) != KR_OK) goto done;
     }
