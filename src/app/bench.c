@@ -366,7 +366,7 @@ fail:
 /* One iteration's work as the device layer counted it (device.h). */
 static void print_counters(FILE *out, const kr_device_counters *c)
 {
-    fprintf(out, "%-8s   per iteration: %llu ops (%llu kernels), %llu GEMMs, %llu copies/fills, "
+    fprintf(out, "%-8s   per iteration: %llu ops (%llu kernels), %llu GEMMs, %llu copies, "
             "%llu blocking calls, %llu B to and %llu B from the device\n", "", c->ops,
             c->kernels, c->gemms, c->copies, c->blocking, c->bytes_to_device,
             c->bytes_from_device);
