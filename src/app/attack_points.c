@@ -119,6 +119,36 @@ static double lr_x_of(const kr_config *c) { return c->attack.lr_x; }
 static double lr_lambda_of(const kr_config *c) { return c->attack.lr_lambda; }
 static double momentum_of(const kr_config *c) { return c->attack.momentum; }
 
+/* What the command does around the loop (engine/attack_loop.h): Ctrl-C, messages for a
+ * point that diverges, progress lines. */
+typedef struct points_hook {
+    size_t P, failed;
+    kr_progress prog;
+} points_hook;
+
+static kr_status on_event(void *user, const kr_attack_event *e)
+{
+    points_hook *h = user;
+    if (e->kind == KR_ATTACK_BEGIN && kr_interrupted())
+        return KR_FAIL(KR_E_INTERRUPTED, "attack interrupted at iteration %ld; points are not "
+                       "checkpointed yet: nothing was written", e->it);
+    if (e->kind == KR_ATTACK_DIVERGED) {
+        h->failed++;
+        kr_log_info("attack: point %zu diverged by iteration %ld (loss %g); the others go on",
+                    e->point, e->it, e->loss[e->point].total);
+    }
+    if ((e->kind == KR_ATTACK_LOSS || e->kind == KR_ATTACK_END) && e->it > 0) {
+        double best = INFINITY;
+        for (size_t p = 0; p < h->P; p++)
+            if (!e->diverged[p]) best = fmin(best, e->loss[p].total);
+        char extra[128];
+        snprintf(extra, sizeof extra, "best loss %.4e  %zu/%zu points running", best,
+                 h->P - h->failed, h->P);
+        kr_progress_line(&h->prog, e->it, extra);
+    }
+    return KR_OK;
+}
+
 kr_status kr_attack_points_run(const kr_config *cfg, kr_device *dev, const char *model_path,
                                const char *out_dir, kr_run_mode mode, kr_attack_result *res)
 {
@@ -141,7 +171,7 @@ kr_status kr_attack_points_run(const kr_config *cfg, kr_device *dev, const char 
     kr_kkt *kkt = NULL;
     kr_kkt_point *kp = NULL;
     kr_kkt_loss *loss = NULL;
-    double *xsq = NULL, *y = NULL, *host = NULL;
+    double *y = NULL, *host = NULL;
     bool *diverged = NULL;
     kr_attack_state s = {0};
     kr_tensor *lrx = NULL, *lrl = NULL, *mom = NULL;
@@ -194,7 +224,6 @@ kr_status kr_attack_points_run(const kr_config *cfg, kr_device *dev, const char 
     KR_TRY_GOTO(per_row(dev, dt, pc, P, m, momentum_of, "momentum per row", &mom));
 
     KR_TRY_GOTO(kr_alloc((void **)&loss, "point losses", P, 1, sizeof *loss));
-    KR_TRY_GOTO(kr_alloc((void **)&xsq, "point norms", P, 1, sizeof *xsq));
     KR_TRY_GOTO(kr_alloc_zero((void **)&diverged, "point status", P, 1, sizeof *diverged));
     char arch[256];
     kr_model_describe(model, arch, sizeof arch);
@@ -202,43 +231,12 @@ kr_status kr_attack_points_run(const kr_config *cfg, kr_device *dev, const char 
                 kr_dtype_name(dt), kr_device_describe(dev));
 
     const long total = cfg->attack.iterations;
-    kr_progress prog;
-    kr_progress_begin(&prog, "attack", 0, total);
-    size_t failed = 0;
-    for (long it = 0; it <= total; it++) {
-        const bool last = it == total;
-        const bool log_now = last || it % cfg->attack.log_every == 0;
-        if (kr_interrupted()) {
-            st = KR_FAIL(KR_E_INTERRUPTED, "attack interrupted at iteration %ld; points are not "
-                         "checkpointed yet: nothing was written", it);
-            goto fail;
-        }
-        KR_TRY_GOTO(kr_kkt_eval(kkt, s.x, s.lambda, last ? NULL : s.gx, last ? NULL : s.glambda));
-        if (log_now) {
-            KR_TRY_GOTO(kr_kkt_read_losses(kkt, loss, xsq));
-            double best = INFINITY;
-            for (size_t p = 0; p < P; p++) {
-                if (!diverged[p] && !(isfinite(loss[p].total) && isfinite(xsq[p]))) {
-                    diverged[p] = true;
-                    failed++;
-                    kr_log_info("attack: point %zu diverged by iteration %ld (loss %g); the "
-                                "others go on", p, it, loss[p].total);
-                }
-                if (!diverged[p]) best = fmin(best, loss[p].total);
-            }
-            char extra[128];
-            snprintf(extra, sizeof extra, "best loss %.4e  %zu/%zu points running", best,
-                     P - failed, P);
-            if (it > 0) kr_progress_line(&prog, it, extra);
-        }
-        if (last) break;
-        KR_TRY_GOTO(kr_optim_sgd_rows(lrx, mom, it, s.x, s.gx, s.bx));
-        KR_TRY_GOTO(kr_optim_sgd_rows(lrl, mom, it, s.lambda, s.glambda, s.blambda));
-    }
-    if (failed == P) {
-        st = KR_FAIL(KR_E_NUMERIC, "all %zu points diverged: nothing was written (lower lr_x)", P);
-        goto fail;
-    }
+    points_hook h = {.P = P};
+    kr_progress_begin(&h.prog, "attack", 0, total);
+    const kr_attack_loop_opts lo = {KR_OPT_SGD, 0, 0, 0, total, cfg->attack.log_every};
+    KR_TRY_GOTO(kr_attack_loop_points(kkt, &s, lrx, lrl, mom, &lo, on_event, &h, loss, diverged));
+    const size_t failed = h.failed;
+    kr_progress prog = h.prog;
     res->seconds = kr_time_now() - prog.t0;
     res->iterations = total;
 
@@ -279,7 +277,7 @@ fail:
     kr_checkpoint_state_free(&s);
     kr_kkt_free(kkt);
     kr_model_free(model);
-    free(pc), free(kp), free(loss), free(xsq), free(y), free(host), free(diverged);
+    free(pc), free(kp), free(loss), free(y), free(host), free(diverged);
     kr_points_free(&t);
     return rd_open ? kr_rundir_close(&rd, st) : st;
 }
