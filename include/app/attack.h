@@ -20,6 +20,7 @@
 
 #include "app/config.h"
 #include "device/device.h"
+#include "io/points.h"
 #include "io/rundir.h"
 #include "base/kkt_types.h"
 #include "engine/attack_loop.h" /* kr_attack_labels, kr_attack_init */
@@ -57,5 +58,12 @@ size_t kr_attack_candidate_count(const kr_config *cfg, const char *model_path);
  * is refused (src/app/attack_points.c). */
 kr_status kr_attack_points_run(const kr_config *cfg, kr_device *dev, const char *model_path,
                                const char *out_dir, kr_run_mode mode, kr_attack_result *res);
+
+/* The rows of a points table as configurations: pc[p] is cfg with point p's columns set
+ * through kr_config_set and validated (messages name cfg's points_file and the point). */
+kr_status kr_attack_points_configs(const kr_config *cfg, const kr_points_table *t,
+                                   kr_config *pc);
+/* A point's values (engine/attack_loop.h) from its configuration. */
+kr_attack_point kr_attack_points_values(const kr_config *pc);
 
 #endif

@@ -78,6 +78,30 @@ kr_status kr_attack_loop_points(kr_kkt *kkt, kr_attack_state *s, const kr_tensor
                                 const kr_attack_loop_opts *o, kr_attack_hook hook, void *user,
                                 kr_kkt_loss *final, bool *diverged);
 
+/* One hyperparameter point: the columns of attack.points_file. */
+typedef struct kr_attack_point {
+    double init_scale, lr_x, lr_lambda, momentum, lambda_min, alpha;
+    uint64_t seed;
+} kr_attack_point;
+
+/* Everything a points job holds on the device: the KKT object of all points, the state
+ * ((P·m)×D, SGD buffers) initialised point by point as single runs with their seeds, the
+ * per-row rates, and the labels y (m, every point's). */
+typedef struct kr_attack_points_job {
+    size_t P, m, d;
+    kr_kkt *kkt;
+    kr_attack_state s;
+    kr_tensor *lr_x, *lr_lambda, *momentum; /* (P·m)×1 */
+    double *y;
+} kr_attack_points_job;
+
+/* Sets up P points of m candidates on the model (activation act for all). On failure nothing
+ * is left allocated. */
+kr_status kr_attack_points_new(kr_device *dev, kr_dtype dt, const kr_model *model, kr_act act,
+                               const kr_attack_point *pts, size_t P, size_t m,
+                               kr_attack_points_job *job);
+void kr_attack_points_free(kr_attack_points_job *job);
+
 /* The objective at one point: loss terms and, when gx / glambda are non-NULL, the gradients
  * (m×D, m doubles) of the model in dtype dt at X = x (m×D), λ = lambda (m), labels y (m, ±1).
  * Refuses non-finite x or λ and labels other than ±1 naming the element (`what` names the

@@ -7,7 +7,9 @@
 #include "engine/attack_loop.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/alloc.h"
 #include "base/rng.h"
@@ -133,6 +135,71 @@ kr_status kr_attack_loop_points(kr_kkt *kkt, kr_attack_state *s, const kr_tensor
 fail:
     free(xsq);
     return st;
+}
+
+/* A column tensor (rows × 1) holding value_of(point) on each of the point's m rows. */
+static kr_status per_row(kr_device *dev, kr_dtype dt, const kr_attack_point *pts, size_t P,
+                         size_t m, size_t field, const char *name, kr_tensor **out)
+{
+    double *h = NULL;
+    KR_TRY(kr_alloc((void **)&h, name, P, m, sizeof *h));
+    for (size_t p = 0; p < P; p++)
+        for (size_t i = 0; i < m; i++)
+            h[p * m + i] = *(const double *)((const char *)&pts[p] + field);
+    kr_status st = kr_tensor_new(dev, dt, P * m, 1, name, out);
+    if (st == KR_OK) st = kr_tensor_write(*out, h);
+    free(h);
+    return st;
+}
+
+kr_status kr_attack_points_new(kr_device *dev, kr_dtype dt, const kr_model *model, kr_act act,
+                               const kr_attack_point *pts, size_t P, size_t m,
+                               kr_attack_points_job *job)
+{
+    memset(job, 0, sizeof *job);
+    const size_t d = model->dims[0];
+    job->P = P, job->m = m, job->d = d;
+    kr_kkt_point *kp = NULL;
+    double *host = NULL;
+    kr_status st;
+    /* The labels of every point, and one KKT object for all points. */
+    KR_TRY_GOTO(kr_alloc((void **)&job->y, "labels", m, 1, sizeof *job->y));
+    kr_attack_labels(m, job->y);
+    KR_TRY_GOTO(kr_alloc((void **)&kp, "points", P, 1, sizeof *kp));
+    for (size_t p = 0; p < P; p++) kp[p] = (kr_kkt_point){pts[p].alpha, pts[p].lambda_min};
+    KR_TRY_GOTO(kr_kkt_new_points(dev, dt, model, act, kp, P, m, job->y, &job->kkt));
+    KR_TRY_GOTO(kr_checkpoint_state_new(dev, dt, P * m, d, false, &job->s));
+    /* Point p starts where a single run with its seed starts. */
+    KR_TRY_GOTO(kr_alloc((void **)&host, "initial candidates", m, d + 1, sizeof *host));
+    for (size_t p = 0; p < P; p++) {
+        kr_attack_init(pts[p].seed, pts[p].init_scale, m, d, host);
+        kr_tensor xv = kr_tensor_rows(job->s.x, p * m, m);
+        kr_tensor lv = kr_tensor_rows(job->s.lambda, p * m, m);
+        KR_TRY_GOTO(kr_tensor_write(&xv, host));
+        KR_TRY_GOTO(kr_tensor_write(&lv, host + m * d));
+    }
+    KR_TRY_GOTO(per_row(dev, dt, pts, P, m, offsetof(kr_attack_point, lr_x), "lr_x per row",
+                        &job->lr_x));
+    KR_TRY_GOTO(per_row(dev, dt, pts, P, m, offsetof(kr_attack_point, lr_lambda),
+                        "lr_lambda per row", &job->lr_lambda));
+    KR_TRY_GOTO(per_row(dev, dt, pts, P, m, offsetof(kr_attack_point, momentum),
+                        "momentum per row", &job->momentum));
+fail:
+    free(kp);
+    free(host);
+    if (st != KR_OK) kr_attack_points_free(job);
+    return st;
+}
+
+void kr_attack_points_free(kr_attack_points_job *job)
+{
+    kr_tensor_free(job->lr_x);
+    kr_tensor_free(job->lr_lambda);
+    kr_tensor_free(job->momentum);
+    kr_checkpoint_state_free(&job->s);
+    kr_kkt_free(job->kkt);
+    free(job->y);
+    memset(job, 0, sizeof *job);
 }
 
 kr_status kr_attack_eval_at(kr_device *dev, kr_dtype dt, const kr_model *model,
