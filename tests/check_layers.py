@@ -8,6 +8,8 @@ a file of part P may include "Q/..." only if Q is on P's list. Also refused: an 
 names no existing file, a public header (include/) that includes a private one (src/), OpenCL
 headers outside device/ and base/ (status.c names OpenCL errors), and the BLAS headers outside
 the files RESTRICTED names.
+The library's public header include/kktrecon.h is no part: only the api part may include it
+(as "kktrecon.h"), and it includes no project header (it is installed alone).
 Exit 0 when the tree obeys, 1 with one line per violation otherwise.
 Usage: check_layers.py [SOURCE_ROOT]   (default: the folder above this script)
 """
@@ -19,6 +21,9 @@ import sys
 GENERATED = {"device/ops_api.h", "device/ops_gen.h", "device/ops_host_gen.inc"}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 SYSTEM_INCLUDE = re.compile(r'^\s*#\s*include\s+<([^>]+)>', re.M)
+# The installed public header (include/kktrecon.h) and the one part that implements it.
+PUBLIC_HEADER = "kktrecon.h"
+PUBLIC_PART = "api"
 # Library headers that only the named files may include (the banners say why).
 RESTRICTED = {
     "clblast_c.h": {"src/device/blas.c"},
@@ -66,6 +71,11 @@ def main():
                     checked += 1
                     if inc in GENERATED:
                         continue
+                    if inc == PUBLIC_HEADER:
+                        if part != PUBLIC_PART:
+                            problems.append(f"{rel}: only part '{PUBLIC_PART}' may include "
+                                            f"\"{PUBLIC_HEADER}\" (the public API)")
+                        continue
                     target = inc.split("/")[0] if "/" in inc else None
                     if target is None:
                         problems.append(f"{rel}: include \"{inc}\" is not part-qualified")
@@ -82,6 +92,12 @@ def main():
                     if target not in rules[part]:
                         problems.append(f"{rel}: part '{part}' may not include \"{inc}\" "
                                         f"(may include: {' '.join(sorted(rules[part]))})")
+    public = os.path.join(root, "include", PUBLIC_HEADER)
+    if os.path.isfile(public):
+        for inc in INCLUDE.findall(open(public, encoding="utf-8").read()):
+            checked += 1
+            problems.append(f"include/{PUBLIC_HEADER}: includes \"{inc}\"; the installed "
+                            f"public header may include system headers only")
     for p in problems:
         print(p)
     print(f"check_layers: {checked} includes in {len(rules)} parts, {len(problems)} violations")

@@ -19,4 +19,7 @@
 kr_status kr_task_load_set(const kr_config *cfg, kr_split split, const double *mean,
                            size_t mean_d, double **mean_out, kr_binary_set **out);
 
+/* The same selection without subtracting anything: x holds pixel/255 in [0,1]. */
+kr_status kr_task_load_raw(const kr_config *cfg, kr_split split, kr_binary_set **out);
+
 #endif

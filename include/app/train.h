@@ -11,22 +11,9 @@
 #include "io/rundir.h"
 #include "base/model.h"
 #include "device/device.h"
+#include "engine/train_loop.h"
 
-typedef struct kr_train_result {
-    size_t n, n_test;
-    long steps;           /* steps actually run */
-    double seconds;       /* wall time of the loop */
-    double loss;          /* final mean logistic loss on the training set */
-    size_t errors;        /* training errors (yΦ <= 0) */
-    double min_margin, median_margin;
-    double test_accuracy; /* NaN without a test split */
-    double lr_final;
-    /* KKT gap of the final model on its training set (DESIGN §6, kkt_gap.h): overall and
-     * ‖r_p‖/‖θ_p‖ per tensor in state_dict order (W1, b1, W2, ...). NaN if not computed. */
-    double kkt_gap;
-    double kkt_gap_per_tensor[KR_MAX_LAYERS + 1];
-    int kkt_gap_tensors;
-} kr_train_result;
+/* kr_train_result: engine/train_loop.h. */
 
 /* Trains from the configuration and writes the run folder `out_dir` (io/rundir.h: locked,
  * refused if it holds a run unless mode is KR_RUN_OVERWRITE, written in a staging folder and

@@ -17,8 +17,8 @@
 #include "app/runid.h"
 #include "base/alloc.h"
 #include "base/log.h"
-#include "base/rng.h"
 #include "device/tensor.h"
+#include "engine/attack_loop.h"
 #include "io/candidates.h"
 #include "io/checkpoint.h"
 #include "io/model_io.h"
@@ -27,16 +27,6 @@
 #include "io/safetensors.h"
 #include "nn/kkt.h"
 #include "nn/optim.h"
-
-/* One step of the configured optimiser on x and on λ (their own learning rates). */
-static kr_status optimizer_step(const kr_config *cfg, kr_attack_state *s, long it)
-{
-    const kr_optimizer k = cfg->attack.optimizer;
-    const double mom = cfg->attack.momentum;
-    KR_TRY(kr_optim_step(k, cfg->attack.lr_x, mom, it, s->x, s->gx, s->bx, s->vx));
-    return kr_optim_step(k, cfg->attack.lr_lambda, mom, it, s->lambda, s->glambda, s->blambda,
-                         s->vlambda);
-}
 
 static void log_json(FILE *f, long it, const kr_kkt_loss *l, double seconds)
 {
@@ -49,19 +39,6 @@ static void log_json(FILE *f, long it, const kr_kkt_loss *l, double seconds)
 
 /* Candidate count: attack.candidates, else twice the training-set size the model reports
  * (metadata n_train), else twice 2·data.per_class. */
-void kr_attack_labels(size_t m, double *y)
-{
-    for (size_t i = 0; i < m; i++) y[i] = i < m / 2 ? -1.0 : 1.0;
-}
-
-void kr_attack_init(uint64_t seed, double init_scale, size_t m, size_t d, double *host)
-{
-    kr_rng r;
-    kr_rng_seed(&r, seed);
-    for (size_t i = 0; i < m * d; i++) host[i] = kr_rng_normal(&r) * init_scale;
-    for (size_t i = 0; i < m; i++) host[m * d + i] = kr_rng_uniform(&r);
-}
-
 size_t kr_attack_candidate_count(const kr_config *cfg, const char *model_path)
 {
     if (cfg->attack.candidates > 0) return (size_t)cfg->attack.candidates;
@@ -110,6 +87,67 @@ static kr_status save(kr_rundir *rd, char *ck_path, char *log_path, size_t cap,
     KR_TRY(kr_rundir_commit(rd));
     KR_TRY(kr_rundir_path(rd, ck_path, cap, "candidates.safetensors"));
     return kr_rundir_path(rd, log_path, cap, "attack.jsonl");
+}
+
+/* What the command does around the loop (engine/attack_loop.h): the kill test hook, Ctrl-C
+ * (a checkpoint, then stop), the log file and progress lines, checkpoints, and the messages
+ * of a divergence, which depend on whether a checkpoint was reached. */
+typedef struct run_hook {
+    const kr_config *cfg;
+    kr_rundir *rd;
+    const char *out_dir;
+    char *ck_path, *log_path;
+    size_t cap;
+    kr_attack_state *s;
+    const double *y;
+    const kr_checkpoint_info *ck;
+    FILE *jl;
+    long kill_at, start;
+    kr_progress prog;
+} run_hook;
+
+static kr_status on_event(void *user, const kr_attack_event *e)
+{
+    run_hook *h = user;
+    const long it = e->it, total = h->cfg->attack.iterations;
+    switch (e->kind) {
+    case KR_ATTACK_BEGIN:
+        if (it == h->kill_at) raise(SIGKILL);
+        if (kr_interrupted() && h->rd->staged)
+            return KR_FAIL(KR_E_INTERRUPTED, "attack interrupted at iteration %ld, before its "
+                           "first checkpoint: nothing was written to %s (a run already there is "
+                           "kept)", it, h->out_dir);
+        if (kr_interrupted()) {
+            KR_TRY(kr_checkpoint_write(h->ck_path, h->s, h->y, it, h->ck));
+            return KR_FAIL(KR_E_INTERRUPTED, "attack interrupted at iteration %ld; checkpoint "
+                           "written, continue with --resume", it);
+        }
+        return KR_OK;
+    case KR_ATTACK_LOSS: {
+        log_json(h->jl, it, e->loss, kr_time_now() - h->prog.t0);
+        char extra[160];
+        snprintf(extra, sizeof extra, "loss %.4e  kkt %.4e  prior %.3e  lambda %.3e",
+                 e->loss->total, e->loss->kkt, e->loss->prior, e->loss->lambda);
+        if (it > h->start) kr_progress_line(&h->prog, it, extra);
+        return KR_OK;
+    }
+    case KR_ATTACK_STEPPED:
+        if (h->cfg->attack.checkpoint_every > 0 && it % h->cfg->attack.checkpoint_every == 0 &&
+            it < total)
+            return save(h->rd, h->ck_path, h->log_path, h->cap, h->s, h->y, it, h->ck);
+        return KR_OK;
+    case KR_ATTACK_DIVERGED:
+        if (it == total)
+            return KR_FAIL(KR_E_NUMERIC, "attack ended on non-finite values (loss %g); the last "
+                           "good checkpoint is kept", e->loss->total);
+        return KR_FAIL(KR_E_NUMERIC, "attack diverged by iteration %ld (loss %g, |X|² %g); %s: "
+                       "lower attack.lr_x or attack.alpha", it, e->loss->total, *e->x_sumsq,
+                       h->rd->staged ? "no checkpoint had been reached, nothing was written"
+                                     : "the last good checkpoint is kept");
+    case KR_ATTACK_END:
+        return KR_OK;
+    }
+    return KR_OK;
 }
 
 kr_status kr_attack_run(const kr_config *cfg, kr_device *dev, const char *model_path,
@@ -191,60 +229,16 @@ kr_status kr_attack_run(const kr_config *cfg, kr_device *dev, const char *model_
         if (!errno && !*end && v >= 1) kill_at = v;
     }
     const long total = cfg->attack.iterations;
-    kr_progress prog;
-    kr_progress_begin(&prog, "attack", start, total);
+    run_hook h = {.cfg = cfg, .rd = &rd, .out_dir = out_dir, .ck_path = ck_path, .log_path = log_path,
+                  .cap = sizeof ck_path, .s = &s, .y = y, .ck = &ck, .jl = jl, .kill_at = kill_at,
+                  .start = start};
+    kr_progress_begin(&h.prog, "attack", start, total);
+    const kr_attack_loop_opts lo = {cfg->attack.optimizer, cfg->attack.lr_x, cfg->attack.lr_lambda,
+                                    cfg->attack.momentum, total,
+                                    cfg->attack.log_every > 0 ? cfg->attack.log_every : total + 1};
     kr_kkt_loss loss = {0};
-    long it = start;
-    for (; it < total; it++) {
-        if (it == kill_at) raise(SIGKILL);
-        if (kr_interrupted() && rd.staged) {
-            st = KR_FAIL(KR_E_INTERRUPTED, "attack interrupted at iteration %ld, before its first "
-                         "checkpoint: nothing was written to %s (a run already there is kept)",
-                         it, out_dir);
-            goto fail;
-        }
-        if (kr_interrupted()) {
-            KR_TRY_GOTO(kr_checkpoint_write(ck_path, &s, y, it, &ck));
-            st = KR_FAIL(KR_E_INTERRUPTED, "attack interrupted at iteration %ld; checkpoint "
-                         "written, continue with --resume", it);
-            goto fail;
-        }
-        /* The loss terms are read back (a blocking wait for the device) only on log
-         * iterations; in between the device runs ahead. A NaN is caught at the next read,
-         * and no checkpoint is ever written from non-finite state (io/checkpoint.c). */
-        bool log_now = it == start || (cfg->attack.log_every > 0 && it % cfg->attack.log_every == 0);
-        KR_TRY_GOTO(kr_kkt_eval(kkt, s.x, s.lambda, s.gx, s.glambda));
-        if (log_now) {
-            double xsq;
-            KR_TRY_GOTO(kr_kkt_read_loss(kkt, &loss, &xsq));
-            if (!isfinite(loss.total) || !isfinite(xsq)) {
-                st = KR_FAIL(KR_E_NUMERIC, "attack diverged by iteration %ld (loss %g, |X|² %g); "
-                             "%s: lower attack.lr_x or attack.alpha", it, loss.total, xsq,
-                             rd.staged ? "no checkpoint had been reached, nothing was written"
-                                       : "the last good checkpoint is kept");
-                goto fail;
-            }
-            log_json(jl, it, &loss, kr_time_now() - prog.t0);
-            char extra[160];
-            snprintf(extra, sizeof extra, "loss %.4e  kkt %.4e  prior %.3e  lambda %.3e",
-                     loss.total, loss.kkt, loss.prior, loss.lambda);
-            if (it > start) kr_progress_line(&prog, it, extra);
-        }
-        KR_TRY_GOTO(optimizer_step(cfg, &s, it));
-        long done = it + 1;
-        if (cfg->attack.checkpoint_every > 0 && done % cfg->attack.checkpoint_every == 0 &&
-            done < total)
-            KR_TRY_GOTO(save(&rd, ck_path, log_path, sizeof ck_path, &s, y, done, &ck));
-    }
-    /* The loss at the final point (after the last step). */
-    KR_TRY_GOTO(kr_kkt_eval(kkt, s.x, s.lambda, NULL, NULL));
-    double xsq;
-    KR_TRY_GOTO(kr_kkt_read_loss(kkt, &loss, &xsq));
-    if (!isfinite(loss.total) || !isfinite(xsq)) {
-        st = KR_FAIL(KR_E_NUMERIC, "attack ended on non-finite values (loss %g); the last good "
-                     "checkpoint is kept", loss.total);
-        goto fail;
-    }
+    KR_TRY_GOTO(kr_attack_loop_run(kkt, &s, start, &lo, on_event, &h, &loss));
+    kr_progress prog = h.prog;
     log_json(jl, total, &loss, kr_time_now() - prog.t0);
     res->seconds = kr_time_now() - prog.t0;
     res->iterations = total;
@@ -297,51 +291,20 @@ kr_status kr_attack_eval_point(kr_device *dev, kr_dtype dt, const char *model_pa
                                const char *out_path, kr_kkt_loss *loss)
 {
     kr_model *model = NULL;
-    kr_kkt *kkt = NULL;
-    kr_tensor *tx = NULL, *tl = NULL, *gx = NULL, *gl = NULL;
     double *x = NULL, *lambda = NULL, *y = NULL, *hgx = NULL, *hgl = NULL;
     size_t m, d;
     kr_status st;
     KR_TRY(kr_model_load(model_path, &model));
     KR_TRY_GOTO(kr_candidates_load(candidates_path, &m, &d, &x, &lambda, &y));
-    /* The loss of a NaN point is NaN and a label other than ±1 is no binary task: refused with
-     * the place named rather than evaluated. */
-    for (size_t i = 0; i < m; i++) {
-        for (size_t k = 0; k < d; k++)
-            if (!isfinite(x[i * d + k])) {
-                st = KR_FAIL(KR_E_INVALID, "%s: tensor 'x' row %zu, value %zu is %g: the point to "
-                             "evaluate must be finite", candidates_path, i, k, x[i * d + k]);
-                goto fail;
-            }
-        if (!isfinite(lambda[i])) {
-            st = KR_FAIL(KR_E_INVALID, "%s: tensor 'lambda' element %zu is %g: the point to "
-                         "evaluate must be finite", candidates_path, i, lambda[i]);
-            goto fail;
-        }
-        if (y[i] != 1.0 && y[i] != -1.0) {
-            st = KR_FAIL(KR_E_INVALID, "%s: tensor 'y' element %zu is %g: labels must be -1 or +1",
-                         candidates_path, i, y[i]);
-            goto fail;
-        }
-    }
     if (d != model->dims[0]) {
         st = KR_FAIL(KR_E_INVALID, "%s: candidates have %zu values each but the model %s takes "
                      "%zu inputs", candidates_path, d, model_path, model->dims[0]);
         goto fail;
     }
-    KR_TRY_GOTO(kr_kkt_new(dev, dt, model, o, m, y, &kkt));
-    KR_TRY_GOTO(kr_tensor_new(dev, dt, m, d, "X", &tx));
-    KR_TRY_GOTO(kr_tensor_new(dev, dt, m, 1, "lambda", &tl));
-    KR_TRY_GOTO(kr_tensor_new(dev, dt, m, d, "dX", &gx));
-    KR_TRY_GOTO(kr_tensor_new(dev, dt, m, 1, "dlambda", &gl));
-    KR_TRY_GOTO(kr_tensor_write(tx, x));
-    KR_TRY_GOTO(kr_tensor_write(tl, lambda));
-    KR_TRY_GOTO(kr_kkt_eval(kkt, tx, tl, gx, gl));
-    KR_TRY_GOTO(kr_kkt_read_loss(kkt, loss, NULL));
     KR_TRY_GOTO(kr_alloc((void **)&hgx, "kkt gradient in x", m, d, sizeof *hgx));
     KR_TRY_GOTO(kr_alloc((void **)&hgl, "kkt gradient in lambda", m, 1, sizeof *hgl));
-    KR_TRY_GOTO(kr_tensor_read(gx, hgx));
-    KR_TRY_GOTO(kr_tensor_read(gl, hgl));
+    KR_TRY_GOTO(kr_attack_eval_at(dev, dt, model, o, m, x, lambda, y, candidates_path, loss, hgx,
+                                  hgl));
     kr_st_entry e[] = {
         {.name = "loss", .dtype = KR_ST_F64, .ndim = 0, .data = &loss->total},
         {.name = "loss_kkt", .dtype = KR_ST_F64, .ndim = 0, .data = &loss->kkt},
@@ -367,11 +330,6 @@ kr_status kr_attack_eval_point(kr_device *dev, kr_dtype dt, const char *model_pa
     };
     st = kr_st_write(out_path, e, sizeof e / sizeof e[0], meta, sizeof meta / sizeof meta[0]);
 fail:
-    kr_tensor_free(tx);
-    kr_tensor_free(tl);
-    kr_tensor_free(gx);
-    kr_tensor_free(gl);
-    kr_kkt_free(kkt);
     kr_model_free(model);
     free(x);
     free(lambda);

@@ -28,26 +28,20 @@
 #include "eval/plot.h"
 #include "io/report.h"
 #include "io/rundir.h"
-#include "nn/mlp.h"
+#include "engine/pairs.h"
 
-enum { SC_OFFICIAL = 0, SC_CLIP = 1, SC_BASE = 2, N_SCORES = 3 };
+enum { SC_OFFICIAL = KR_SSIM_OFFICIAL, SC_CLIP = KR_SSIM_CLIP, SC_BASE = KR_SSIM_BASELINE,
+       N_SCORES = KR_N_SSIM };
 static const char *SCORE_KEYS[N_SCORES] = {"official", "clip", "mean_baseline"};
-static const double THRESH[3] = {0.3, 0.4, 0.5};
 enum { GRID_MAX_PAIRS = 200 };
 
-/* One row of pairs.csv. */
-typedef struct pair {
-    size_t train_row;      /* row in the selected training set */
-    size_t cand;           /* row in the pooled candidates */
-    double ncc, margin;
-    double ssim[N_SCORES];
-} pair;
+/* One row of pairs.csv (engine/pairs.h); cand is a row of the pool. */
+typedef kr_pair pair;
 
 typedef struct pool {
     size_t m, d;
     double *x;            /* m × D, mean-subtracted space */
     size_t *file, *index; /* per pooled row: which --candidates file, row in that file */
-    size_t nonfinite;     /* candidates left out: a NaN or Inf among their values */
 } pool;
 
 static bool row_finite(const double *x, size_t d)
@@ -87,32 +81,20 @@ static kr_status pool_load(const char *const *paths, size_t n_paths, size_t d, p
             free(x);
             return KR_FAIL(KR_E_NOMEM, "pooling candidates");
         }
-        /* A candidate with a NaN or Inf is no reconstruction: no transform may score it
-         * (min-max of NaN would pass the official protocol's bar), so it is left out and
-         * counted. */
-        size_t kept = 0, dropped = 0;
+        /* Rows with a NaN or Inf stay in the pool; kr_pairs_match leaves them out. */
+        size_t dropped = 0;
         for (size_t i = 0; i < m; i++) {
-            if (!row_finite(x + i * d, d)) {
-                dropped++;
-                continue;
-            }
-            memcpy(p->x + (p->m + kept) * d, x + i * d, d * sizeof *x);
-            p->file[p->m + kept] = f;
-            p->index[p->m + kept] = i;
-            kept++;
+            dropped += !row_finite(x + i * d, d);
+            p->file[p->m + i] = f;
+            p->index[p->m + i] = i;
         }
+        memcpy(p->x + p->m * d, x, m * d * sizeof *x);
         if (dropped)
             kr_log_info("evaluate: %s: %zu of %zu candidates contain NaN or Inf and are left out",
                         paths[f], dropped, m);
-        p->m += kept;
-        p->nonfinite += dropped;
+        p->m += m;
         free(x);
     }
-    if (p->m == 0)
-        return KR_FAIL(KR_E_NUMERIC,
-                       "no finite candidate to evaluate: all %zu contain NaN or Inf (the attack "
-                       "diverged; rerun it with a smaller attack.lr_x)",
-                       p->nonfinite);
     return KR_OK;
 }
 
@@ -127,19 +109,6 @@ static int cmp_pair_desc(const void *a, const void *b)
 {
     double x = ((const pair *)a)->ssim[SC_CLIP], y = ((const pair *)b)->ssim[SC_CLIP];
     return (x < y) - (x > y);
-}
-
-/* NCC inputs: CIFAR-10 (3×32×32) is compared at 16×16 after bicubic downsampling. */
-static kr_status ncc_view(const double *x, size_t n, size_t c, size_t h, size_t w, bool down,
-                          double **out, size_t *p)
-{
-    *p = down ? (h / 2) * (w / 2) : h * w;
-    if (!down) {
-        *out = NULL;
-        return KR_OK;
-    }
-    KR_TRY(kr_alloc((void **)out, "downsampled images", n * c, *p, sizeof **out));
-    return kr_metrics_downsample2_bicubic(x, n, c, h, w, *out);
 }
 
 static kr_status write_csv(const char *dir, const kr_binary_set *s, const pair *pr,
@@ -221,24 +190,13 @@ static kr_status write_plot(const char *path, const pair *pr, size_t n, int scor
     return st;
 }
 
-static void summarise(const pair *pr, size_t n, kr_eval_summary *sum, cJSON *j)
+/* The summary's JSON (the numbers are kr_pairs_summarise's) with the sorted curves. */
+static void summarise(const pair *pr, size_t n, const kr_eval_summary *sum, cJSON *j)
 {
     double *v = malloc((n ? n : 1) * sizeof *v);
     for (int k = 0; k < N_SCORES; k++) {
-        double total = 0;
-        for (int t = 0; t < 3; t++) sum->above[k][t] = 0;
-        for (size_t i = 0; i < n; i++) {
-            double s = pr[i].ssim[k];
-            total += s;
-            for (int t = 0; t < 3; t++) sum->above[k][t] += s > THRESH[t];
-            if (v) v[i] = s;
-        }
-        sum->mean[k] = n ? total / (double)n : NAN;
-        sum->median[k] = NAN;
-        if (v && n) {
-            qsort(v, n, sizeof *v, cmp_double);
-            sum->median[k] = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-        }
+        for (size_t i = 0; v && i < n; i++) v[i] = pr[i].ssim[k];
+        if (v) qsort(v, n, sizeof *v, cmp_double);
         cJSON *o = cJSON_AddObjectToObject(j, SCORE_KEYS[k]);
         cJSON_AddNumberToObject(o, "above_0.3", (double)sum->above[k][0]);
         cJSON_AddNumberToObject(o, "above_0.4", (double)sum->above[k][1]);
@@ -346,9 +304,7 @@ kr_status kr_evaluate_run(const kr_config *cfg, kr_device *dev, const char *mode
     memset(sum, 0, sizeof *sum);
     kr_model *model = NULL;
     kr_binary_set *s = NULL;
-    double *own_mean = NULL, *dist = NULL, *best = NULL, *tv = NULL, *cv = NULL, *margins = NULL;
-    double *a = NULL, *b = NULL;
-    size_t *idx = NULL;
+    double *own_mean = NULL;
     pair *pr = NULL;
     pool pl = {0};
     cJSON *j = NULL;
@@ -376,59 +332,17 @@ kr_status kr_evaluate_run(const kr_config *cfg, kr_device *dev, const char *mode
         kr_log_info("evaluate: warning: the configured training set is not the one %s was trained "
                     "on (its mean differs by up to %.3g); check data.* keys", model_path, dev_mean);
     KR_TRY_GOTO(pool_load(candidate_paths, n_paths, d, &pl));
-    sum->n_train = s->n;
-    sum->n_candidates = pl.m;
-    kr_log_info("evaluate: %zu training images, %zu candidates from %zu file(s)", s->n, pl.m, n_paths);
-
-    /* Matching (DESIGN §4.1–4.2). */
-    const size_t c = (size_t)s->c, h = (size_t)s->h, w = (size_t)s->w;
     bool down = !strcmp(cfg->data.dataset, "cifar10") || !strcmp(cfg->data.dataset, "cifar-10");
-    size_t p;
-    KR_TRY_GOTO(ncc_view(s->x, s->n, c, h, w, down, &tv, &p));
-    KR_TRY_GOTO(ncc_view(pl.x, pl.m, c, h, w, down, &cv, &p));
-    KR_TRY_GOTO(kr_alloc((void **)&dist, "NCC distances (training images x candidates)", s->n,
-                         pl.m, sizeof *dist));
-    if (!(idx = malloc(s->n * sizeof *idx)) ||
-        !(best = malloc(s->n * sizeof *best)))
-        goto nomem;
-    KR_TRY_GOTO(kr_metrics_ncc_matrix(tv ? tv : s->x, s->n, cv ? cv : pl.x, pl.m, c, p, dist));
-    KR_TRY_GOTO(kr_metrics_nearest(dist, s->n, pl.m, idx, best));
-
-    /* Margins under the model, then SSIM three ways (DESIGN §4.3–4.5). */
-    if (!(margins = malloc(s->n * sizeof *margins))) goto nomem;
-    KR_TRY_GOTO(kr_mlp_margins(dev, kr_device_has_fp64(dev) ? KR_F64 : KR_F32, model, s->n,
-                               s->x, s->y, margins));
-    if (!(pr = calloc(s->n ? s->n : 1, sizeof *pr)) || !(a = malloc(d * sizeof *a)) ||
-        !(b = malloc(d * sizeof *b)))
-        goto nomem;
-    double *base = malloc(d * sizeof *base);
-    if (!base) goto nomem;
-    kr_metrics_recon_clip(model->mean, NULL, d, base);
-    for (size_t jj = 0; jj < s->n; jj++) {
-        pair *q = &pr[jj];
-        q->train_row = jj;
-        q->cand = idx[jj];
-        q->ncc = best[jj];
-        q->margin = margins[jj];
-        const double *xt = s->x + jj * d;
-        for (size_t i = 0; i < d; i++) b[i] = xt[i] + model->mean[i]; /* the [0,1] original */
-        kr_metrics_recon_official(pl.x + q->cand * d, model->mean, d, a);
-        st = kr_metrics_ssim(a, b, c, h, w, &q->ssim[SC_OFFICIAL]);
-        kr_metrics_recon_clip(pl.x + q->cand * d, model->mean, d, a);
-        if (st == KR_OK) st = kr_metrics_ssim(a, b, c, h, w, &q->ssim[SC_CLIP]);
-        if (st == KR_OK) st = kr_metrics_ssim(base, b, c, h, w, &q->ssim[SC_BASE]);
-        if (st != KR_OK) {
-            free(base);
-            goto fail;
-        }
-    }
-    free(base);
+    KR_TRY_GOTO(kr_alloc((void **)&pr, "pairs", s->n ? s->n : 1, 1, sizeof *pr));
+    KR_TRY_GOTO(kr_pairs_match(dev, model, s, pl.x, pl.m, down, pr, sum));
+    kr_log_info("evaluate: %zu training images, %zu candidates from %zu file(s)", s->n,
+                sum->n_candidates, n_paths);
 
     KR_TRY_GOTO(write_csv(out_dir, s, pr, &pl, candidate_paths));
     if (!(j = cJSON_CreateObject())) goto nomem;
     cJSON_AddNumberToObject(j, "n_train", (double)s->n);
-    cJSON_AddNumberToObject(j, "n_candidates", (double)pl.m);
-    cJSON_AddNumberToObject(j, "n_candidates_nonfinite", (double)pl.nonfinite);
+    cJSON_AddNumberToObject(j, "n_candidates", (double)sum->n_candidates);
+    cJSON_AddNumberToObject(j, "n_candidates_nonfinite", (double)sum->n_nonfinite);
     cJSON *files = cJSON_AddArrayToObject(j, "candidate_files");
     for (size_t f = 0; f < n_paths; f++) cJSON_AddItemToArray(files, cJSON_CreateString(candidate_paths[f]));
     cJSON_AddStringToObject(j, "model", model_path);
@@ -464,14 +378,6 @@ fail:
     kr_model_free(model);
     kr_binary_set_free(s);
     free(own_mean);
-    free(dist);
-    free(best);
-    free(idx);
-    free(tv);
-    free(cv);
-    free(margins);
     free(pr);
-    free(a);
-    free(b);
     return kr_rundir_close(&rd, st);
 }

@@ -15,35 +15,6 @@
 #include "io/model_io.h"
 #include "io/report.h"
 #include "io/rundir.h"
-#include "nn/kkt_gap.h"
-#include "nn/mlp.h"
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static bool model_finite(const kr_model *m)
-{
-    for (int l = 0; l < m->layers; l++)
-        for (size_t q = 0; q < m->dims[l] * m->dims[l + 1]; q++)
-            if (!isfinite(m->w[l][q])) return false;
-    for (size_t q = 0; m->b1 && q < m->dims[1]; q++)
-        if (!isfinite(m->b1[q])) return false;
-    return true;
-}
-
-/* Step size: constant, or (lr_max > 0) growing like lr · 0.01 / loss once the loss is below
- * 0.01, capped at lr_max. For the logistic loss on separable data the gradient shrinks in
- * proportion to the loss, so this keeps the step's effect roughly constant (normalised GD). */
-static double step_size(const kr_config *cfg, double loss)
-{
-    double lr = cfg->train.lr;
-    if (cfg->train.lr_max <= 0 || !(loss < 0.01)) return lr;
-    double g = lr * 0.01 / fmax(loss, 1e-300);
-    return g < cfg->train.lr_max ? g : cfg->train.lr_max;
-}
 
 static kr_status write_outputs(const kr_config *cfg, kr_device *dev, const kr_model *m,
                                const kr_train_result *r, const char *task, const char *dir,
@@ -120,6 +91,18 @@ static kr_status write_run(const kr_config *cfg, kr_device *dev, const kr_rundir
     return st;
 }
 
+/* The loop's hook (engine/train_loop.h): Ctrl-C stops it cleanly, log steps print progress. */
+static kr_status on_step(void *user, kr_train_event e, long step, double loss, double errors,
+                         double lr)
+{
+    if (e == KR_TRAIN_BEFORE_STEP)
+        return kr_interrupted() ? KR_E_INTERRUPTED : KR_OK;
+    char extra[128];
+    snprintf(extra, sizeof extra, "loss %.4e  errors %.0f  lr %.3g", loss, errors, lr);
+    kr_progress_line(user, step, extra);
+    return KR_OK;
+}
+
 kr_status kr_train_run(const kr_config *cfg, kr_device *dev, const char *out_dir,
                        kr_run_mode mode, kr_train_result *res)
 {
@@ -128,10 +111,8 @@ kr_status kr_train_run(const kr_config *cfg, kr_device *dev, const char *out_dir
     res->kkt_gap = NAN;
     kr_status st;
     kr_binary_set *train = NULL, *test = NULL;
-    double *mean = NULL, *margins = NULL;
+    double *mean = NULL;
     kr_model *model = NULL;
-    kr_mlp *net = NULL;
-    bool interrupted = false;
 
     KR_TRY(kr_config_validate(cfg));
     KR_TRY(kr_device_check_dtype(dev, cfg->train.precision));
@@ -155,93 +136,17 @@ kr_status kr_train_run(const kr_config *cfg, kr_device *dev, const char *out_dir
     kr_log_info("train: %zu samples (%zu test), model %s, %s, %s", train->n, res->n_test, arch,
                 kr_dtype_name(cfg->train.precision), kr_device_describe(dev));
 
-    KR_TRY_GOTO(kr_mlp_new(dev, cfg->train.precision, model, train->n, &net));
-    KR_TRY_GOTO(kr_mlp_set_batch(net, train->x, train->y));
-
+    const kr_train_loop_opts lo = {cfg->train.precision, cfg->train.steps, cfg->train.lr,
+                                   cfg->train.lr_max, cfg->train.stop_loss, cfg->train.log_every};
     kr_progress prog;
     kr_progress_begin(&prog, "train", 0, cfg->train.steps);
-    double loss = NAN, errors = NAN, lr = cfg->train.lr;
-    /* The loss is read back (a blocking wait for the device) only where it is used: every
-     * step when the step size or the stop depend on it, else at log steps and the last one.
-     * In between the device runs ahead; a NaN is caught at the next read, and the model is
-     * checked once more before it is written. */
-    const bool loss_each_step = cfg->train.lr_max > 0 || cfg->train.stop_loss > 0;
-    long step = 0, checked = 0;
-    for (; step < cfg->train.steps; step++) {
-        const bool log_now = (step + 1) % cfg->train.log_every == 0;
-        const bool read = loss_each_step || log_now || step + 1 == cfg->train.steps;
-        KR_TRY_GOTO(kr_mlp_loss_grad(net, read ? &loss : NULL, read ? &errors : NULL));
-        if (read && !isfinite(loss)) {
-            st = KR_FAIL(KR_E_NUMERIC,
-                         "training diverged between steps %ld and %ld (loss %g, lr %g): lower "
-                         "train.lr", checked, step, loss, lr);
-            goto fail;
-        }
-        if (read) checked = step;
-        if (cfg->train.stop_loss > 0 && loss < cfg->train.stop_loss) break;
-        if (kr_interrupted()) {
-            interrupted = true;
-            break;
-        }
-        lr = step_size(cfg, loss);
-        KR_TRY_GOTO(kr_mlp_step(net, lr));
-        if (log_now) {
-            char extra[128];
-            snprintf(extra, sizeof extra, "loss %.4e  errors %.0f  lr %.3g", loss, errors, lr);
-            kr_progress_line(&prog, step + 1, extra);
-        }
-    }
-    res->seconds = kr_time_now() - prog.t0;
-    res->steps = step;
-    res->lr_final = lr;
-    KR_TRY_GOTO(kr_mlp_read_params(net, model));
-    if (!model_finite(model)) {
-        st = KR_FAIL(KR_E_NUMERIC, "training diverged after step %ld (non-finite parameters): "
-                     "lower train.lr; no model written", checked);
-        goto fail;
-    }
-
-    /* Final statistics from the final parameters (the loop's loss is one step behind). */
-    if (!(margins = malloc(train->n * sizeof *margins))) {
-        st = KR_FAIL(KR_E_NOMEM, "margins");
-        goto fail;
-    }
-    KR_TRY_GOTO(kr_mlp_margins(dev, cfg->train.precision, model, train->n, train->x,
-                               train->y, margins));
-    double sum = 0;
-    for (size_t i = 0; i < train->n; i++) {
-        double mg = margins[i];
-        sum += mg > 0 ? log1p(exp(-mg)) : -mg + log1p(exp(mg));
-        res->errors += mg <= 0;
-    }
-    res->loss = sum / (double)train->n;
-    qsort(margins, train->n, sizeof *margins, cmp_double);
-    res->min_margin = margins[0];
-    res->median_margin = train->n % 2 ? margins[train->n / 2]
-                                      : 0.5 * (margins[train->n / 2 - 1] + margins[train->n / 2]);
-    if (test) {
-        double *tm = malloc(test->n * sizeof *tm);
-        if (!tm) {
-            st = KR_FAIL(KR_E_NOMEM, "test margins");
-            goto fail;
-        }
-        st = kr_mlp_margins(dev, cfg->train.precision, model, test->n, test->x, test->y, tm);
-        size_t ok = 0;
-        for (size_t i = 0; st == KR_OK && i < test->n; i++) ok += tm[i] > 0;
-        free(tm);
-        if (st != KR_OK) goto fail;
-        res->test_accuracy = (double)ok / (double)test->n;
-    }
-    /* How close training came to a KKT point of the max-margin problem (DESIGN §6): what the
-     * attack relies on. Float64 on the host; about 0.1 s at n = 500, 784-1000-1000-1. */
-    kr_kkt_gap_result gap;
-    if (kr_kkt_gap(model, train->n, train->x, train->y, NULL, &gap) == KR_OK) {
-        res->kkt_gap = gap.gap;
-        res->kkt_gap_tensors = gap.n_tensors;
-        memcpy(res->kkt_gap_per_tensor, gap.per_tensor_rel, sizeof gap.per_tensor_rel);
-    } else {
-        kr_log_info("train: KKT gap not computed: %s", kr_error_message());
-    }
+    KR_TRY_GOTO(kr_train_loop_run(dev, &lo, model, train->n, train->x, train->y, on_step, &prog,
+                                  res));
+    const bool interrupted = res->interrupted;
+    const long step = res->steps;
+    KR_TRY_GOTO(kr_train_loop_stats(dev, cfg->train.precision, model, train->n, train->x,
+                                    train->y, test ? test->n : 0, test ? test->x : NULL,
+                                    test ? test->y : NULL, res));
     /* Written to the staging folder, then switched in whole (io/rundir.h). */
     KR_TRY_GOTO(write_outputs(cfg, dev, model, res, train->task, rd.work, interrupted));
     KR_TRY_GOTO(write_run(cfg, dev, &rd));
@@ -257,11 +162,9 @@ kr_status kr_train_run(const kr_config *cfg, kr_device *dev, const char *out_dir
                                                  "far written to %s", step, out_dir)
                      : KR_OK;
 fail:
-    kr_mlp_free(net);
     kr_model_free(model);
     kr_binary_set_free(train);
     kr_binary_set_free(test);
     free(mean);
-    free(margins);
     return kr_rundir_close(&rd, st);
 }
