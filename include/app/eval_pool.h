@@ -29,13 +29,17 @@ enum { KR_EVAL_TOP_CLIP_MEAN, KR_EVAL_TOP_OFFICIAL_MEAN, KR_EVAL_TOP_CLIP_ABOVE,
 extern const char *const KR_EVAL_TOP_BY[KR_EVAL_TOP_N]; /* "clip_mean", ... */
 kr_status kr_eval_top_by_parse(const char *text, int *by);
 
+struct kr_eval_pairs;
+struct kr_eval_summary;
+
 typedef struct kr_eval_opts {
     size_t top_k;         /* 0: pool every file; else only the best top_k files by top_by */
     int top_by;           /* KR_EVAL_TOP_* */
     const char *title;    /* of report.html; NULL: "kktrecon evaluation" */
     const char *top_note; /* internal */
     /* Called while report.html is open, before its configuration section (sweep's table). */
-    kr_status (*html_extra)(void *user, kr_html *h);
+    kr_status (*html_extra)(void *user, kr_html *h, const struct kr_eval_summary *sum,
+                            const struct kr_eval_pairs *pairs);
     void *user;
 } kr_eval_opts;
 
@@ -45,12 +49,17 @@ typedef struct kr_eval_pairs {
     size_t n;
     size_t *file;
     double *ssim_official, *ssim_clip;
+    /* Per candidate file (n_files): its quality alone, every training image matched to its
+     * own nearest candidate of that file: mean clip and mean official SSIM (NaN: no finite
+     * candidate). */
+    size_t n_files;
+    double *file_clip_mean, *file_official_mean;
 } kr_eval_pairs;
 void kr_eval_pairs_free(kr_eval_pairs *p);
 
 /* Evaluates the pooled candidate files (opts may be NULL) and writes the report files into
  * out_dir (created if missing; each file atomically). pairs (may be NULL) receives the
- * per-image matches. */
+ * per-image matches and the per-file scores (also given to opts->html_extra). */
 kr_status kr_eval_pool_write(const kr_config *cfg, kr_device *dev, const char *model_path,
                              const char *const *candidate_paths, size_t n_paths,
                              const char *out_dir, const kr_eval_opts *opts, kr_eval_summary *sum,

@@ -72,6 +72,7 @@ typedef struct kr_sweep_result {
     bool evaluated;                    /* DIR/evaluate written */
     size_t above_clip, above_official, n_train; /* pooled counts over 0.4 */
     double mean_clip;
+    int rank;                          /* MPI rank (0 without MPI); only rank 0 reports */
 } kr_sweep_result;
 
 kr_status kr_sweep_run(const kr_config *cfg, const char *model_path, const char *out_dir,

@@ -255,7 +255,7 @@ static void summarise(const pair *pr, size_t n, kr_eval_summary *sum, cJSON *j)
 
 static kr_status write_html(const char *dir, const kr_config *cfg, kr_device *dev,
                             const char *model_path, const kr_eval_summary *s,
-                            const kr_eval_opts *o)
+                            const kr_eval_opts *o, const kr_eval_pairs *pairs)
 {
     char path[4200], png[4200];
     KR_TRY(kr_report_path(path, sizeof path, dir, "report.html"));
@@ -300,7 +300,7 @@ static kr_status write_html(const char *dir, const kr_config *cfg, kr_device *de
     KR_TRY_GOTO(kr_html_png(h, png, "official SSIM against the training sample's margin"));
     if (o->top_k)
         KR_TRY_GOTO(kr_html_p(h, o->top_note));
-    if (o->html_extra) KR_TRY_GOTO(o->html_extra(o->user, h));
+    if (o->html_extra) KR_TRY_GOTO(o->html_extra(o->user, h, s, pairs));
     KR_TRY_GOTO(kr_html_h2(h, "Configuration"));
     char *text = NULL;
     size_t len = 0;
@@ -337,6 +337,8 @@ kr_status kr_eval_top_by_parse(const char *text, int *by)
 
 void kr_eval_pairs_free(kr_eval_pairs *p)
 {
+    free(p->file_clip_mean);
+    free(p->file_official_mean);
     free(p->file);
     free(p->ssim_official);
     free(p->ssim_clip);
@@ -375,27 +377,24 @@ static void nearest_among(const double *dist, size_t t, const pool *pl, const bo
     }
 }
 
-/* The top-k files by the chosen score, each matched and scored alone; use[f] marks them. */
-static kr_status choose_top(const kr_binary_set *s, const pool *pl, const double *mean,
-                            const double *dist, size_t n_paths, const kr_eval_opts *o, bool *use,
-                            double *a, double *b)
+/* Each file alone: every training image matched to its nearest candidate of that file, then
+ * score[f] = mean SSIM (score kind sc) or, with count, the number above 0.4; -inf for a file
+ * without a finite candidate. */
+static kr_status file_scores(const kr_binary_set *s, const pool *pl, const double *mean,
+                             const double *dist, size_t n_paths, int sc, bool count,
+                             double *score, double *a, double *b)
 {
-    double *score = NULL;
     bool *one = NULL;
     size_t *idx = NULL;
     double *best = NULL;
     kr_status st;
-    KR_TRY_GOTO(kr_alloc((void **)&score, "file scores", n_paths, 1, sizeof *score));
     KR_TRY_GOTO(kr_alloc_zero((void **)&one, "file mask", n_paths, 1, sizeof *one));
     KR_TRY_GOTO(kr_alloc((void **)&idx, "nearest", s->n ? s->n : 1, 1, sizeof *idx));
     KR_TRY_GOTO(kr_alloc((void **)&best, "nearest", s->n ? s->n : 1, 1, sizeof *best));
-    const int sc = o->top_by == KR_EVAL_TOP_CLIP_MEAN || o->top_by == KR_EVAL_TOP_CLIP_ABOVE ? SC_CLIP
-                                                                                            : SC_OFFICIAL;
-    const bool count = o->top_by == KR_EVAL_TOP_CLIP_ABOVE || o->top_by == KR_EVAL_TOP_OFFICIAL_ABOVE;
     for (size_t f = 0; f < n_paths; f++) {
         bool any = false;
         for (size_t c = 0; c < pl->m && !any; c++) any = pl->file[c] == f;
-        score[f] = -INFINITY; /* a file without a finite candidate comes last */
+        score[f] = -INFINITY;
         if (!any) continue;
         one[f] = true;
         nearest_among(dist, s->n, pl, one, idx, best);
@@ -408,19 +407,33 @@ static kr_status choose_top(const kr_binary_set *s, const pool *pl, const double
         }
         score[f] = total;
     }
+    st = KR_OK;
+fail:
+    free(one);
+    free(idx);
+    free(best);
+    return st;
+}
+
+/* The top-k files by the chosen score, each matched and scored alone; use[f] marks them. */
+static kr_status choose_top(const kr_binary_set *s, const pool *pl, const double *mean,
+                            const double *dist, size_t n_paths, const kr_eval_opts *o, bool *use,
+                            double *a, double *b)
+{
+    double *score = NULL;
+    KR_TRY(kr_alloc((void **)&score, "file scores", n_paths, 1, sizeof *score));
+    const int sc = o->top_by == KR_EVAL_TOP_CLIP_MEAN || o->top_by == KR_EVAL_TOP_CLIP_ABOVE ? SC_CLIP
+                                                                                            : SC_OFFICIAL;
+    const bool count = o->top_by == KR_EVAL_TOP_CLIP_ABOVE || o->top_by == KR_EVAL_TOP_OFFICIAL_ABOVE;
+    kr_status st = file_scores(s, pl, mean, dist, n_paths, sc, count, score, a, b);
     for (size_t f = 0; f < n_paths; f++) use[f] = false;
-    for (size_t k = 0; k < o->top_k && k < n_paths; k++) {
+    for (size_t k = 0; st == KR_OK && k < o->top_k && k < n_paths; k++) {
         size_t bf = SIZE_MAX;
         for (size_t f = 0; f < n_paths; f++)
             if (!use[f] && (bf == SIZE_MAX || score[f] > score[bf])) bf = f;
         use[bf] = true;
     }
-    st = KR_OK;
-fail:
     free(score);
-    free(one);
-    free(idx);
-    free(best);
     return st;
 }
 
@@ -432,7 +445,10 @@ kr_status kr_eval_pool_write(const kr_config *cfg, kr_device *dev, const char *m
     static const kr_eval_opts no_opts = {0};
     const kr_eval_opts *o = opts ? opts : &no_opts;
     memset(sum, 0, sizeof *sum);
-    if (pairs_out) memset(pairs_out, 0, sizeof *pairs_out);
+    /* The report page's extra section gets the pairs too. */
+    kr_eval_pairs local = {0};
+    if (!pairs_out && o->html_extra) pairs_out = &local;
+    memset(pairs_out ? pairs_out : &local, 0, sizeof local);
     kr_model *model = NULL;
     kr_binary_set *s = NULL;
     double *own_mean = NULL, *dist = NULL, *best = NULL, *tv = NULL, *cv = NULL, *margins = NULL;
@@ -526,6 +542,17 @@ kr_status kr_eval_pool_write(const kr_config *cfg, kr_device *dev, const char *m
             pairs_out->ssim_official[jj] = pr[jj].ssim[SC_OFFICIAL];
             pairs_out->ssim_clip[jj] = pr[jj].ssim[SC_CLIP];
         }
+        pairs_out->n_files = n_paths;
+        KR_TRY_GOTO(kr_alloc((void **)&pairs_out->file_clip_mean, "file scores", n_paths, 1, sizeof(double)));
+        KR_TRY_GOTO(kr_alloc((void **)&pairs_out->file_official_mean, "file scores", n_paths, 1, sizeof(double)));
+        KR_TRY_GOTO(file_scores(s, &pl, model->mean, dist, n_paths, SC_CLIP, false,
+                                pairs_out->file_clip_mean, a, b));
+        KR_TRY_GOTO(file_scores(s, &pl, model->mean, dist, n_paths, SC_OFFICIAL, false,
+                                pairs_out->file_official_mean, a, b));
+        for (size_t f = 0; f < n_paths; f++) {
+            if (isinf(pairs_out->file_clip_mean[f])) pairs_out->file_clip_mean[f] = NAN;
+            if (isinf(pairs_out->file_official_mean[f])) pairs_out->file_official_mean[f] = NAN;
+        }
     }
 
     KR_TRY_GOTO(kr_report_mkdir(out_dir));
@@ -571,14 +598,14 @@ kr_status kr_eval_pool_write(const kr_config *cfg, kr_device *dev, const char *m
     } else {
         ho.top_k = 0;
     }
-    KR_TRY_GOTO(write_html(out_dir, cfg, dev, model_path, sum, &ho));
+    KR_TRY_GOTO(write_html(out_dir, cfg, dev, model_path, sum, &ho, pairs_out));
     st = KR_OK;
     goto fail;
 nomem:
     st = KR_FAIL(KR_E_NOMEM, "evaluation buffers (%zu training images, %zu candidates)",
                  s ? s->n : 0, pl.m);
 fail:
-    if (st != KR_OK && pairs_out) kr_eval_pairs_free(pairs_out);
+    if (pairs_out && (st != KR_OK || pairs_out == &local)) kr_eval_pairs_free(pairs_out);
     cJSON_Delete(j);
     pool_free(&pl);
     kr_model_free(model);
