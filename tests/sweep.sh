@@ -169,6 +169,24 @@ assert sum(int(r['matched']) for r in r1) == 8, 'every training image matched on
 s = json.load(open(w + '/s1/evaluate/summary.json'))
 assert s['n_candidates'] == 6 * 16 and s['n_train'] == 8, s
 PY
+# Top-k pooling in evaluate: the 2 best of the 6 points by their quality alone are the two
+# with the highest alone_clip_mean in sweep.csv.
+cands=()
+for p in 0 1 2 3 4 5; do cands+=(--candidates "$work/s1/points/000$p/candidates.safetensors"); done
+run evaluate --config "$work/tiny.ini" --model "$work/train/model.safetensors" "${cands[@]}" \
+  --top-k 2 --out "$work/ev_top"
+expect_fail "a bad --top-by" "expected clip_mean" "$bin" evaluate --config "$work/tiny.ini" \
+  --model "$work/train/model.safetensors" "${cands[@]}" --top-k 2 --top-by best --out "$work/ev_bad"
+python3 - "$work" <<'PY' || fail "top-k pooling"
+import csv, json, sys
+w = sys.argv[1]
+rows = list(csv.DictReader(open(w + '/s1/sweep.csv')))
+best = sorted(range(6), key=lambda i: -float(rows[i]['alone_clip_mean']))[:2]
+s = json.load(open(w + '/ev_top/summary.json'))
+got = sorted(int(f.split('/points/')[1][:4]) for f in s['candidate_files'])
+assert s['top_k'] == 2 and s['files_given'] == 6 and got == sorted(best), (got, best)
+assert s['n_candidates'] == 2 * 16, s['n_candidates']
+PY
 for f in sweep.png evaluate/report.html evaluate/grid.png; do
   test -s "$work/s1/$f" || fail "no $f"
 done

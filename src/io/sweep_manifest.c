@@ -188,9 +188,15 @@ kr_status kr_manifest_load(const char *path, kr_manifest *m)
         const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "device");
         if (cJSON_IsString(d)) snprintf(m->bt[got].device, sizeof m->bt[got].device, "%s", d->valuestring);
     }
-    for (size_t i = 0; i < m->n_points; i++)
-        if (m->pt[i].batch >= (long)m->n_batches || (m->pt[i].status != KR_PT_PENDING && m->pt[i].batch < 0))
+    for (size_t i = 0; i < m->n_points; i++) {
+        long b = m->pt[i].batch;
+        if (b < 0 && m->pt[i].status != KR_PT_PENDING)
             BAD("%s: point %zu is %s but in no batch", path, i, NAMES[m->pt[i].status]);
+        bool listed = false;
+        for (size_t k = 0; b >= 0 && k < m->bt[b].n; k++) listed |= m->bt[b].points[k] == i;
+        if (b >= 0 && !listed)
+            BAD("%s: point %zu names batch %ld, which does not list it", path, i, b);
+    }
 #undef BAD
     cJSON_Delete(j);
     return KR_OK;
