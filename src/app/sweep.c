@@ -244,6 +244,8 @@ fail:
     return st;
 }
 
+static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static void *worker_main(void *arg)
 {
     worker *w = arg;
@@ -254,7 +256,13 @@ static void *worker_main(void *arg)
     kr_points_outcome *init = NULL;
     kr_config wc = *sw->cfg;
     kr_status st;
-    KR_TRY_GOTO(kr_device_open(w->spec, &dev));
+    /* Opening (and closing) devices is serialised: the OpenCL ICD loader's and PoCL's first
+     * platform query are not thread-safe (two workers racing there lost PoCL's device or
+     * crashed, measured with ocl-icd 2.3.1 and PoCL 3.1). */
+    pthread_mutex_lock(&open_mu);
+    st = kr_device_open(w->spec, &dev);
+    pthread_mutex_unlock(&open_mu);
+    if (st != KR_OK) goto fail;
     const kr_device_info *di = kr_device_get_info(dev);
     if (di->backend == KR_BACKEND_HOST) snprintf(w->device, sizeof w->device, "host");
     else snprintf(w->device, sizeof w->device, "%.100s (%d:%d)", di->name, di->platform, di->device);
@@ -275,12 +283,18 @@ static void *worker_main(void *arg)
     }
     st = KR_OK;
 fail:
-    if (st != KR_OK)
-        sw->queue->error(sw, st, kr_error_message());
+    if (st != KR_OK) {
+        char text[1100];
+        snprintf(text, sizeof text, "worker on %s: %s", w->spec[0] ? w->spec : "the default device",
+                 kr_error_message());
+        sw->queue->error(sw, st, text);
+    }
     free(ids);
     free(init);
     kr_model_free(model);
+    pthread_mutex_lock(&open_mu);
     kr_device_close(dev);
+    pthread_mutex_unlock(&open_mu);
     atomic_fetch_sub(&sw->workers_left, 1);
     return NULL;
 }
