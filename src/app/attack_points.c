@@ -338,6 +338,7 @@ kr_status kr_attack_points_batch(const kr_config *cfg, kr_device *dev, const cha
             if (b->checkpoint && it > start) {
                 KR_TRY_GOTO(check_finite(&r, it));
                 if (r.failed < P) KR_TRY_GOTO(kr_checkpoint_write(b->checkpoint, &s, yrep, it, &ck));
+                if (b->on_checkpoint) b->on_checkpoint(b->user, it);
             }
             st = KR_FAIL(KR_E_INTERRUPTED, "interrupted at iteration %ld%s", it,
                          b->checkpoint && it > start ? "; checkpoint written, continue with --resume"
