@@ -11,7 +11,8 @@ cd "$(dirname "$0")"
 
 BUILD_PKGS=(build-essential meson ninja-build pkg-config python3 ocl-icd-opencl-dev opencl-headers
             libclblast-dev libopenblas-openmp-dev libstb-dev libcjson-dev libinih-dev zlib1g-dev
-            libcairo2-dev fonts-dejavu-core)
+            libcairo2-dev fonts-dejavu-core
+            libopenmpi-dev openmpi-bin) # MPI: `mpirun … kktrecon sweep` (optional to the build)
 TEST_PKGS=(check pocl-opencl-icd oclgrind python3-numpy python3-pytest)
 FUZZ_PKGS=(clang libclang-rt-14-dev libomp-dev) # libFuzzer's runtime; OpenMP for clang
 

@@ -39,9 +39,13 @@ INI
 
 "$bin" help > "$work/help.txt"
 grep -q "attack" "$work/help.txt" || fail "help lists no attack command"
-"$bin" help config | grep -q "attack.lr_x" || fail "help config lacks attack.lr_x"
-for c in devices train attack kkt evaluate demo bench; do
-  "$bin" "$c" --help | grep -q "^usage: kktrecon $c" || fail "$c --help"
+# Whole outputs first: `grep -q` stops reading early, and under pipefail the writer's SIGPIPE
+# would fail the test.
+"$bin" help config > "$work/help_config.txt"
+grep -q "attack.lr_x" "$work/help_config.txt" || fail "help config lacks attack.lr_x"
+for c in devices train attack kkt evaluate demo bench sweep; do
+  "$bin" "$c" --help > "$work/help_$c.txt"
+  grep -q "^usage: kktrecon $c" "$work/help_$c.txt" || fail "$c --help"
 done
 "$bin" devices | tee "$work/devices.txt"
 grep -q "^0 *host" "$work/devices.txt" || fail "devices does not list host first"

@@ -59,10 +59,46 @@ size_t kr_attack_candidate_count(const kr_config *cfg, const char *model_path);
 kr_status kr_attack_points_run(const kr_config *cfg, kr_device *dev, const char *model_path,
                                const char *out_dir, kr_run_mode mode, kr_attack_result *res);
 
-/* The rows of a points table as configurations: pc[p] is cfg with point p's columns set
- * through kr_config_set and validated (messages name cfg's points_file and the point). */
-kr_status kr_attack_points_configs(const kr_config *cfg, const kr_points_table *t,
-                                   kr_config *pc);
+/* The batch engine behind the points mode and `kktrecon sweep` (src/app/attack_points.c). */
+typedef struct kr_points_outcome {
+    bool failed;       /* in: already failed (frozen from the start); out: failed by now */
+    char reason[200];  /* why it failed */
+    long iterations;   /* the last iteration whose loss was read */
+    double seconds;    /* wall time of the batch up to then */
+    kr_kkt_loss loss;  /* the loss terms then (final when not failed) */
+} kr_points_outcome;
+
+typedef struct kr_points_batch {
+    const kr_config *pc;      /* P configurations: cfg with each point's values, validated */
+    size_t P;                 /* 1..1024 */
+    const size_t *ids;        /* the points' numbers for messages and point.json; NULL: 0..P-1 */
+    const char *const *dirs;  /* per point: an existing folder for candidates.safetensors,
+                               * attack.jsonl and point.json */
+    const char *checkpoint;   /* the batch's checkpoint file; NULL: none */
+    bool resume;              /* continue from `checkpoint` when it exists */
+    const char *label;        /* progress lines under this name; NULL: none */
+    void (*on_failed)(void *user, size_t p, const char *reason); /* when point p fails */
+    void (*on_checkpoint)(void *user, long iteration);           /* after each checkpoint */
+    void *user;
+} kr_points_batch;
+
+/* Runs the batch's points (SGD) to attack.iterations in one KKT object on dev, isolated from
+ * each other: a point that diverges is frozen and reported (on_failed, out[p]), the others go
+ * on. Writes each point's folder at the end (a failed point: point.json only). With a
+ * checkpoint path, the stacked state is checkpointed every attack.checkpoint_every iterations
+ * and `resume` continues bit for bit. KR_E_INTERRUPTED on Ctrl-C (after a checkpoint). */
+kr_status kr_attack_points_batch(const kr_config *cfg, kr_device *dev, const char *model_path,
+                                 const kr_points_batch *b, kr_points_outcome *out);
+
+/* The rows of a points CSV (columns among init_scale, lr_x, lr_lambda, momentum, lambda_min,
+ * alpha, seed) as configurations: cfg with each row's values set and validated. *out is
+ * malloc'd (n entries). */
+kr_status kr_attack_points_configs(const kr_config *cfg, const char *file, kr_config **out,
+                                   size_t *n);
+/* The same for a table in memory: pc[p] (t->rows entries) is cfg with row p's columns set
+ * through kr_config_set and validated; messages name `what` and the point. */
+kr_status kr_attack_points_configs_table(const kr_config *cfg, const kr_points_table *t,
+                                         const char *what, kr_config *pc);
 /* A point's values (engine/attack_loop.h) from its configuration. */
 kr_attack_point kr_attack_points_values(const kr_config *pc);
 

@@ -61,6 +61,16 @@ typedef struct kr_config {
         long log_every;
         kr_dtype precision;
     } attack;
+    struct {                    /* `kktrecon sweep` (app/sweep.h); the rest from [attack] */
+        long points;
+        uint64_t seed;
+        char batch[16];         /* "auto" or a count */
+        char init_scale[256];   /* distributions: log:LO,HI | uniform:LO,HI | list:... | x */
+        char lr_x[256];
+        char lambda_min[256];
+        char alpha[256];
+        char points_file[1024]; /* "" = the distributions */
+    } sweep;
 } kr_config;
 
 void kr_config_defaults(kr_config *c);

@@ -62,6 +62,19 @@ kr_status kr_plot_scatter_png(const char *path, size_t n, const double *x, const
                               const char *title, const char *xlabel, const char *ylabel,
                               const kr_plot_options *opt, kr_plot_frame *frame);
 
+/* One panel of a figure of several scatter plots (kr_plot_panels_png). */
+typedef struct kr_plot_panel {
+    size_t n;
+    const double *x, *y;
+    const char *title, *xlabel, *ylabel;
+    kr_plot_options opt; /* per panel; width/height: the panel's size (all cells take the largest) */
+} kr_plot_panel;
+
+/* Several scatter plots, each drawn as kr_plot_scatter_png draws one, in a grid of `cols`
+ * columns (row by row) on one PNG (the sweep's quality against each hyperparameter). */
+kr_status kr_plot_panels_png(const char *path, size_t n_panels, int cols,
+                             const kr_plot_panel *panels);
+
 /* Horizontal grouped bars: values is n_cat × n_series, row-major (values[c·n_series + s]).
  * cats[c] labels group c, series[s] labels series s (n_series <= 8; series may be NULL when
  * n_series == 1: no legend). value_fmt is the printf format of the value written at each bar's

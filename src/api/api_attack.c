@@ -223,7 +223,7 @@ kktrecon_status kktrecon_attack_points(const kktrecon_model *m, kktrecon_device 
     bool *div = NULL;
     kr_status st;
     KR_TRY_GOTO(kr_alloc((void **)&pc, "points", P, 1, sizeof *pc));
-    KR_TRY_GOTO(kr_attack_points_configs(&c, &t, pc));
+    KR_TRY_GOTO(kr_attack_points_configs_table(&c, &t, "points", pc));
     KR_TRY_GOTO(kr_alloc((void **)&pts, "points", P, 1, sizeof *pts));
     for (size_t p = 0; p < P; p++) pts[p] = kr_attack_points_values(&pc[p]);
     KR_TRY_GOTO(kr_attack_points_new(dev->dev, dt, m->m, c.attack.activation, pts, P, mc, &job));

@@ -19,6 +19,7 @@
 #include "app/bench.h"
 #include "app/bench_compare.h"
 #include "app/selftest.h"
+#include "app/sweep.h"
 #include "app/config.h"
 #include "device/device.h"
 #include "app/evaluate.h"
@@ -54,6 +55,7 @@ typedef struct flags {
     const char *size;
     const char *reps;
     const char *json, *price, *budget;
+    const char *top_k, *top_by, *devices;
 } flags;
 
 typedef struct flag_def {
@@ -70,6 +72,7 @@ static const flag_def FLAGS[] = {
     FV("precision", precision), FV("activation", activation), FV("alpha", alpha),
     FV("lambda-min", lambda_min), FV("what", what), FV("size", size), FV("reps", reps),
     FV("repeat", reps), FV("json", json), FV("price-per-hour", price), FV("budget", budget),
+    FV("top-k", top_k), FV("top-by", top_by), FV("devices", devices),
     FB("resume", resume), FB("overwrite", overwrite), FB("quiet", quiet), FB("help", help),
     FB("check", check),
     {"set", 0, 2}, {"candidates", 0, 3},
@@ -422,12 +425,33 @@ static int cmd_evaluate(int argc, char **argv)
 {
     flags f;
     int rc = parse_flags(argc, argv, "evaluate",
-                         "config set out model candidates device overwrite quiet", &f);
+                         "config set out model candidates device overwrite quiet top-k top-by",
+                         &f);
     if (rc) return rc;
     if (f.help) return help_for("evaluate");
     if (!need("evaluate", "model", f.model) || !need("evaluate", "out", f.out)) return EXIT_USAGE;
     if (!f.n_candidates) {
         fprintf(stderr, "kktrecon evaluate: at least one --candidates FILE is required\n");
+        return EXIT_USAGE;
+    }
+    kr_eval_opts eo = {0};
+    if (f.top_k) {
+        char *end;
+        errno = 0;
+        long k = strtol(f.top_k, &end, 10);
+        if (errno || end == f.top_k || *end || k < 1 || k > MAX_MULTI) {
+            fprintf(stderr, "kktrecon evaluate: --top-k '%s': expected a whole number in [1, %d]\n",
+                    f.top_k, MAX_MULTI);
+            return EXIT_USAGE;
+        }
+        eo.top_k = (size_t)k;
+    }
+    if (f.top_by && kr_eval_top_by_parse(f.top_by, &eo.top_by) != KR_OK) {
+        fprintf(stderr, "kktrecon evaluate: %s\n", kr_error_message());
+        return EXIT_USAGE;
+    }
+    if (f.top_by && !f.top_k) {
+        fprintf(stderr, "kktrecon evaluate: --top-by goes with --top-k N\n");
         return EXIT_USAGE;
     }
     kr_config cfg;
@@ -437,10 +461,41 @@ static int cmd_evaluate(int argc, char **argv)
     kr_eval_summary s;
     if (st == KR_OK)
         st = kr_evaluate_run(&cfg, dev, f.model, f.candidates, (size_t)f.n_candidates, f.out,
-                             f.overwrite ? KR_RUN_OVERWRITE : KR_RUN_NEW, &s);
+                             f.overwrite ? KR_RUN_OVERWRITE : KR_RUN_NEW, &eo, &s);
     kr_device_close(dev);
     if (st != KR_OK) return fail("evaluate", st);
     print_summary(&s, f.out);
+    return 0;
+}
+
+static int cmd_sweep(int argc, char **argv)
+{
+    flags f;
+    int rc = parse_flags(argc, argv, "sweep", "config set out model device devices resume quiet", &f);
+    if (rc) return rc;
+    if (f.help) return help_for("sweep");
+    if (!need("sweep", "model", f.model) || !need("sweep", "out", f.out)) return EXIT_USAGE;
+    if (f.device && f.devices) {
+        fprintf(stderr, "kktrecon sweep: --device and --devices contradict each other; pass one\n");
+        return EXIT_USAGE;
+    }
+    kr_config cfg;
+    kr_status st = build_config(&f, NULL, &cfg);
+    kr_sweep_opts o = {.devices = f.devices, .device = f.device,
+                       .mode = f.resume ? KR_RUN_RESUME : KR_RUN_NEW};
+    kr_sweep_result r;
+    if (st == KR_OK) st = kr_sweep_run(&cfg, f.model, f.out, &o, &r);
+    if (st != KR_OK) return fail("sweep", st);
+    if (r.rank != 0) return 0; /* MPI: rank 0 reports */
+    printf("sweep: %zu points (%zu done, %zu failed), %zu run now in %.1fs\n", r.points, r.done,
+           r.failed, r.ran, r.seconds);
+    if (r.evaluated)
+        printf("pooled: %zu training images, clip SSIM > 0.4: %zu, official > 0.4: %zu, clip "
+               "mean %.3f\n", r.n_train, r.above_clip, r.above_official, r.mean_clip);
+    printf("wrote %s/sweep.json, %s/sweep.csv, %s/sweep.png, %s/points/NNNN/", f.out, f.out, f.out,
+           f.out);
+    if (r.evaluated) printf(", %s/evaluate/report.html", f.out);
+    printf("\n");
     return 0;
 }
 
@@ -542,7 +597,7 @@ static int cmd_demo(int argc, char **argv)
     if (st == KR_OK) {
         kr_log_info("demo 3/3: evaluate the reconstructions");
         const char *paths[1] = {cand};
-        st = kr_evaluate_run(&cfg, dev, model, paths, 1, eval_dir, KR_RUN_OVERWRITE, &es);
+        st = kr_evaluate_run(&cfg, dev, model, paths, 1, eval_dir, KR_RUN_OVERWRITE, NULL, &es);
     }
     char where[512] = "";
     if (dev) snprintf(where, sizeof where, "%s", kr_device_describe(dev));
@@ -741,12 +796,25 @@ static const command COMMANDS[] = {
     {"kkt", "kktrecon kkt --model MODEL --candidates C.safetensors --alpha A --lambda-min L --out G.safetensors [--overwrite] [--precision single|double] [--activation relu|softplus] [--device SPEC]",
      "evaluate the KKT loss and its gradient at a given point (no optimisation), for checking "
      "against another implementation", cmd_kkt},
-    {"evaluate", "kktrecon evaluate [--config FILE] --model MODEL --candidates C [--candidates C2 ...] --out DIR [--overwrite] [--set ...] [--device SPEC]",
+    {"evaluate", "kktrecon evaluate [--config FILE] --model MODEL --candidates C [--candidates C2 ...] --out DIR [--top-k N [--top-by clip_mean|official_mean|clip_above|official_above]] [--overwrite] [--set ...] [--device SPEC]",
      "match the pooled candidates to the training set and score them like the paper; writes "
-     "pairs.csv, summary.json, grid.png, ssim_vs_margin.png, report.html, run.json", cmd_evaluate},
+     "pairs.csv, summary.json, grid.png, ssim_vs_margin.png, report.html, run.json; --top-k N "
+     "pools only the N best files (each matched and scored alone first; by clip_mean unless "
+     "--top-by says otherwise), as the paper's analysis keeps its best runs", cmd_evaluate},
     {"demo", "kktrecon demo [--out DIR (default runs/demo)] [--device SPEC] [--set ...]",
      "train -> attack -> evaluate on the bundled MNIST subset (odd/even, 10 per class, "
      "784-200-200-1, float64) and print the summary", cmd_demo},
+    {"sweep", "kktrecon sweep [--config FILE] --model MODEL --out DIR [--resume] [--device SPEC | --devices SPEC,...|all] [--set ...]\n"
+     "       mpirun -np N kktrecon sweep ...   (when built with MPI)",
+     "the paper's random hyperparameter search in one command: sweep.points attack runs whose "
+     "init_scale, lr_x, lambda_min and alpha are drawn from the [sweep] distributions (or listed "
+     "in sweep.points_file), batched sweep.batch at a time on one worker per device (--devices "
+     "all: host and every OpenCL device); writes DIR/points/NNNN/ (candidates.safetensors, "
+     "attack.jsonl, point.json), DIR/sweep.json (the manifest), DIR/sweep.csv, DIR/sweep.png and "
+     "DIR/evaluate/ (all finished points pooled, report.html with the sweep's table); batches are "
+     "checkpointed every attack.checkpoint_every iterations and --resume runs only what is "
+     "unfinished; under mpirun rank 0 hands out the batches and each rank uses its own device "
+     "(--device, else its local rank's GPU, else host)", cmd_sweep},
     {"bench", "kktrecon bench [--device SPEC|all] [--what train,attack,points,start] [--precision single,double] "
      "[--size demo|paper|cifar|small|D-H-H:M] [--repeat N] [--budget SECONDS] [--json FILE]\n"
      "       kktrecon bench --compare A.json B.json ... --out DIR [--price-per-hour DEVICE=USD,...]",
@@ -776,7 +844,7 @@ static const command *find_command(const char *name)
 static int cmd_help(int argc, char **argv)
 {
     if (argc >= 3 && !strcmp(argv[2], "config")) {
-        printf("configuration keys (INI sections [data] [model] [train] [attack]; --set "
+        printf("configuration keys (INI sections [data] [model] [train] [attack] [sweep]; --set "
                "section.key=value overrides):\n");
         kr_config_write_help(stdout);
         return 0;

@@ -15,9 +15,11 @@ kr_log_level kr_log_get_level(void) { return kr_level; }
 static void vlog(kr_log_level need, const char *fmt, va_list ap)
 {
     if (kr_level < need) return;
+    flockfile(stderr); /* one whole line per message when several threads log (sweep workers) */
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     fflush(stderr);
+    funlockfile(stderr);
 }
 
 void kr_log_info(const char *fmt, ...)

@@ -278,20 +278,17 @@ static void plot_title(cairo_t *cr, const char *title, int W, double outer, doub
     plot_text(cr, s, cx, outer, 0.5, 0.0);
 }
 
-kr_status kr_plot_scatter_png(const char *path, size_t n, const double *x, const double *y,
-                              const char *title, const char *xlabel, const char *ylabel,
-                              const kr_plot_options *opt, kr_plot_frame *frame)
+/* Draws one scatter plot into the W × H rectangle at cr's origin (the caller owns the surface). */
+static kr_status plot_scatter_draw(cairo_t *cr, int W, int H, size_t n, const double *x,
+                                   const double *y, const char *title, const char *xlabel,
+                                   const char *ylabel, const kr_plot_options *opt,
+                                   kr_plot_frame *frame)
 {
     static const kr_plot_options defaults = {0};
     if (!opt) opt = &defaults;
-    if (!path) return KR_FAIL(KR_E_INVALID, "plot: NULL path");
     if (n > 0 && (!x || !y)) return KR_FAIL(KR_E_INVALID, "plot: %zu points but NULL x or y", n);
     if (opt->n_hlines > 0 && !opt->hlines)
         return KR_FAIL(KR_E_INVALID, "plot: %zu reference lines but NULL hlines", opt->n_hlines);
-    int W = opt->width ? opt->width : KR_PLOT_DEFAULT_W;
-    int H = opt->height ? opt->height : KR_PLOT_DEFAULT_H;
-    if (W < 200 || H < 200 || W > 8192 || H > 8192)
-        return KR_FAIL(KR_E_INVALID, "plot: size %d x %d outside [200, 8192]", W, H);
     if (opt->fixed_x && !(isfinite(opt->x_min) && isfinite(opt->x_max) && opt->x_min < opt->x_max))
         return KR_FAIL(KR_E_INVALID, "plot: fixed x range [%g, %g] is empty or not finite",
                        opt->x_min, opt->x_max);
@@ -348,13 +345,6 @@ kr_status kr_plot_scatter_png(const char *path, size_t n, const double *x, const
     plot_linear_ticks(&ay);
 
     kr_status st = KR_OK;
-    cairo_surface_t *sf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, W, H);
-    cairo_t *cr = cairo_create(sf);
-    if (cairo_status(cr) != CAIRO_STATUS_SUCCESS) {
-        st = KR_FAIL(KR_E_NOMEM, "plot: cairo surface %d x %d: %s", W, H,
-                     cairo_status_to_string(cairo_status(cr)));
-        goto fail;
-    }
 
     /* Margins from the text that has to fit around the plot area. */
     plot_font(cr, PLOT_FONT_TICK, 0);
@@ -523,19 +513,103 @@ kr_status kr_plot_scatter_png(const char *path, size_t n, const double *x, const
     plot_text(cr, plot_fit(cr, note, W - 2.0 * outer, note_fit, sizeof note_fit), outer, H - outer,
               0.0, 1.0);
 
+    if (frame) *frame = f;
+fail:
+    return st;
+}
+
+/* A W × H surface, painted by draw, saved to path. */
+static kr_status plot_surface(int W, int H, const char *path, cairo_surface_t **sf, cairo_t **cr)
+{
+    if (!path) return KR_FAIL(KR_E_INVALID, "plot: NULL path");
+    *sf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, W, H);
+    *cr = cairo_create(*sf);
+    if (cairo_status(*cr) != CAIRO_STATUS_SUCCESS) {
+        kr_status st = KR_FAIL(KR_E_NOMEM, "plot: cairo surface %d x %d: %s", W, H,
+                               cairo_status_to_string(cairo_status(*cr)));
+        cairo_destroy(*cr);
+        cairo_surface_destroy(*sf);
+        return st;
+    }
+    return KR_OK;
+}
+
+static kr_status plot_finish(cairo_surface_t *sf, cairo_t *cr, const char *path, kr_status st)
+{
     cairo_surface_flush(sf);
-    if (cairo_status(cr) != CAIRO_STATUS_SUCCESS) {
+    if (st == KR_OK && cairo_status(cr) != CAIRO_STATUS_SUCCESS)
         st = KR_FAIL(KR_E_NOMEM, "plot: drawing %s: %s", path,
                      cairo_status_to_string(cairo_status(cr)));
-        goto fail;
-    }
-    st = kr_draw_save_png(sf, path, "plot");
-    if (st == KR_OK && frame) *frame = f;
-
-fail:
+    if (st == KR_OK) st = kr_draw_save_png(sf, path, "plot");
     cairo_destroy(cr);
     cairo_surface_destroy(sf);
     return st;
+}
+
+kr_status kr_plot_scatter_png(const char *path, size_t n, const double *x, const double *y,
+                              const char *title, const char *xlabel, const char *ylabel,
+                              const kr_plot_options *opt, kr_plot_frame *frame)
+{
+    int W = opt && opt->width ? opt->width : KR_PLOT_DEFAULT_W;
+    int H = opt && opt->height ? opt->height : KR_PLOT_DEFAULT_H;
+    if (W < 200 || H < 200 || W > 8192 || H > 8192)
+        return KR_FAIL(KR_E_INVALID, "plot: size %d x %d outside [200, 8192]", W, H);
+    if (!path) return KR_FAIL(KR_E_INVALID, "plot: NULL path");
+    if (n > 0 && (!x || !y)) return KR_FAIL(KR_E_INVALID, "plot: %zu points but NULL x or y", n);
+    cairo_surface_t *sf;
+    cairo_t *cr;
+    KR_TRY(plot_surface(W, H, path, &sf, &cr));
+    kr_plot_frame f;
+    kr_status st = plot_scatter_draw(cr, W, H, n, x, y, title, xlabel, ylabel, opt, &f);
+    st = plot_finish(sf, cr, path, st);
+    if (st == KR_OK && frame) *frame = f;
+    return st;
+}
+
+kr_status kr_plot_panels_png(const char *path, size_t n_panels, int cols,
+                             const kr_plot_panel *panels)
+{
+    if (!panels || n_panels == 0 || n_panels > 64 || cols < 1)
+        return KR_FAIL(KR_E_INVALID, "plot: %zu panels in %d columns", n_panels, cols);
+    int W = 0, H = 0;
+    for (size_t i = 0; i < n_panels; i++) {
+        const kr_plot_options *o = &panels[i].opt;
+        int w = o->width ? o->width : KR_PLOT_DEFAULT_W, h = o->height ? o->height : KR_PLOT_DEFAULT_H;
+        if (w < 200 || h < 200 || w > 8192 || h > 8192)
+            return KR_FAIL(KR_E_INVALID, "plot: panel %zu size %d x %d outside [200, 8192]", i, w, h);
+        if (panels[i].n > 0 && (!panels[i].x || !panels[i].y))
+            return KR_FAIL(KR_E_INVALID, "plot: panel %zu has %zu points but NULL x or y", i,
+                           panels[i].n);
+        W = w > W ? w : W;
+        H = h > H ? h : H;
+    }
+    int rows = (int)((n_panels + (size_t)cols - 1) / (size_t)cols);
+    if (cols > (int)n_panels) cols = (int)n_panels;
+    if ((long)W * cols > 16384 || (long)H * rows > 16384)
+        return KR_FAIL(KR_E_INVALID, "plot: %d x %d panels of %d x %d is too large", cols, rows, W, H);
+    cairo_surface_t *sf;
+    cairo_t *cr;
+    KR_TRY(plot_surface(W * cols, H * rows, path, &sf, &cr));
+    kr_status st = KR_OK;
+    for (size_t i = 0; i < n_panels && st == KR_OK; i++) {
+        const kr_plot_panel *p = &panels[i];
+        cairo_save(cr);
+        cairo_translate(cr, (double)(W * (int)(i % (size_t)cols)), (double)(H * (int)(i / (size_t)cols)));
+        cairo_rectangle(cr, 0, 0, W, H);
+        cairo_clip(cr);
+        st = plot_scatter_draw(cr, W, H, p->n, p->x, p->y, p->title, p->xlabel, p->ylabel, &p->opt,
+                               NULL);
+        cairo_restore(cr);
+    }
+    if (st == KR_OK && n_panels < (size_t)(rows * cols)) { /* an empty cell stays white */
+        cairo_save(cr);
+        cairo_set_source_rgb(cr, 1, 1, 1);
+        for (size_t i = n_panels; i < (size_t)(rows * cols); i++)
+            cairo_rectangle(cr, W * (int)(i % (size_t)cols), H * (int)(i / (size_t)cols), W, H);
+        cairo_fill(cr);
+        cairo_restore(cr);
+    }
+    return plot_finish(sf, cr, path, st);
 }
 
 /* ---------------------------------------------------------------- bar charts */

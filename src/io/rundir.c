@@ -47,6 +47,7 @@ static const char *kind_words(const char *kind)
     if (!strcmp(kind, "train")) return "a training run";
     if (!strcmp(kind, "attack")) return "an attack run";
     if (!strcmp(kind, "evaluate")) return "an evaluation report";
+    if (!strcmp(kind, "sweep")) return "a sweep";
     return "a kktrecon run";
 }
 
@@ -110,7 +111,9 @@ static const char *folder_kind(const char *dir, const char **why)
     if (run) {
         const char *c = cJSON_GetObjectItemCaseSensitive(run, "command")->valuestring;
         const char *k = !strcmp(c, "train") ? "train" : !strcmp(c, "attack") ? "attack"
-                        : !strcmp(c, "evaluate") ? "evaluate" : "other";
+                        : !strcmp(c, "evaluate") ? "evaluate"
+                        : !strcmp(c, "sweep")    ? "sweep"
+                                                 : "other";
         cJSON_Delete(run);
         *why = "run.json";
         return k;

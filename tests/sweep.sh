@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# sweep.sh — `kktrecon sweep` end to end on a tiny model (the bundled MNIST subset, 784-16-16-1,
+# float64, 40 iterations per point): a sweep's points equal separate attacks with the same
+# values and seeds; a diverging point is isolated (the others bit for bit as without it); a
+# sweep SIGKILLed mid-batch and resumed equals an uninterrupted one bit for bit; raising
+# sweep.points keeps the first points; bad distributions, unknown keys, a changed identity on
+# --resume and a locked folder are refused with clear messages; with MPI (KKTRECON_MPI=1, set
+# by meson when built with it) `mpirun -np 2 --oversubscribe` gives the same sweep as one
+# process.
+# Usage: sweep.sh PATH/TO/kktrecon
+set -euo pipefail
+bin=$1
+src=${KKTRECON_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
+dev=${KKTRECON_SMOKE_DEVICE:-host}
+work=$(mktemp -d /tmp/kktrecon-sweep.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "sweep: FAIL: $*" >&2; exit 1; }
+expect_fail() { # expect_fail WHAT PATTERN CMD...
+  local what=$1 pat=$2; shift 2
+  if "$@" 2> "$work/err.txt"; then fail "$what was accepted"; fi
+  grep -qi -- "$pat" "$work/err.txt" || fail "$what: message lacks '$pat': $(cat "$work/err.txt")"
+}
+# Bit-exact comparisons need the same thread count everywhere (OpenMP reductions).
+export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive
+
+cat > "$work/tiny.ini" <<INI
+[data]
+dataset = mnist
+path = $src/data/mnist-subset
+task = odd_even
+per_class = 4
+test_per_class = 20
+[model]
+hidden = 16,16
+init_scale = 0.01
+[train]
+steps = 400
+lr = 1.0
+precision = double
+log_every = 100
+[attack]
+iterations = 40
+lambda_min = 0.42
+precision = double
+checkpoint_every = 10
+log_every = 10
+[sweep]
+points = 6
+batch = 2
+seed = 5
+init_scale = log:1e-3,0.05
+lr_x = log:1e-2,0.3
+INI
+run() { "$bin" "$@" --device "$dev" --quiet; }
+sweep() { run sweep --config "$work/tiny.ini" --model "$work/train/model.safetensors" "$@"; }
+
+"$bin" sweep --help | grep -q "^usage: kktrecon sweep" || fail "sweep --help"
+"$bin" help config | grep -q "sweep.lr_x" || fail "help config lacks sweep.lr_x"
+run train --config "$work/tiny.ini" --out "$work/train"
+
+# Bad distributions and unknown keys: refused before anything is written.
+expect_fail "log with LO <= 0" "log distribution needs LO > 0" sweep --out "$work/bad" --set sweep.lr_x=log:0,1
+expect_fail "LO above HI" "LO must be below HI" sweep --out "$work/bad" --set sweep.alpha=uniform:5,1
+expect_fail "an unknown distribution" "unknown distribution 'normal'" sweep --out "$work/bad" --set sweep.alpha=normal:1,2
+expect_fail "a bad list value" "list value 2 'x'" sweep --out "$work/bad" --set sweep.init_scale=list:0.1,x
+expect_fail "a value outside attack's range" "attack.lambda_min = -1 is out of range" sweep --out "$work/bad" \
+  --set sweep.lambda_min=uniform:-1,1
+expect_fail "an unknown [sweep] key" "unknown key" sweep --out "$work/bad" --set sweep.pointz=3
+printf '[sweep]\npoints = 4\nbatchsize = 2\n' > "$work/badkey.ini"
+expect_fail "an unknown key in a file" "badkey.ini:3: unknown key 'sweep.batchsize'" "$bin" sweep \
+  --config "$work/badkey.ini" --model "$work/train/model.safetensors" --out "$work/bad" --quiet
+expect_fail "a bad batch" "sweep.batch = 'many'" sweep --out "$work/bad" --set sweep.batch=many
+test ! -e "$work/bad" || fail "a refused sweep left $work/bad"
+
+# The reference sweep, then the same sweep killed at iteration 25 of its first batch (its
+# checkpoint at 20 survives) and resumed: every point's final candidates equal bit for bit.
+sweep --out "$work/s1"
+set +e
+KKTRECON_TEST_KILL_AT=25 "$bin" sweep --config "$work/tiny.ini" --model "$work/train/model.safetensors" \
+  --out "$work/s2" --device "$dev" --quiet 2> /dev/null
+rc=$?
+set -e
+[ "$rc" -ne 0 ] || fail "the killed sweep exited 0"
+test -s "$work/s2/batches/0000.safetensors" || fail "no batch checkpoint after the kill"
+grep -q '"running"' "$work/s2/sweep.json" || fail "the killed sweep's manifest shows nothing running"
+expect_fail "a second sweep on a folder holding one" "holds a sweep" sweep --out "$work/s2"
+sweep --out "$work/s2" --resume
+# A locked folder: another process holds its lock.
+flock "$work/s2/.kktrecon.lock" -c "$bin sweep --config $work/tiny.ini --model $work/train/model.safetensors --out $work/s2 --resume --device $dev --quiet" \
+  2> "$work/err.txt" && fail "a sweep on a locked folder was accepted"
+grep -q "in use by another kktrecon run" "$work/err.txt" || fail "locked folder: $(cat "$work/err.txt")"
+expect_fail "--resume with another seed" "sweep.seed: 5 vs 6" sweep --out "$work/s2" --resume --set sweep.seed=6
+
+# Raising sweep.points keeps the first points: a 4-point sweep resumed with 6 runs 2 more, and
+# equals the 6-point sweep.
+sweep --out "$work/s4" --set sweep.points=4
+sweep --out "$work/s4" --resume 2>&1 | tee /dev/null
+expect_fail "lowering sweep.points on --resume" "only grows" sweep --out "$work/s4" --resume --set sweep.points=3
+
+if [ "${KKTRECON_MPI:-0}" = 1 ] && command -v mpirun > /dev/null; then
+  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 \
+    timeout 300 mpirun -np 2 --oversubscribe "$bin" sweep --config "$work/tiny.ini" \
+    --model "$work/train/model.safetensors" --out "$work/s_mpi" --device "$dev" --quiet \
+    || fail "mpirun -np 2 sweep"
+  mpi=s_mpi
+else
+  echo "sweep: MPI not built or mpirun missing: the MPI case is skipped"
+  mpi=
+fi
+
+# Explicit points: a sweep of 3 points with point 1 diverging, and the same with point 1 sane.
+printf 'init_scale, lr_x, lambda_min, alpha, seed\n0.01, 0.1, 0.42, 19.2, 1\n0.01, 1e200, 0.42, 19.2, 3\n0.02, 0.05, 0.3, 40, 7\n' > "$work/pdiv.csv"
+printf 'init_scale, lr_x, lambda_min, alpha, seed\n0.01, 0.1, 0.42, 19.2, 1\n0.01, 0.01, 0.42, 19.2, 3\n0.02, 0.05, 0.3, 40, 7\n' > "$work/pok.csv"
+sweep --out "$work/sdiv" --set sweep.points_file="$work/pdiv.csv" --set sweep.batch=3 --set sweep.points=3
+sweep --out "$work/sok" --set sweep.points_file="$work/pok.csv" --set sweep.batch=3 --set sweep.points=3
+
+# Separate attacks with each sweep point's values and seed (from its point.json).
+for p in 0 1 2; do
+  set -- $(python3 -c "import json,sys; v=json.load(open(sys.argv[1]))['values']; print(' '.join('--set attack.%s=%r' % (k, v[k]) for k in ('init_scale','lr_x','lambda_min','alpha','seed')))" \
+    "$work/s1/points/000$p/point.json")
+  run attack --config "$work/tiny.ini" --model "$work/train/model.safetensors" --out "$work/a$p" "$@"
+done
+
+python3 - "$work" "$mpi" <<'PY' || fail "sweep results"
+import csv, json, struct, sys
+w, mpi = sys.argv[1], sys.argv[2]
+def tensors(p):
+    b = open(p, 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
+    out = {}
+    for k, t in h.items():
+        if k == '__metadata__': continue
+        raw = b[8 + n + t['data_offsets'][0]:8 + n + t['data_offsets'][1]]
+        out[k] = raw
+    return out
+def f64(raw): return struct.unpack('<%dd' % (len(raw) // 8), raw)
+def cand(run, p): return tensors('%s/%s/points/%04d/candidates.safetensors' % (w, run, p))
+def same(a, b, what):
+    for p in range(6):
+        x, y = cand(a, p), cand(b, p)
+        for k in ('x', 'lambda', 'opt.x.buf', 'opt.lambda.buf'):
+            assert x[k] == y[k], '%s: point %d tensor %s differs' % (what, p, k)
+man = json.load(open(w + '/s1/sweep.json'))
+assert [q['status'] for q in man['points']] == ['done'] * 6, man['points']
+assert [b['points'] for b in man['batches']] == [[0, 1], [2, 3], [4, 5]], man['batches']
+same('s1', 's2', 'killed and resumed sweep vs uninterrupted')
+same('s1', 's4', 'sweep grown from 4 to 6 points vs 6 points')
+if mpi: same('s1', mpi, 'mpirun -np 2 vs one process')
+# P points of the sweep equal P separate attacks (the batched engine's tolerance, float64).
+for p in range(3):
+    a, b = cand('s1', p), tensors('%s/a%d/candidates.safetensors' % (w, p))
+    for k in ('x', 'lambda'):
+        x, y = f64(a[k]), f64(b[k])
+        err = max(abs(u - v) for u, v in zip(x, y)) / max(max(abs(v) for v in y), 1e-300)
+        assert len(x) == len(y) and err <= 1e-10, ('sweep point vs attack', p, k, err)
+# The diverging point failed with its reason; the others equal the sweep without it bit for bit.
+dm = json.load(open(w + '/sdiv/sweep.json'))['points']
+assert [q['status'] for q in dm] == ['done', 'failed', 'done'], dm
+assert 'diverged' in dm[1]['reason'], dm[1]
+for p in (0, 2):
+    x, y = tensors('%s/sdiv/points/%04d/candidates.safetensors' % (w, p)), tensors('%s/sok/points/%04d/candidates.safetensors' % (w, p))
+    assert x['x'] == y['x'] and x['lambda'] == y['lambda'], 'point %d not isolated from the diverging one' % p
+rows = list(csv.DictReader(open(w + '/sdiv/sweep.csv')))
+assert rows[1]['status'] == 'failed' and 'diverged' in rows[1]['reason'], rows[1]
+# sweep.csv: values of point i do not depend on the number of points; quality columns filled.
+r1, r4 = list(csv.DictReader(open(w + '/s1/sweep.csv'))), list(csv.DictReader(open(w + '/s4/sweep.csv')))
+for a, b in zip(r1, r4):
+    assert all(a[k] == b[k] for k in ('init_scale', 'lr_x', 'lambda_min', 'alpha', 'seed')), (a, b)
+assert sum(int(r['matched']) for r in r1) == 8, 'every training image matched once'
+s = json.load(open(w + '/s1/evaluate/summary.json'))
+assert s['n_candidates'] == 6 * 16 and s['n_train'] == 8, s
+PY
+# Top-k pooling in evaluate: the 2 best of the 6 points by their quality alone are the two
+# with the highest alone_clip_mean in sweep.csv.
+cands=()
+for p in 0 1 2 3 4 5; do cands+=(--candidates "$work/s1/points/000$p/candidates.safetensors"); done
+run evaluate --config "$work/tiny.ini" --model "$work/train/model.safetensors" "${cands[@]}" \
+  --top-k 2 --out "$work/ev_top"
+expect_fail "a bad --top-by" "expected clip_mean" "$bin" evaluate --config "$work/tiny.ini" \
+  --model "$work/train/model.safetensors" "${cands[@]}" --top-k 2 --top-by best --out "$work/ev_bad"
+python3 - "$work" <<'PY' || fail "top-k pooling"
+import csv, json, sys
+w = sys.argv[1]
+rows = list(csv.DictReader(open(w + '/s1/sweep.csv')))
+best = sorted(range(6), key=lambda i: -float(rows[i]['alone_clip_mean']))[:2]
+s = json.load(open(w + '/ev_top/summary.json'))
+got = sorted(int(f.split('/points/')[1][:4]) for f in s['candidate_files'])
+assert s['top_k'] == 2 and s['files_given'] == 6 and got == sorted(best), (got, best)
+assert s['n_candidates'] == 2 * 16, s['n_candidates']
+PY
+for f in sweep.png evaluate/report.html evaluate/grid.png; do
+  test -s "$work/s1/$f" || fail "no $f"
+done
+grep -q "Sweep" "$work/s1/evaluate/report.html" || fail "the report has no sweep section"
+test -z "$(ls "$work/s1/batches")" || fail "finished batches left checkpoints"
+echo "sweep: ok"
