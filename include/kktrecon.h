@@ -107,6 +107,12 @@ KKTRECON_API kktrecon_status kktrecon_device_open(const char *spec, kktrecon_dev
 KKTRECON_API void kktrecon_device_close(kktrecon_device *dev);
 /* One line naming the device, platform and driver (valid while dev is open). */
 KKTRECON_API const char *kktrecon_device_describe(const kktrecon_device *dev);
+/* The known-answer self-test the command line runs before a job on an OpenCL device (every
+ * device op and GEMM against the host in float64, one KKT evaluation, one training step) in
+ * precision dtype: KKTRECON_OK, or an error naming the op that computed wrong numbers.
+ * Optional for library callers; a few seconds on a cold OpenCL device, instant on host. */
+KKTRECON_API kktrecon_status kktrecon_device_selftest(kktrecon_device *dev,
+                                                      kktrecon_dtype dtype);
 
 /* ---------- settings ---------- */
 

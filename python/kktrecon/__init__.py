@@ -199,6 +199,12 @@ class Device:
     def __repr__(self):
         return f"kktrecon.Device({str(self)!r})"
 
+    def selftest(self, precision="double"):
+        """The known-answer self-test the command line runs before a job on an OpenCL device;
+        raises Error naming the op that computed wrong numbers."""
+        _check(lib.kktrecon_device_selftest(self._h, FLOAT64 if precision in ("double", "float64")
+                                            else FLOAT32))
+
     def close(self):
         if getattr(self, "_h", None):
             lib.kktrecon_device_close(self._h)
