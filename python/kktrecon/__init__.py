@@ -134,7 +134,7 @@ class Config:
         return buf.value.decode()
 
     def __del__(self):
-        if getattr(self, "_h", None):
+        if getattr(self, "_h", None) and lib is not None:
             lib.kktrecon_config_free(self._h)
             self._h = None
 
@@ -206,7 +206,7 @@ class Device:
                                             else FLOAT32))
 
     def close(self):
-        if getattr(self, "_h", None):
+        if getattr(self, "_h", None) and lib is not None:
             lib.kktrecon_device_close(self._h)
             self._h = None
 
@@ -299,7 +299,7 @@ class Model:
         self._h = handle
 
     def __del__(self):
-        if getattr(self, "_h", None):
+        if getattr(self, "_h", None) and lib is not None:
             lib.kktrecon_model_free(self._h)
             self._h = None
 
