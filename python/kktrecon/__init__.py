@@ -173,10 +173,13 @@ def _config(config, sections, keys):
 def devices():
     """The devices, as `kktrecon devices` lists them: dicts with index, spec (opens exactly that
     device), type, name, platform, driver, global_mem (bytes) and fp64."""
-    n = ctypes.c_int()
-    _check(lib.kktrecon_device_list(None, 0, ctypes.byref(n)))
-    arr = (_lib.DeviceInfo * max(n.value, 1))()
-    _check(lib.kktrecon_device_list(arr, n.value, ctypes.byref(n)))
+    n, cap = ctypes.c_int(), 16
+    while True:  # one enumeration unless there are more than cap devices
+        arr = (_lib.DeviceInfo * cap)()
+        _check(lib.kktrecon_device_list(arr, cap, ctypes.byref(n)))
+        if n.value <= cap:
+            break
+        cap = n.value
     return [{"index": d.index, "spec": d.spec.decode(), "type": d.type.decode(),
              "name": d.name.decode(errors="replace"), "platform": d.platform.decode(errors="replace"),
              "driver": d.driver.decode(errors="replace"), "global_mem": d.global_mem,
