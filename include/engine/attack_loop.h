@@ -1,8 +1,8 @@
 /* attack_loop.h — the KKT attack's optimisation as the command line and the library API both
- * run it (DESIGN.md §3): the loop of loss/gradient evaluations (nn/kkt.h) and optimiser steps
- * (nn/optim.h) over a state on the device, for one run or for P hyperparameter points stacked
- * in one KKT object, and the one-shot evaluation of the objective at a given point. (The
- * candidates' labels and starting point are app/attack.h's kr_attack_labels / kr_attack_init.)
+ * run it (DESIGN.md §3): the candidates' labels and starting point, the loop of loss/gradient
+ * evaluations (nn/kkt.h) and optimiser steps (nn/optim.h) over a state on the device, for one
+ * run or for P hyperparameter points stacked in one KKT object, and the one-shot evaluation of
+ * the objective at a given point.
  *
  * The loop reads the loss terms back (a blocking wait) only on log iterations: the first one,
  * every log_every-th and the final point; a NaN or Inf is caught at the next such read. What a
@@ -15,11 +15,19 @@
 #define KR_ATTACK_LOOP_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "base/kkt_types.h"
 #include "io/checkpoint.h" /* kr_attack_state */
 #include "nn/kkt.h"
 #include "nn/optim.h"
+
+/* (These two are also declared in app/attack.h, for the command's files.)
+ * The candidates' labels: the first half −1, the rest +1 (DESIGN §3); y has m values. */
+void kr_attack_labels(size_t m, double *y);
+/* A run's starting point, from one stream seeded with `seed`: X ~ N(0,1)·init_scale (m × D,
+ * row-major) into host[0 .. m·D), then λ ~ U[0,1) into host[m·D .. m·D + m). */
+void kr_attack_init(uint64_t seed, double init_scale, size_t m, size_t d, double *host);
 
 /* The settings of the loop (the objective's are in the kr_kkt object). */
 typedef struct kr_attack_loop_opts {
@@ -71,12 +79,37 @@ kr_status kr_attack_loop_points(kr_kkt *kkt, kr_attack_state *s, const kr_tensor
                                 const kr_attack_loop_opts *o, kr_attack_hook hook, void *user,
                                 kr_kkt_loss *final, bool *diverged);
 
+/* One hyperparameter point: the columns of attack.points_file. */
+typedef struct kr_attack_point {
+    double init_scale, lr_x, lr_lambda, momentum, lambda_min, alpha;
+    uint64_t seed;
+} kr_attack_point;
+
+/* Everything a points job holds on the device: the KKT object of all points, the state
+ * ((P·m)×D, SGD buffers) initialised point by point as single runs with their seeds, the
+ * per-row rates, and the labels y (m, every point's). */
+typedef struct kr_attack_points_job {
+    size_t P, m, d;
+    kr_kkt *kkt;
+    kr_attack_state s;
+    kr_tensor *lr_x, *lr_lambda, *momentum; /* (P·m)×1 */
+    double *y;
+} kr_attack_points_job;
+
+/* Sets up P points of m candidates on the model (activation act for all). On failure nothing
+ * is left allocated. */
+kr_status kr_attack_points_new(kr_device *dev, kr_dtype dt, const kr_model *model, kr_act act,
+                               const kr_attack_point *pts, size_t P, size_t m,
+                               kr_attack_points_job *job);
+void kr_attack_points_free(kr_attack_points_job *job);
+
 /* The objective at one point: loss terms and, when gx / glambda are non-NULL, the gradients
- * (m×D, m doubles) of the model in dtype dt at X = x (m×D), λ = lambda (m), labels y (m).
- * The caller has checked the point (finite values, labels its objective accepts). */
+ * (m×D, m doubles) of the model in dtype dt at X = x (m×D), λ = lambda (m), labels y (m, ±1).
+ * Refuses non-finite x or λ and labels other than ±1 naming the element (`what` names the
+ * source in messages, e.g. a file). */
 kr_status kr_attack_eval_at(kr_device *dev, kr_dtype dt, const kr_model *model,
                             const kr_kkt_opts *o, size_t m, const double *x,
-                            const double *lambda, const double *y, kr_kkt_loss *loss,
-                            double *gx, double *glambda);
+                            const double *lambda, const double *y, const char *what,
+                            kr_kkt_loss *loss, double *gx, double *glambda);
 
 #endif

@@ -5,12 +5,9 @@
 #include "api/api_impl.h"
 
 #include <math.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "app/attack.h" /* kr_attack_labels, kr_attack_init */
 #include "base/alloc.h"
 #include "base/log.h"
 #include "engine/attack_loop.h"
@@ -170,113 +167,12 @@ kktrecon_status kktrecon_kkt(const kktrecon_model *m, kktrecon_device *dev,
     api_resolved(cfg, dev->dev, &c);
     API_TRY(kr_config_validate(&c));
     API_TRY(kr_device_check_dtype(dev->dev, c.attack.precision));
-    /* The loss of a NaN point is NaN and a label other than ±1 is no binary task: refused with
-     * the place named, as `kktrecon kkt` refuses them. */
-    const size_t d = m->m->dims[0];
-    for (size_t i = 0; i < count; i++) {
-        for (size_t k = 0; k < d; k++)
-            if (!isfinite(x[i * d + k]))
-                return api_status(KR_FAIL(KR_E_INVALID, "%s: 'x' row %zu, value %zu is %g: the "
-                                          "point to evaluate must be finite", fn, i, k,
-                                          x[i * d + k]));
-        if (!isfinite(lambda[i]))
-            return api_status(KR_FAIL(KR_E_INVALID, "%s: 'lambda' element %zu is %g: the point "
-                                      "to evaluate must be finite", fn, i, lambda[i]));
-        if (y[i] != 1.0 && y[i] != -1.0)
-            return api_status(KR_FAIL(KR_E_INVALID, "%s: 'y' element %zu is %g: labels must be "
-                                      "-1 or +1", fn, i, y[i]));
-    }
     const kr_kkt_opts o = {c.attack.activation, c.attack.alpha, c.attack.lambda_min};
     kr_kkt_loss l;
-    API_TRY(kr_attack_eval_at(dev->dev, c.attack.precision, m->m, &o, count, x, lambda, y, &l,
-                              grad_x, grad_lambda));
+    API_TRY(kr_attack_eval_at(dev->dev, c.attack.precision, m->m, &o, count, x, lambda, y, fn,
+                              &l, grad_x, grad_lambda));
     api_loss(&l, loss);
     return KKTRECON_OK;
-}
-
-/* One hyperparameter point: the columns of attack.points_file. */
-typedef struct kr_attack_point {
-    double init_scale, lr_x, lr_lambda, momentum, lambda_min, alpha;
-    uint64_t seed;
-} kr_attack_point;
-
-/* Everything a points job holds on the device, set up as app/attack_points.c sets up its
- * points mode: the KKT object of all points, the state ((P·m)×D, SGD buffers) initialised
- * point by point as single runs with their seeds, the per-row rates, and the labels y (m,
- * every point's). */
-typedef struct kr_attack_points_job {
-    size_t P, m, d;
-    kr_kkt *kkt;
-    kr_attack_state s;
-    kr_tensor *lr_x, *lr_lambda, *momentum; /* (P·m)×1 */
-    double *y;
-} kr_attack_points_job;
-
-static void kr_attack_points_free(kr_attack_points_job *job);
-
-/* A column tensor (rows × 1) holding value_of(point) on each of the point's m rows. */
-static kr_status per_row(kr_device *dev, kr_dtype dt, const kr_attack_point *pts, size_t P,
-                         size_t m, size_t field, const char *name, kr_tensor **out)
-{
-    double *h = NULL;
-    KR_TRY(kr_alloc((void **)&h, name, P, m, sizeof *h));
-    for (size_t p = 0; p < P; p++)
-        for (size_t i = 0; i < m; i++)
-            h[p * m + i] = *(const double *)((const char *)&pts[p] + field);
-    kr_status st = kr_tensor_new(dev, dt, P * m, 1, name, out);
-    if (st == KR_OK) st = kr_tensor_write(*out, h);
-    free(h);
-    return st;
-}
-
-static kr_status kr_attack_points_new(kr_device *dev, kr_dtype dt, const kr_model *model, kr_act act,
-                               const kr_attack_point *pts, size_t P, size_t m,
-                               kr_attack_points_job *job)
-{
-    memset(job, 0, sizeof *job);
-    const size_t d = model->dims[0];
-    job->P = P, job->m = m, job->d = d;
-    kr_kkt_point *kp = NULL;
-    double *host = NULL;
-    kr_status st;
-    /* The labels of every point, and one KKT object for all points. */
-    KR_TRY_GOTO(kr_alloc((void **)&job->y, "labels", m, 1, sizeof *job->y));
-    kr_attack_labels(m, job->y);
-    KR_TRY_GOTO(kr_alloc((void **)&kp, "points", P, 1, sizeof *kp));
-    for (size_t p = 0; p < P; p++) kp[p] = (kr_kkt_point){pts[p].alpha, pts[p].lambda_min};
-    KR_TRY_GOTO(kr_kkt_new_points(dev, dt, model, act, kp, P, m, job->y, &job->kkt));
-    KR_TRY_GOTO(kr_checkpoint_state_new(dev, dt, P * m, d, false, &job->s));
-    /* Point p starts where a single run with its seed starts. */
-    KR_TRY_GOTO(kr_alloc((void **)&host, "initial candidates", m, d + 1, sizeof *host));
-    for (size_t p = 0; p < P; p++) {
-        kr_attack_init(pts[p].seed, pts[p].init_scale, m, d, host);
-        kr_tensor xv = kr_tensor_rows(job->s.x, p * m, m);
-        kr_tensor lv = kr_tensor_rows(job->s.lambda, p * m, m);
-        KR_TRY_GOTO(kr_tensor_write(&xv, host));
-        KR_TRY_GOTO(kr_tensor_write(&lv, host + m * d));
-    }
-    KR_TRY_GOTO(per_row(dev, dt, pts, P, m, offsetof(kr_attack_point, lr_x), "lr_x per row",
-                        &job->lr_x));
-    KR_TRY_GOTO(per_row(dev, dt, pts, P, m, offsetof(kr_attack_point, lr_lambda),
-                        "lr_lambda per row", &job->lr_lambda));
-    KR_TRY_GOTO(per_row(dev, dt, pts, P, m, offsetof(kr_attack_point, momentum),
-                        "momentum per row", &job->momentum));
-fail:
-    free(kp);
-    free(host);
-    if (st != KR_OK) kr_attack_points_free(job);
-    return st;
-}
-
-static void kr_attack_points_free(kr_attack_points_job *job)
-{
-    kr_tensor_free(job->lr_x);
-    kr_tensor_free(job->lr_lambda);
-    kr_tensor_free(job->momentum);
-    kr_checkpoint_state_free(&job->s);
-    kr_kkt_free(job->kkt);
-    free(job->y);
-    memset(job, 0, sizeof *job);
 }
 
 /* The columns a point may set: those of attack.points_file (app/attack_points.c). */

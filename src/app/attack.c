@@ -17,7 +17,6 @@
 #include "app/runid.h"
 #include "base/alloc.h"
 #include "base/log.h"
-#include "base/rng.h"
 #include "device/tensor.h"
 #include "engine/attack_loop.h"
 #include "io/candidates.h"
@@ -40,19 +39,6 @@ static void log_json(FILE *f, long it, const kr_kkt_loss *l, double seconds)
 
 /* Candidate count: attack.candidates, else twice the training-set size the model reports
  * (metadata n_train), else twice 2·data.per_class. */
-void kr_attack_labels(size_t m, double *y)
-{
-    for (size_t i = 0; i < m; i++) y[i] = i < m / 2 ? -1.0 : 1.0;
-}
-
-void kr_attack_init(uint64_t seed, double init_scale, size_t m, size_t d, double *host)
-{
-    kr_rng r;
-    kr_rng_seed(&r, seed);
-    for (size_t i = 0; i < m * d; i++) host[i] = kr_rng_normal(&r) * init_scale;
-    for (size_t i = 0; i < m; i++) host[m * d + i] = kr_rng_uniform(&r);
-}
-
 size_t kr_attack_candidate_count(const kr_config *cfg, const char *model_path)
 {
     if (cfg->attack.candidates > 0) return (size_t)cfg->attack.candidates;
@@ -310,26 +296,6 @@ kr_status kr_attack_eval_point(kr_device *dev, kr_dtype dt, const char *model_pa
     kr_status st;
     KR_TRY(kr_model_load(model_path, &model));
     KR_TRY_GOTO(kr_candidates_load(candidates_path, &m, &d, &x, &lambda, &y));
-    /* The loss of a NaN point is NaN and a label other than ±1 is no binary task: refused with
-     * the place named rather than evaluated. */
-    for (size_t i = 0; i < m; i++) {
-        for (size_t k = 0; k < d; k++)
-            if (!isfinite(x[i * d + k])) {
-                st = KR_FAIL(KR_E_INVALID, "%s: tensor 'x' row %zu, value %zu is %g: the point to "
-                             "evaluate must be finite", candidates_path, i, k, x[i * d + k]);
-                goto fail;
-            }
-        if (!isfinite(lambda[i])) {
-            st = KR_FAIL(KR_E_INVALID, "%s: tensor 'lambda' element %zu is %g: the point to "
-                         "evaluate must be finite", candidates_path, i, lambda[i]);
-            goto fail;
-        }
-        if (y[i] != 1.0 && y[i] != -1.0) {
-            st = KR_FAIL(KR_E_INVALID, "%s: tensor 'y' element %zu is %g: labels must be -1 or +1",
-                         candidates_path, i, y[i]);
-            goto fail;
-        }
-    }
     if (d != model->dims[0]) {
         st = KR_FAIL(KR_E_INVALID, "%s: candidates have %zu values each but the model %s takes "
                      "%zu inputs", candidates_path, d, model_path, model->dims[0]);
@@ -337,7 +303,8 @@ kr_status kr_attack_eval_point(kr_device *dev, kr_dtype dt, const char *model_pa
     }
     KR_TRY_GOTO(kr_alloc((void **)&hgx, "kkt gradient in x", m, d, sizeof *hgx));
     KR_TRY_GOTO(kr_alloc((void **)&hgl, "kkt gradient in lambda", m, 1, sizeof *hgl));
-    KR_TRY_GOTO(kr_attack_eval_at(dev, dt, model, o, m, x, lambda, y, loss, hgx, hgl));
+    KR_TRY_GOTO(kr_attack_eval_at(dev, dt, model, o, m, x, lambda, y, candidates_path, loss, hgx,
+                                  hgl));
     kr_st_entry e[] = {
         {.name = "loss", .dtype = KR_ST_F64, .ndim = 0, .data = &loss->total},
         {.name = "loss_kkt", .dtype = KR_ST_F64, .ndim = 0, .data = &loss->kkt},

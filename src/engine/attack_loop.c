@@ -3,10 +3,10 @@
  * moved here from app/attack.c unchanged in what they compute and in which order: `kktrecon
  * attack` / `kktrecon kkt` and kktrecon_attack() / kktrecon_kkt() (include/kktrecon.h) run this
  * code and give bit-identical results on the same device, precision, seed and settings.
- * The points loop follows app/attack_points.c's points mode step for step (loop, log reads,
- * per-point divergence); that file is being reworked for `sweep` and still runs its own
- * copy, so tests/python/test_kktrecon.py holds the two to bit-identical candidates until it
- * calls this one.
+ * The points job follows app/attack_points.c's points mode step for step (setup, per-row
+ * rates, loop, log reads); that file is being reworked for `sweep` and still runs its own
+ * copy, so tests/python/test_kktrecon.py holds the two to bit-identical candidates until
+ * it calls this one.
  */
 #include "engine/attack_loop.h"
 
@@ -16,6 +16,20 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/rng.h"
+
+void kr_attack_labels(size_t m, double *y)
+{
+    for (size_t i = 0; i < m; i++) y[i] = i < m / 2 ? -1.0 : 1.0;
+}
+
+void kr_attack_init(uint64_t seed, double init_scale, size_t m, size_t d, double *host)
+{
+    kr_rng r;
+    kr_rng_seed(&r, seed);
+    for (size_t i = 0; i < m * d; i++) host[i] = kr_rng_normal(&r) * init_scale;
+    for (size_t i = 0; i < m; i++) host[m * d + i] = kr_rng_uniform(&r);
+}
 
 static kr_status notify(kr_attack_hook hook, void *user, kr_attack_event e)
 {
@@ -127,12 +141,91 @@ fail:
     return st;
 }
 
+/* A column tensor (rows × 1) holding value_of(point) on each of the point's m rows. */
+static kr_status per_row(kr_device *dev, kr_dtype dt, const kr_attack_point *pts, size_t P,
+                         size_t m, size_t field, const char *name, kr_tensor **out)
+{
+    double *h = NULL;
+    KR_TRY(kr_alloc((void **)&h, name, P, m, sizeof *h));
+    for (size_t p = 0; p < P; p++)
+        for (size_t i = 0; i < m; i++)
+            h[p * m + i] = *(const double *)((const char *)&pts[p] + field);
+    kr_status st = kr_tensor_new(dev, dt, P * m, 1, name, out);
+    if (st == KR_OK) st = kr_tensor_write(*out, h);
+    free(h);
+    return st;
+}
+
+kr_status kr_attack_points_new(kr_device *dev, kr_dtype dt, const kr_model *model, kr_act act,
+                               const kr_attack_point *pts, size_t P, size_t m,
+                               kr_attack_points_job *job)
+{
+    memset(job, 0, sizeof *job);
+    const size_t d = model->dims[0];
+    job->P = P, job->m = m, job->d = d;
+    kr_kkt_point *kp = NULL;
+    double *host = NULL;
+    kr_status st;
+    /* The labels of every point, and one KKT object for all points. */
+    KR_TRY_GOTO(kr_alloc((void **)&job->y, "labels", m, 1, sizeof *job->y));
+    kr_attack_labels(m, job->y);
+    KR_TRY_GOTO(kr_alloc((void **)&kp, "points", P, 1, sizeof *kp));
+    for (size_t p = 0; p < P; p++) kp[p] = (kr_kkt_point){pts[p].alpha, pts[p].lambda_min};
+    KR_TRY_GOTO(kr_kkt_new_points(dev, dt, model, act, kp, P, m, job->y, &job->kkt));
+    KR_TRY_GOTO(kr_checkpoint_state_new(dev, dt, P * m, d, false, &job->s));
+    /* Point p starts where a single run with its seed starts. */
+    KR_TRY_GOTO(kr_alloc((void **)&host, "initial candidates", m, d + 1, sizeof *host));
+    for (size_t p = 0; p < P; p++) {
+        kr_attack_init(pts[p].seed, pts[p].init_scale, m, d, host);
+        kr_tensor xv = kr_tensor_rows(job->s.x, p * m, m);
+        kr_tensor lv = kr_tensor_rows(job->s.lambda, p * m, m);
+        KR_TRY_GOTO(kr_tensor_write(&xv, host));
+        KR_TRY_GOTO(kr_tensor_write(&lv, host + m * d));
+    }
+    KR_TRY_GOTO(per_row(dev, dt, pts, P, m, offsetof(kr_attack_point, lr_x), "lr_x per row",
+                        &job->lr_x));
+    KR_TRY_GOTO(per_row(dev, dt, pts, P, m, offsetof(kr_attack_point, lr_lambda),
+                        "lr_lambda per row", &job->lr_lambda));
+    KR_TRY_GOTO(per_row(dev, dt, pts, P, m, offsetof(kr_attack_point, momentum),
+                        "momentum per row", &job->momentum));
+fail:
+    free(kp);
+    free(host);
+    if (st != KR_OK) kr_attack_points_free(job);
+    return st;
+}
+
+void kr_attack_points_free(kr_attack_points_job *job)
+{
+    kr_tensor_free(job->lr_x);
+    kr_tensor_free(job->lr_lambda);
+    kr_tensor_free(job->momentum);
+    kr_checkpoint_state_free(&job->s);
+    kr_kkt_free(job->kkt);
+    free(job->y);
+    memset(job, 0, sizeof *job);
+}
+
 kr_status kr_attack_eval_at(kr_device *dev, kr_dtype dt, const kr_model *model,
                             const kr_kkt_opts *o, size_t m, const double *x,
-                            const double *lambda, const double *y, kr_kkt_loss *loss,
-                            double *gx, double *glambda)
+                            const double *lambda, const double *y, const char *what,
+                            kr_kkt_loss *loss, double *gx, double *glambda)
 {
     const size_t d = model->dims[0];
+    /* The loss of a NaN point is NaN and a label other than ±1 is no binary task: refused with
+     * the place named rather than evaluated. */
+    for (size_t i = 0; i < m; i++) {
+        for (size_t k = 0; k < d; k++)
+            if (!isfinite(x[i * d + k]))
+                return KR_FAIL(KR_E_INVALID, "%s: tensor 'x' row %zu, value %zu is %g: the point "
+                               "to evaluate must be finite", what, i, k, x[i * d + k]);
+        if (!isfinite(lambda[i]))
+            return KR_FAIL(KR_E_INVALID, "%s: tensor 'lambda' element %zu is %g: the point to "
+                           "evaluate must be finite", what, i, lambda[i]);
+        if (y[i] != 1.0 && y[i] != -1.0)
+            return KR_FAIL(KR_E_INVALID, "%s: tensor 'y' element %zu is %g: labels must be -1 "
+                           "or +1", what, i, y[i]);
+    }
     kr_kkt *kkt = NULL;
     kr_tensor *tx = NULL, *tl = NULL, *tgx = NULL, *tgl = NULL;
     kr_status st;
