@@ -20,8 +20,10 @@
 
 #include "app/config.h"
 #include "device/device.h"
+#include "io/points.h"
 #include "io/rundir.h"
 #include "base/kkt_types.h"
+#include "engine/attack_loop.h" /* kr_attack_labels, kr_attack_init */
 
 typedef struct kr_attack_result {
     size_t m, d;
@@ -43,12 +45,6 @@ kr_status kr_attack_eval_point(kr_device *dev, kr_dtype dt, const char *model_pa
                                const char *candidates_path, const kr_kkt_opts *o,
                                const char *out_path, kr_kkt_loss *loss);
 
-/* The candidates' labels: the first half −1, the rest +1 (DESIGN §3); y has m values. */
-void kr_attack_labels(size_t m, double *y);
-/* A run's starting point, from one stream seeded with `seed`: X ~ N(0,1)·init_scale (m × D,
- * row-major) into host[0 .. m·D), then λ ~ U[0,1) into host[m·D .. m·D + m). */
-void kr_attack_init(uint64_t seed, double init_scale, size_t m, size_t d, double *host);
-
 /* m: attack.candidates, else twice the training-set size the model's metadata reports, else
  * 4 · data.per_class. */
 size_t kr_attack_candidate_count(const kr_config *cfg, const char *model_path);
@@ -62,5 +58,12 @@ size_t kr_attack_candidate_count(const kr_config *cfg, const char *model_path);
  * is refused (src/app/attack_points.c). */
 kr_status kr_attack_points_run(const kr_config *cfg, kr_device *dev, const char *model_path,
                                const char *out_dir, kr_run_mode mode, kr_attack_result *res);
+
+/* The rows of a points table as configurations: pc[p] is cfg with point p's columns set
+ * through kr_config_set and validated (messages name cfg's points_file and the point). */
+kr_status kr_attack_points_configs(const kr_config *cfg, const kr_points_table *t,
+                                   kr_config *pc);
+/* A point's values (engine/attack_loop.h) from its configuration. */
+kr_attack_point kr_attack_points_values(const kr_config *pc);
 
 #endif

@@ -11,14 +11,10 @@
 
 #include "app/config.h"
 #include "device/device.h"
+#include "engine/pairs.h"
 #include "io/rundir.h"
 
-typedef struct kr_eval_summary {
-    size_t n_train, n_candidates;
-    /* [0] official, [1] clip, [2] mean-image baseline */
-    size_t above[3][3];   /* counts with SSIM > 0.3, 0.4, 0.5 */
-    double mean[3], median[3];
-} kr_eval_summary;
+/* kr_eval_summary: engine/pairs.h. */
 
 /* Writes the report into out_dir as a run folder (io/rundir.h: locked, a previous report
  * refused unless mode is KR_RUN_OVERWRITE, staged and switched in at the end, run.json). */

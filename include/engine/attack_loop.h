@@ -22,8 +22,7 @@
 #include "nn/kkt.h"
 #include "nn/optim.h"
 
-/* (These two are also declared in app/attack.h, for the command's files.)
- * The candidates' labels: the first half −1, the rest +1 (DESIGN §3); y has m values. */
+/* The candidates' labels: the first half −1, the rest +1 (DESIGN §3); y has m values. */
 void kr_attack_labels(size_t m, double *y);
 /* A run's starting point, from one stream seeded with `seed`: X ~ N(0,1)·init_scale (m × D,
  * row-major) into host[0 .. m·D), then λ ~ U[0,1) into host[m·D .. m·D + m). */

@@ -32,13 +32,13 @@ typedef struct kr_pair {
     double ssim[KR_N_SSIM];
 } kr_pair;
 
-typedef struct kr_pairs_summary {
+typedef struct kr_eval_summary {
     size_t n_train, n_candidates; /* n_candidates: the finite ones, which were matched */
     size_t n_nonfinite;           /* candidates left out: a NaN or Inf among their values */
     /* [0] official, [1] clip, [2] mean-image baseline */
     size_t above[3][3];   /* counts with SSIM > 0.3, 0.4, 0.5 */
     double mean[3], median[3];
-} kr_pairs_summary;
+} kr_eval_summary;
 
 /* Matches and scores: s is the training set (mean-subtracted by model->mean, s->c·h·w = D),
  * cand m×D. Candidates with a NaN or Inf are left out and counted (KR_E_NUMERIC when none is
@@ -46,9 +46,9 @@ typedef struct kr_pairs_summary {
  * device has it). */
 kr_status kr_pairs_match(kr_device *dev, const kr_model *model, const kr_binary_set *s,
                          const double *cand, size_t m, bool downsample, kr_pair *pairs,
-                         kr_pairs_summary *sum);
+                         kr_eval_summary *sum);
 
 /* The summary's counts, means and medians over n pairs (n_* fields untouched). */
-void kr_pairs_summarise(const kr_pair *pr, size_t n, kr_pairs_summary *sum);
+void kr_pairs_summarise(const kr_pair *pr, size_t n, kr_eval_summary *sum);
 
 #endif

@@ -8,10 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/attack.h" /* kr_attack_points_configs */
 #include "base/alloc.h"
 #include "base/log.h"
 #include "engine/attack_loop.h"
 #include "io/checkpoint.h"
+#include "io/points.h"
 
 /* The hook: the caller's callback at every iteration (loss on the reading ones); a non-zero
  * answer stops the loop before the iteration, or after its evaluation (state unchanged). */
@@ -175,31 +177,6 @@ kktrecon_status kktrecon_kkt(const kktrecon_model *m, kktrecon_device *dev,
     return KKTRECON_OK;
 }
 
-/* The columns a point may set: those of attack.points_file (app/attack_points.c). */
-static const char *const POINT_COLUMNS[] = {"init_scale", "lr_x",  "lr_lambda", "momentum",
-                                            "lambda_min", "alpha", "seed",      NULL};
-enum { MAX_POINTS = 100000, MAX_COLUMNS = 16 };
-
-/* Point p's configuration: c with the row's columns set through kr_config_set (the ranges and
- * messages of --set and of a points file) and validated. */
-static kr_status point_config(const kr_config *c, size_t p, size_t ncols,
-                              const char *const *columns, const double *row, kr_config *out)
-{
-    *out = *c;
-    for (size_t k = 0; k < ncols; k++) {
-        const double v = row[k];
-        if (!strcmp(columns[k], "seed") && (v < 0 || v != floor(v) || v > 9007199254740992.0))
-            return KR_FAIL(KR_E_INVALID, "point %zu: seed %.17g is not a whole number in "
-                           "[0, 2^53]", p, v);
-        char set[96];
-        snprintf(set, sizeof set, "attack.%s=%.17g", columns[k], v);
-        kr_status st = kr_config_set(out, set);
-        if (st == KR_OK) st = kr_config_validate(out);
-        if (st != KR_OK) return kr_error_context(st, "point %zu", p);
-    }
-    return KR_OK;
-}
-
 kktrecon_status kktrecon_attack_points(const kktrecon_model *m, kktrecon_device *dev,
                                        const kktrecon_config *cfg, size_t points, size_t ncols,
                                        const char *const *columns, const double *values,
@@ -213,21 +190,12 @@ kktrecon_status kktrecon_attack_points(const kktrecon_model *m, kktrecon_device 
     API_NEED(fn, cfg);
     API_NEED(fn, x);
     API_NEED(fn, lambda);
-    if (points == 0 || points > MAX_POINTS)
+    if (points == 0 || points > KR_POINTS_MAX_ROWS)
         return api_status(KR_FAIL(KR_E_INVALID, "%s: %zu points; 1..%d", fn, points,
-                                  MAX_POINTS));
-    if (ncols > MAX_COLUMNS || (ncols && (!columns || !values)))
+                                  KR_POINTS_MAX_ROWS));
+    if (ncols > KR_POINTS_MAX_COLS || (ncols && (!columns || !values)))
         return api_status(KR_FAIL(KR_E_INVALID, "%s: %zu columns (at most %d, names and values "
-                                  "given)", fn, ncols, MAX_COLUMNS));
-    for (size_t k = 0; k < ncols; k++) {
-        bool known = false;
-        for (int q = 0; columns[k] && POINT_COLUMNS[q]; q++)
-            known |= !strcmp(columns[k], POINT_COLUMNS[q]);
-        if (!known)
-            return api_status(KR_FAIL(KR_E_INVALID, "%s: unknown column '%s' (allowed: "
-                                      "init_scale, lr_x, lr_lambda, momentum, lambda_min, alpha, "
-                                      "seed)", fn, columns[k] ? columns[k] : "(null)"));
-    }
+                                  "given)", fn, ncols, KR_POINTS_MAX_COLS));
     kr_config c;
     api_resolved(cfg, dev->dev, &c);
     if (c.attack.optimizer != KR_OPT_SGD)
@@ -236,6 +204,15 @@ kktrecon_status kktrecon_attack_points(const kktrecon_model *m, kktrecon_device 
     API_TRY(kr_config_validate(&c));
     const kr_dtype dt = c.attack.precision;
     API_TRY(kr_device_check_dtype(dev->dev, dt));
+    /* The table as attack_points.c reads it from a file; messages name "points". */
+    kr_points_table t = {.rows = points, .cols = ncols, .v = (double *)values};
+    for (size_t k = 0; k < ncols; k++) {
+        if (!columns[k] || strlen(columns[k]) >= sizeof t.names[k])
+            return api_status(KR_FAIL(KR_E_INVALID, "%s: column %zu has no name or a too long "
+                                      "one", fn, k));
+        memcpy(t.names[k], columns[k], strlen(columns[k]) + 1);
+    }
+    snprintf(c.attack.points_file, sizeof c.attack.points_file, "%s", "points");
     const size_t mc = candidate_count(m, &c), d = m->m->dims[0], P = points;
     kktrecon_attack_result res;
     result_init(&res, mc, d, dt);
@@ -246,16 +223,9 @@ kktrecon_status kktrecon_attack_points(const kktrecon_model *m, kktrecon_device 
     bool *div = NULL;
     kr_status st;
     KR_TRY_GOTO(kr_alloc((void **)&pc, "points", P, 1, sizeof *pc));
+    KR_TRY_GOTO(kr_attack_points_configs(&c, &t, pc));
     KR_TRY_GOTO(kr_alloc((void **)&pts, "points", P, 1, sizeof *pts));
-    for (size_t p = 0; p < P; p++) {
-        KR_TRY_GOTO(point_config(&c, p, ncols, columns, values + p * ncols, &pc[p]));
-        const kr_config *q = &pc[p];
-        pts[p] = (kr_attack_point){.init_scale = q->attack.init_scale, .lr_x = q->attack.lr_x,
-                                   .lr_lambda = q->attack.lr_lambda,
-                                   .momentum = q->attack.momentum,
-                                   .lambda_min = q->attack.lambda_min,
-                                   .alpha = q->attack.alpha, .seed = q->attack.seed};
-    }
+    for (size_t p = 0; p < P; p++) pts[p] = kr_attack_points_values(&pc[p]);
     KR_TRY_GOTO(kr_attack_points_new(dev->dev, dt, m->m, c.attack.activation, pts, P, mc, &job));
     KR_TRY_GOTO(kr_alloc((void **)&loss, "point losses", P, 1, sizeof *loss));
     KR_TRY_GOTO(kr_alloc_zero((void **)&div, "point status", P, 1, sizeof *div));

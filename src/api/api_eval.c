@@ -42,7 +42,7 @@ kktrecon_status kktrecon_evaluate(const kktrecon_model *m, kktrecon_device *dev,
     /* The training set as `kktrecon evaluate` holds it: centred with the model's mean. */
     kr_binary_set s = {.n = n, .d = d, .c = (int)c, .h = (int)h, .w = (int)w, .y = (double *)y};
     kr_pair *pr = NULL;
-    kr_pairs_summary sum;
+    kr_eval_summary sum;
     kr_status st;
     KR_TRY_GOTO(kr_alloc((void **)&s.x, "training images", n, d, sizeof *s.x));
     api_widen(dtype, x, n * d, s.x);

@@ -31,8 +31,7 @@
 static const char *const POINT_COLUMNS[] = {"init_scale", "lr_x",  "lr_lambda", "momentum",
                                             "lambda_min", "alpha", "seed",      NULL};
 
-/* The table's rows as configurations: cfg with each point's columns set and validated. */
-static kr_status points_configs(const kr_config *cfg, const kr_points_table *t, kr_config *pc)
+kr_status kr_attack_points_configs(const kr_config *cfg, const kr_points_table *t, kr_config *pc)
 {
     const char *file = cfg->attack.points_file;
     for (size_t c = 0; c < t->cols; c++) {
@@ -102,22 +101,43 @@ static kr_status write_point(const char *work, size_t p, const kr_config *pc, co
     return st;
 }
 
-/* A column tensor (rows × 1) holding value_of(point) on each of the point's m rows. */
-static kr_status per_row(kr_device *dev, kr_dtype dt, const kr_config *pc, size_t P, size_t m,
-                         double (*value_of)(const kr_config *), const char *name, kr_tensor **out)
+kr_attack_point kr_attack_points_values(const kr_config *pc)
 {
-    double *h = NULL;
-    KR_TRY(kr_alloc((void **)&h, name, P, m, sizeof *h));
-    for (size_t p = 0; p < P; p++)
-        for (size_t i = 0; i < m; i++) h[p * m + i] = value_of(&pc[p]);
-    kr_status st = kr_tensor_new(dev, dt, P * m, 1, name, out);
-    if (st == KR_OK) st = kr_tensor_write(*out, h);
-    free(h);
-    return st;
+    return (kr_attack_point){.init_scale = pc->attack.init_scale, .lr_x = pc->attack.lr_x,
+                             .lr_lambda = pc->attack.lr_lambda, .momentum = pc->attack.momentum,
+                             .lambda_min = pc->attack.lambda_min, .alpha = pc->attack.alpha,
+                             .seed = pc->attack.seed};
 }
-static double lr_x_of(const kr_config *c) { return c->attack.lr_x; }
-static double lr_lambda_of(const kr_config *c) { return c->attack.lr_lambda; }
-static double momentum_of(const kr_config *c) { return c->attack.momentum; }
+
+/* What the command does around the loop (engine/attack_loop.h): Ctrl-C, messages for a
+ * point that diverges, progress lines. */
+typedef struct points_hook {
+    size_t P, failed;
+    kr_progress prog;
+} points_hook;
+
+static kr_status on_event(void *user, const kr_attack_event *e)
+{
+    points_hook *h = user;
+    if (e->kind == KR_ATTACK_BEGIN && kr_interrupted())
+        return KR_FAIL(KR_E_INTERRUPTED, "attack interrupted at iteration %ld; points are not "
+                       "checkpointed yet: nothing was written", e->it);
+    if (e->kind == KR_ATTACK_DIVERGED) {
+        h->failed++;
+        kr_log_info("attack: point %zu diverged by iteration %ld (loss %g); the others go on",
+                    e->point, e->it, e->loss[e->point].total);
+    }
+    if ((e->kind == KR_ATTACK_LOSS || e->kind == KR_ATTACK_END) && e->it > 0) {
+        double best = INFINITY;
+        for (size_t p = 0; p < h->P; p++)
+            if (!e->diverged[p]) best = fmin(best, e->loss[p].total);
+        char extra[128];
+        snprintf(extra, sizeof extra, "best loss %.4e  %zu/%zu points running", best,
+                 h->P - h->failed, h->P);
+        kr_progress_line(&h->prog, e->it, extra);
+    }
+    return KR_OK;
+}
 
 kr_status kr_attack_points_run(const kr_config *cfg, kr_device *dev, const char *model_path,
                                const char *out_dir, kr_run_mode mode, kr_attack_result *res)
@@ -138,19 +158,16 @@ kr_status kr_attack_points_run(const kr_config *cfg, kr_device *dev, const char 
     const size_t P = t.rows;
     kr_config *pc = NULL;
     kr_model *model = NULL;
-    kr_kkt *kkt = NULL;
-    kr_kkt_point *kp = NULL;
+    kr_attack_point *pts = NULL;
+    kr_attack_points_job job = {0};
     kr_kkt_loss *loss = NULL;
-    double *xsq = NULL, *y = NULL, *host = NULL;
     bool *diverged = NULL;
-    kr_attack_state s = {0};
-    kr_tensor *lrx = NULL, *lrl = NULL, *mom = NULL;
     cJSON *run = NULL, *summary = NULL;
     kr_rundir rd;
     bool rd_open = false;
     kr_status st;
     KR_TRY_GOTO(kr_alloc((void **)&pc, "points", P, 1, sizeof *pc));
-    KR_TRY_GOTO(points_configs(cfg, &t, pc));
+    KR_TRY_GOTO(kr_attack_points_configs(cfg, &t, pc));
     KR_TRY_GOTO(kr_model_load(model_path, &model));
     const size_t m = kr_attack_candidate_count(cfg, model_path), d = model->dims[0];
     res->m = m;
@@ -173,28 +190,13 @@ kr_status kr_attack_points_run(const kr_config *cfg, kr_device *dev, const char 
     KR_TRY_GOTO(kr_runid_add(run, false, "device", kr_device_describe(dev)));
     KR_TRY_GOTO(kr_rundir_write_run(&rd, run));
 
-    /* The labels of every point, and one KKT object for all points. */
-    KR_TRY_GOTO(kr_alloc((void **)&y, "labels", m, 1, sizeof *y));
-    kr_attack_labels(m, y);
-    KR_TRY_GOTO(kr_alloc((void **)&kp, "points", P, 1, sizeof *kp));
-    for (size_t p = 0; p < P; p++) kp[p] = (kr_kkt_point){pc[p].attack.alpha, pc[p].attack.lambda_min};
-    KR_TRY_GOTO(kr_kkt_new_points(dev, dt, model, cfg->attack.activation, kp, P, m, y, &kkt));
-    KR_TRY_GOTO(kr_checkpoint_state_new(dev, dt, P * m, d, false, &s));
-
-    /* Point p starts where a single run with its seed starts. */
-    KR_TRY_GOTO(kr_alloc((void **)&host, "initial candidates", m, d + 1, sizeof *host));
-    for (size_t p = 0; p < P; p++) {
-        kr_attack_init(pc[p].attack.seed, pc[p].attack.init_scale, m, d, host);
-        kr_tensor xv = kr_tensor_rows(s.x, p * m, m), lv = kr_tensor_rows(s.lambda, p * m, m);
-        KR_TRY_GOTO(kr_tensor_write(&xv, host));
-        KR_TRY_GOTO(kr_tensor_write(&lv, host + m * d));
-    }
-    KR_TRY_GOTO(per_row(dev, dt, pc, P, m, lr_x_of, "lr_x per row", &lrx));
-    KR_TRY_GOTO(per_row(dev, dt, pc, P, m, lr_lambda_of, "lr_lambda per row", &lrl));
-    KR_TRY_GOTO(per_row(dev, dt, pc, P, m, momentum_of, "momentum per row", &mom));
+    KR_TRY_GOTO(kr_alloc((void **)&pts, "points", P, 1, sizeof *pts));
+    for (size_t p = 0; p < P; p++) pts[p] = kr_attack_points_values(&pc[p]);
+    KR_TRY_GOTO(kr_attack_points_new(dev, dt, model, cfg->attack.activation, pts, P, m, &job));
+    kr_attack_state s = job.s;
+    const double *y = job.y;
 
     KR_TRY_GOTO(kr_alloc((void **)&loss, "point losses", P, 1, sizeof *loss));
-    KR_TRY_GOTO(kr_alloc((void **)&xsq, "point norms", P, 1, sizeof *xsq));
     KR_TRY_GOTO(kr_alloc_zero((void **)&diverged, "point status", P, 1, sizeof *diverged));
     char arch[256];
     kr_model_describe(model, arch, sizeof arch);
@@ -202,43 +204,13 @@ kr_status kr_attack_points_run(const kr_config *cfg, kr_device *dev, const char 
                 kr_dtype_name(dt), kr_device_describe(dev));
 
     const long total = cfg->attack.iterations;
-    kr_progress prog;
-    kr_progress_begin(&prog, "attack", 0, total);
-    size_t failed = 0;
-    for (long it = 0; it <= total; it++) {
-        const bool last = it == total;
-        const bool log_now = last || it % cfg->attack.log_every == 0;
-        if (kr_interrupted()) {
-            st = KR_FAIL(KR_E_INTERRUPTED, "attack interrupted at iteration %ld; points are not "
-                         "checkpointed yet: nothing was written", it);
-            goto fail;
-        }
-        KR_TRY_GOTO(kr_kkt_eval(kkt, s.x, s.lambda, last ? NULL : s.gx, last ? NULL : s.glambda));
-        if (log_now) {
-            KR_TRY_GOTO(kr_kkt_read_losses(kkt, loss, xsq));
-            double best = INFINITY;
-            for (size_t p = 0; p < P; p++) {
-                if (!diverged[p] && !(isfinite(loss[p].total) && isfinite(xsq[p]))) {
-                    diverged[p] = true;
-                    failed++;
-                    kr_log_info("attack: point %zu diverged by iteration %ld (loss %g); the "
-                                "others go on", p, it, loss[p].total);
-                }
-                if (!diverged[p]) best = fmin(best, loss[p].total);
-            }
-            char extra[128];
-            snprintf(extra, sizeof extra, "best loss %.4e  %zu/%zu points running", best,
-                     P - failed, P);
-            if (it > 0) kr_progress_line(&prog, it, extra);
-        }
-        if (last) break;
-        KR_TRY_GOTO(kr_optim_sgd_rows(lrx, mom, it, s.x, s.gx, s.bx));
-        KR_TRY_GOTO(kr_optim_sgd_rows(lrl, mom, it, s.lambda, s.glambda, s.blambda));
-    }
-    if (failed == P) {
-        st = KR_FAIL(KR_E_NUMERIC, "all %zu points diverged: nothing was written (lower lr_x)", P);
-        goto fail;
-    }
+    points_hook h = {.P = P};
+    kr_progress_begin(&h.prog, "attack", 0, total);
+    const kr_attack_loop_opts lo = {KR_OPT_SGD, 0, 0, 0, total, cfg->attack.log_every};
+    KR_TRY_GOTO(kr_attack_loop_points(job.kkt, &job.s, job.lr_x, job.lr_lambda, job.momentum, &lo,
+                                      on_event, &h, loss, diverged));
+    const size_t failed = h.failed;
+    kr_progress prog = h.prog;
     res->seconds = kr_time_now() - prog.t0;
     res->iterations = total;
 
@@ -275,11 +247,9 @@ kr_status kr_attack_points_run(const kr_config *cfg, kr_device *dev, const char 
 fail:
     cJSON_Delete(summary);
     cJSON_Delete(run);
-    kr_tensor_free(lrx), kr_tensor_free(lrl), kr_tensor_free(mom);
-    kr_checkpoint_state_free(&s);
-    kr_kkt_free(kkt);
+    kr_attack_points_free(&job);
     kr_model_free(model);
-    free(pc), free(kp), free(loss), free(xsq), free(y), free(host), free(diverged);
+    free(pc), free(pts), free(loss), free(diverged);
     kr_points_free(&t);
     return rd_open ? kr_rundir_close(&rd, st) : st;
 }

@@ -191,7 +191,7 @@ static kr_status write_plot(const char *path, const pair *pr, size_t n, int scor
 }
 
 /* The summary's JSON (the numbers are kr_pairs_summarise's) with the sorted curves. */
-static void summarise(const pair *pr, size_t n, const kr_pairs_summary *sum, cJSON *j)
+static void summarise(const pair *pr, size_t n, const kr_eval_summary *sum, cJSON *j)
 {
     double *v = malloc((n ? n : 1) * sizeof *v);
     for (int k = 0; k < N_SCORES; k++) {
@@ -334,21 +334,15 @@ kr_status kr_evaluate_run(const kr_config *cfg, kr_device *dev, const char *mode
     KR_TRY_GOTO(pool_load(candidate_paths, n_paths, d, &pl));
     bool down = !strcmp(cfg->data.dataset, "cifar10") || !strcmp(cfg->data.dataset, "cifar-10");
     KR_TRY_GOTO(kr_alloc((void **)&pr, "pairs", s->n ? s->n : 1, 1, sizeof *pr));
-    kr_pairs_summary ps;
-    KR_TRY_GOTO(kr_pairs_match(dev, model, s, pl.x, pl.m, down, pr, &ps));
-    sum->n_train = ps.n_train;
-    sum->n_candidates = ps.n_candidates;
-    memcpy(sum->above, ps.above, sizeof sum->above);
-    memcpy(sum->mean, ps.mean, sizeof sum->mean);
-    memcpy(sum->median, ps.median, sizeof sum->median);
+    KR_TRY_GOTO(kr_pairs_match(dev, model, s, pl.x, pl.m, down, pr, sum));
     kr_log_info("evaluate: %zu training images, %zu candidates from %zu file(s)", s->n,
                 sum->n_candidates, n_paths);
 
     KR_TRY_GOTO(write_csv(out_dir, s, pr, &pl, candidate_paths));
     if (!(j = cJSON_CreateObject())) goto nomem;
     cJSON_AddNumberToObject(j, "n_train", (double)s->n);
-    cJSON_AddNumberToObject(j, "n_candidates", (double)ps.n_candidates);
-    cJSON_AddNumberToObject(j, "n_candidates_nonfinite", (double)ps.n_nonfinite);
+    cJSON_AddNumberToObject(j, "n_candidates", (double)sum->n_candidates);
+    cJSON_AddNumberToObject(j, "n_candidates_nonfinite", (double)sum->n_nonfinite);
     cJSON *files = cJSON_AddArrayToObject(j, "candidate_files");
     for (size_t f = 0; f < n_paths; f++) cJSON_AddItemToArray(files, cJSON_CreateString(candidate_paths[f]));
     cJSON_AddStringToObject(j, "model", model_path);
@@ -358,7 +352,7 @@ kr_status kr_evaluate_run(const kr_config *cfg, kr_device *dev, const char *mode
     cJSON_AddStringToObject(j, "dataset", cfg->data.dataset);
     cJSON_AddStringToObject(j, "device", kr_device_describe(dev));
     cJSON_AddStringToObject(j, "matching", down ? "NCC on 2x bicubic-downsampled images" : "NCC");
-    summarise(pr, s->n, &ps, j);
+    summarise(pr, s->n, sum, j);
     KR_TRY_GOTO(kr_report_path(path, sizeof path, out_dir, "summary.json"));
     KR_TRY_GOTO(kr_report_write_json(path, j));
 

@@ -1,12 +1,8 @@
 /* attack_loop.c — the attack's optimisation loop (attack_loop.h): one run and P stacked
- * hyperparameter points, and the objective at one point. The single run and the objective
- * moved here from app/attack.c unchanged in what they compute and in which order: `kktrecon
- * attack` / `kktrecon kkt` and kktrecon_attack() / kktrecon_kkt() (include/kktrecon.h) run this
- * code and give bit-identical results on the same device, precision, seed and settings.
- * The points job follows app/attack_points.c's points mode step for step (setup, per-row
- * rates, loop, log reads); that file is being reworked for `sweep` and still runs its own
- * copy, so tests/python/test_kktrecon.py holds the two to bit-identical candidates until
- * it calls this one.
+ * hyperparameter points, and the objective at one point. Moved here from app/attack.c and
+ * app/attack_points.c unchanged in what it computes and in which order, so `kktrecon attack`
+ * and kktrecon_attack() (include/kktrecon.h) produce bit-identical candidates on the same
+ * device, precision, seed and settings.
  */
 #include "engine/attack_loop.h"
 

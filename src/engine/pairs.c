@@ -40,7 +40,7 @@ static kr_status ncc_view(const double *x, size_t n, size_t c, size_t h, size_t 
     return kr_metrics_downsample2_bicubic(x, n, c, h, w, *out);
 }
 
-void kr_pairs_summarise(const kr_pair *pr, size_t n, kr_pairs_summary *sum)
+void kr_pairs_summarise(const kr_pair *pr, size_t n, kr_eval_summary *sum)
 {
     double *v = malloc((n ? n : 1) * sizeof *v);
     for (int k = 0; k < KR_N_SSIM; k++) {
@@ -64,7 +64,7 @@ void kr_pairs_summarise(const kr_pair *pr, size_t n, kr_pairs_summary *sum)
 
 kr_status kr_pairs_match(kr_device *dev, const kr_model *model, const kr_binary_set *s,
                          const double *cand, size_t m, bool downsample, kr_pair *pairs,
-                         kr_pairs_summary *sum)
+                         kr_eval_summary *sum)
 {
     const size_t d = model->dims[0], c = (size_t)s->c, h = (size_t)s->h, w = (size_t)s->w;
     if (s->d != d || c * h * w != d || h < 2 || w < 2 || (downsample && (h % 2 || w % 2)))
