@@ -107,6 +107,12 @@ KKTRECON_API kktrecon_status kktrecon_device_open(const char *spec, kktrecon_dev
 KKTRECON_API void kktrecon_device_close(kktrecon_device *dev);
 /* One line naming the device, platform and driver (valid while dev is open). */
 KKTRECON_API const char *kktrecon_device_describe(const kktrecon_device *dev);
+/* The known-answer self-test the command line runs before a job on an OpenCL device (every
+ * device op and GEMM against the host in float64, one KKT evaluation, one training step) in
+ * precision dtype: KKTRECON_OK, or an error naming the op that computed wrong numbers.
+ * Optional for library callers; a few seconds on a cold OpenCL device, instant on host. */
+KKTRECON_API kktrecon_status kktrecon_device_selftest(kktrecon_device *dev,
+                                                      kktrecon_dtype dtype);
 
 /* ---------- settings ---------- */
 
@@ -234,10 +240,11 @@ typedef struct kktrecon_loss {
     double kkt_per_tensor[KKTRECON_MAX_TENSORS]; /* state_dict order: W_1, b_1, W_2, ... */
 } kktrecon_loss;
 
-/* Called at every iteration (cheap: nothing is read from the device) with loss NULL, and on
- * the loss-reading iterations (the first, every attack.log_every-th, the end) with the loss at
- * the current point. Points: the loss of the best point not diverged. Return non-zero to
- * stop the attack cleanly before that iteration. */
+/* Called before every iteration with loss NULL (cheap: nothing is read from the device), and
+ * once more on the loss-reading iterations (the first, every attack.log_every-th) and at the
+ * end (iteration == total) with the loss at the current point; points: the loss of the best
+ * point not diverged. Returning non-zero stops the attack cleanly with the candidates still at
+ * that iteration (its step not taken); at the end it is ignored. */
 typedef int (*kktrecon_attack_progress)(void *user, long iteration, long total,
                                         const kktrecon_loss *loss);
 

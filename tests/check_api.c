@@ -165,6 +165,8 @@ START_TEST(test_devices)
     ck_assert_int_eq(info[0].fp64, 1);
     free(info);
     ck_assert(strlen(kktrecon_device_describe(dev)) > 0);
+    ck_assert_int_eq(kktrecon_device_selftest(dev, KKTRECON_FLOAT64), KKTRECON_OK);
+    ck_assert_int_eq(kktrecon_device_selftest(dev, 5), KKTRECON_E_INVALID);
     ck_assert_int_eq(kktrecon_device_list(NULL, 2, &n), KKTRECON_E_INVALID);
 }
 END_TEST

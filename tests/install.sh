@@ -89,4 +89,13 @@ pkg=$(find "$stage" -path '*/kktrecon/_install.py' | head -1)
 [ -n "$pkg" ] || fail "the Python package was not installed"
 grep -q "LIBRARY = \"$libdir/libkktrecon.so.0\"" "$pkg" || fail "_install.py: $(cat "$pkg")"
 test -f "$(dirname "$pkg")/__init__.py" -a -f "$(dirname "$pkg")/_lib.py" || fail "package files"
+# Imported from where it was installed, it loads the library _install.py names: here the staged
+# copy (DESTDIR is not the prefix, so the recorded path is pointed into the stage first).
+if /usr/bin/python3 -c "import numpy" 2>/dev/null; then
+  sed -i "s|LIBRARY = \"|LIBRARY = \"$stage|" "$pkg"
+  got=$(cd / && env -u KKTRECON_LIBRARY PYTHONPATH="$(dirname "$(dirname "$pkg")")" \
+    /usr/bin/python3 -c 'import kktrecon; print(kktrecon._lib.path, kktrecon.devices()[0]["spec"])') ||
+    fail "the installed package does not import"
+  [ "$got" = "$stage$libdir/libkktrecon.so.0 host" ] || fail "the installed package loaded: $got"
+fi
 echo "install: ok (${pkg#$stage})"

@@ -134,7 +134,7 @@ class Config:
         return buf.value.decode()
 
     def __del__(self):
-        if getattr(self, "_h", None):
+        if getattr(self, "_h", None) and lib is not None:
             lib.kktrecon_config_free(self._h)
             self._h = None
 
@@ -173,10 +173,13 @@ def _config(config, sections, keys):
 def devices():
     """The devices, as `kktrecon devices` lists them: dicts with index, spec (opens exactly that
     device), type, name, platform, driver, global_mem (bytes) and fp64."""
-    n = ctypes.c_int()
-    _check(lib.kktrecon_device_list(None, 0, ctypes.byref(n)))
-    arr = (_lib.DeviceInfo * max(n.value, 1))()
-    _check(lib.kktrecon_device_list(arr, n.value, ctypes.byref(n)))
+    n, cap = ctypes.c_int(), 16
+    while True:  # one enumeration unless there are more than cap devices
+        arr = (_lib.DeviceInfo * cap)()
+        _check(lib.kktrecon_device_list(arr, cap, ctypes.byref(n)))
+        if n.value <= cap:
+            break
+        cap = n.value
     return [{"index": d.index, "spec": d.spec.decode(), "type": d.type.decode(),
              "name": d.name.decode(errors="replace"), "platform": d.platform.decode(errors="replace"),
              "driver": d.driver.decode(errors="replace"), "global_mem": d.global_mem,
@@ -199,8 +202,14 @@ class Device:
     def __repr__(self):
         return f"kktrecon.Device({str(self)!r})"
 
+    def selftest(self, precision="double"):
+        """The known-answer self-test the command line runs before a job on an OpenCL device;
+        raises Error naming the op that computed wrong numbers."""
+        _check(lib.kktrecon_device_selftest(self._h, FLOAT64 if precision in ("double", "float64")
+                                            else FLOAT32))
+
     def close(self):
-        if getattr(self, "_h", None):
+        if getattr(self, "_h", None) and lib is not None:
             lib.kktrecon_device_close(self._h)
             self._h = None
 
@@ -293,7 +302,7 @@ class Model:
         self._h = handle
 
     def __del__(self):
-        if getattr(self, "_h", None):
+        if getattr(self, "_h", None) and lib is not None:
             lib.kktrecon_model_free(self._h)
             self._h = None
 

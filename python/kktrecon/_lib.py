@@ -120,6 +120,7 @@ _PROTOS = {
     "kktrecon_device_open": (_int, [_cp, ctypes.POINTER(_vp)]),
     "kktrecon_device_close": (None, [_vp]),
     "kktrecon_device_describe": (_cp, [_vp]),
+    "kktrecon_device_selftest": (_int, [_vp, _int]),
     "kktrecon_config_new": (_int, [ctypes.POINTER(_vp)]),
     "kktrecon_config_free": (None, [_vp]),
     "kktrecon_config_copy": (_int, [_vp, ctypes.POINTER(_vp)]),

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/selftest.h"
 #include "base/log.h"
 
 /* The public status values are the internal ones. */
@@ -134,6 +135,14 @@ void kktrecon_device_close(kktrecon_device *dev)
 const char *kktrecon_device_describe(const kktrecon_device *dev)
 {
     return dev ? kr_device_describe(dev->dev) : "(no device)";
+}
+
+kktrecon_status kktrecon_device_selftest(kktrecon_device *dev, kktrecon_dtype dtype)
+{
+    API_NEED("kktrecon_device_selftest", dev);
+    API_TRY(api_check_dtype("kktrecon_device_selftest", dtype));
+    API_TRY(kr_device_check_dtype(dev->dev, (kr_dtype)dtype));
+    return api_status(kr_selftest_run(dev->dev, (kr_dtype)dtype));
 }
 
 /* ---------- settings ---------- */

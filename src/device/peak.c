@@ -132,7 +132,9 @@ static kr_status peak_cl_measure(kr_device *dev, kr_peak *out)
     /* Compute: 2048 work-items per compute unit keep any GPU busy; PoCL packs them. */
     size_t global = cu * 2048;
     global = (global + local - 1) / local * local;
-    small = clCreateBuffer(dev->context, CL_MEM_READ_WRITE, global * sizeof(double), NULL, &err);
+    /* Room for the dependent-chain kernel's global size too (rounded up to its work-group). */
+    small = clCreateBuffer(dev->context, CL_MEM_READ_WRITE,
+                           (global + dev->max_work_group) * sizeof(double), NULL, &err);
     if (err != CL_SUCCESS) {
         small = NULL;
         st = KR_FAIL(KR_E_OPENCL, "peak: output buffer on '%s': %s", dev->info.name,
@@ -146,8 +148,18 @@ static kr_status peak_cl_measure(kr_device *dev, kr_peak *out)
         cl_uint iters = KR_PEAK_FMA_ITERS;
         double best = 0;
         for (int v = 0; v < 3; v++) {
-            double flop = (v ? 64.0 : 32.0) * iters * (double)global; /* per launch */
             cl_kernel k = p.fma[d][v];
+            /* clpeak's method also takes its launch shape: work-groups of the kernel's largest
+             * size, the global size a multiple of it. */
+            size_t lk = local, gk = global;
+            if (v == 2) {
+                size_t kw = 0;
+                if (clGetKernelWorkGroupInfo(k, dev->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kw,
+                                             &kw, NULL) == CL_SUCCESS && kw > 0)
+                    lk = kw < dev->max_work_group ? kw : dev->max_work_group;
+                gk = (global + lk - 1) / lk * lk;
+            }
+            double flop = (v ? 64.0 : 32.0) * iters * (double)gk; /* per launch */
             if (dt == KR_F64) {
                 cl_double a = 0.999, b = 1e-3;
                 clSetKernelArg(k, 1, sizeof a, &a);
@@ -160,7 +172,7 @@ static kr_status peak_cl_measure(kr_device *dev, kr_peak *out)
             clSetKernelArg(k, 0, sizeof small, &small);
             clSetKernelArg(k, 3, sizeof iters, &iters);
             double rate;
-            KR_TRY_GOTO(peak_cl_best(dev, k, global, local, flop, &rate));
+            KR_TRY_GOTO(peak_cl_best(dev, k, gk, lk, flop, &rate));
             if (v < 2)
                 best = fmax(best, rate);
             else

@@ -36,7 +36,9 @@ print("readme example: clip SSIM mean %.3f, %d/20 above 0.5" % (summary["clip"][
       summary["clip"]["above_0.5"]))
 """
     r = subprocess.run([sys.executable, "-c", code + check], cwd=tmp_path, capture_output=True,
-                       text=True, env=dict(os.environ, OMP_WAIT_POLICY="passive",
-                                           PYTHONPATH=os.path.join(SRC, "python")))
+                       text=True, env=dict(os.environ, PYTHONPATH=os.path.join(SRC, "python"),
+                                           # one thread: 4 s of CPU, and no spinning OpenMP
+                                           # threads on cores the other tests share
+                                           OMP_NUM_THREADS="1", OMP_WAIT_POLICY="passive"))
     assert r.returncode == 0, r.stdout + r.stderr
     print(r.stdout.splitlines()[-1])
