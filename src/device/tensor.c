@@ -1,8 +1,8 @@
 /* tensor.c — 2-D row-major matrices in host memory or OpenCL buffers; copies between them.
  *
  * What it does: allocation (64-byte aligned host memory, or a cl_mem checked against
- * CL_DEVICE_MAX_MEM_ALLOC_SIZE), zero-fill at creation (on OpenCL by the fill op's kernel,
- * ops.def), row views, float64 <-> dtype conversion on write/read, raw (bit-exact) transfers,
+ * CL_DEVICE_MAX_MEM_ALLOC_SIZE), zero-fill at creation (on OpenCL by writes from a constant
+ * zero block), row views, float64 <-> dtype conversion on write/read, raw (bit-exact) transfers,
  * device-side copy and fill (the fill op), and a live-object counter of owned tensors for leak
  * checks in tests.
  * What it does not: arithmetic (blas.c, ops.c), or any implicit synchronisation beyond what
@@ -85,12 +85,21 @@ kr_status kr_tensor_new(kr_device *dev, kr_dtype dt, size_t rows, size_t cols, c
                              dev->info.name, kr_cl_error_name(err));
                 goto fail;
             }
-            /* Zeroed by a kernel (kr_op_fill), not clEnqueueFillBuffer: see ops.def. */
-            st = kr_op_fill(0.0, t);
-            if (st != KR_OK) {
-                kr_error_context(st, "zero-filling tensor '%s' on '%s'", kr_tname(t),
-                                 dev->info.name);
-                goto fail;
+            /* Zeroed by writes from a constant zero block (non-blocking: the block never
+             * changes), not clEnqueueFillBuffer, whose result oclgrind takes for uninitialised
+             * memory, nor the fill kernel, after which it still reported CLBlast's GEMM
+             * results as uninitialised in check_kkt (host writes: no report). Creation is
+             * set-up, never inside a loop, so the transfer costs nothing that matters. */
+            static const unsigned char zeros[1u << 20];
+            for (size_t at = 0; at < bytes; at += sizeof zeros) {
+                size_t len = bytes - at < sizeof zeros ? bytes - at : sizeof zeros;
+                err = clEnqueueWriteBuffer(dev->queue, t->mem, CL_FALSE, at, len, zeros, 0,
+                                           NULL, NULL);
+                if (err != CL_SUCCESS) {
+                    st = KR_FAIL(KR_E_OPENCL, "zero-filling tensor '%s' on '%s': %s",
+                                 kr_tname(t), dev->info.name, kr_cl_error_name(err));
+                    goto fail;
+                }
             }
         }
     }
