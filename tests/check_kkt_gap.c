@@ -52,8 +52,8 @@ static int flatten(const kr_model *m, double *out, size_t *sizes)
         o += k;
         if (sizes) sizes[p] = k;
         p++;
-        if (l == 0 && m->first_bias) {
-            memcpy(out + o, m->b1, m->dims[1] * sizeof *out);
+        if (l == 0 && m->b[0]) {
+            memcpy(out + o, m->b[0], m->dims[1] * sizeof *out);
             o += m->dims[1];
             if (sizes) sizes[p] = m->dims[1];
             p++;
@@ -561,7 +561,7 @@ START_TEST(test_invalid)
     ck_assert_int_eq(kr_kkt_gap_gram(m, 2, x, y, K, c, NULL), KR_OK);
     ck_assert_int_eq(kr_kkt_gap(m, 2, x, y, lam, &res), KR_E_INVALID);
     for (size_t q = 0; q < 6; q++) m->w[0][q] = 0.1 * (double)q - 0.2;
-    for (size_t q = 0; q < 3; q++) m->w[1][q] = 1.0, m->b1[q] = 0.1;
+    for (size_t q = 0; q < 3; q++) m->w[1][q] = 1.0, m->b[0][q] = 0.1;
     ck_assert_int_eq(kr_kkt_gap(m, 2, x, y, lam, &res), KR_OK);
     ck_assert_int_eq(kr_kkt_gap(NULL, 2, x, y, lam, &res), KR_E_INVALID);
     ck_assert_int_eq(kr_kkt_gap(m, 0, x, y, lam, &res), KR_E_INVALID);
@@ -577,10 +577,12 @@ START_TEST(test_invalid)
     m->layers = 1;
     ck_assert_int_eq(kr_kkt_gap(m, 2, x, y, lam, &res), KR_E_INVALID);
     m->layers = 2;
-    double *b1 = m->b1;
-    m->b1 = NULL;
+    /* A bias beyond the first layer: not the model the gap is implemented for. */
+    double b2[1] = {0.5};
+    m->b[1] = b2;
     ck_assert_int_eq(kr_kkt_gap(m, 2, x, y, lam, &res), KR_E_INVALID);
-    m->b1 = b1;
+    ck_assert_ptr_nonnull(strstr(kr_error_message(), "layer 2 has a bias"));
+    m->b[1] = NULL;
     /* Non-finite data. */
     const double xn[4] = {0.5, NAN, 1, 2}, yn[2] = {1, INFINITY};
     ck_assert_int_eq(kr_kkt_gap(m, 2, xn, y, lam, &res), KR_E_NUMERIC);

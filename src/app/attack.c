@@ -361,8 +361,8 @@ kr_status kr_attack_eval_point(kr_device *dev, kr_dtype dt, const char *model_pa
         {"lambda_min", lmin},
         {"activation", o->act == KR_ACT_SOFTPLUS ? "softplus" : "relu"},
         {"precision", kr_dtype_name(dt)},
-        {"per_tensor_order", model->b1 ? "layers.0.weight, layers.0.bias, layers.1.weight, ..."
-                                       : "layers.0.weight, layers.1.weight, ..."},
+        {"per_tensor_order", "state_dict order: layers.0.weight, layers.0.bias (if present), "
+                             "layers.1.weight, ..."},
         {"device", kr_device_describe(dev)},
     };
     st = kr_st_write(out_path, e, sizeof e / sizeof e[0], meta, sizeof meta / sizeof meta[0]);

@@ -221,7 +221,7 @@ static kr_status small_model(st_ctx *c, kr_model **out)
     kr_model *m = *out;
     for (int l = 0; l < m->layers; l++)
         for (size_t q = 0; q < m->dims[l] * m->dims[l + 1]; q++) m->w[l][q] = round_to(c->dt, m->w[l][q]);
-    for (size_t q = 0; q < m->dims[1]; q++) m->b1[q] = round_to(c->dt, m->b1[q]);
+    for (size_t q = 0; q < m->dims[1]; q++) m->b[0][q] = round_to(c->dt, m->b[0][q]);
     return KR_OK;
 }
 
@@ -283,7 +283,7 @@ static kr_status check_train(st_ctx *c, const kr_model *model)
     for (int l = 0; l < model->layers; l++)
         judge(c, "training gradient (nn/mlp.c)",
               normwise(g->w[l], rg->w[l], model->dims[l] * model->dims[l + 1]));
-    judge(c, "training gradient of b1 (nn/mlp.c)", normwise(g->b1, rg->b1, model->dims[1]));
+    judge(c, "training gradient of b1 (nn/mlp.c)", normwise(g->b[0], rg->b[0], model->dims[1]));
 fail:
     kr_mlp_free(net);
     kr_model_free(g);

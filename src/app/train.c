@@ -29,8 +29,9 @@ static bool model_finite(const kr_model *m)
     for (int l = 0; l < m->layers; l++)
         for (size_t q = 0; q < m->dims[l] * m->dims[l + 1]; q++)
             if (!isfinite(m->w[l][q])) return false;
-    for (size_t q = 0; m->b1 && q < m->dims[1]; q++)
-        if (!isfinite(m->b1[q])) return false;
+    for (int l = 0; l < m->layers; l++)
+        for (size_t q = 0; m->b[l] && q < m->dims[l + 1]; q++)
+            if (!isfinite(m->b[l][q])) return false;
     return true;
 }
 

@@ -98,7 +98,10 @@ static kr_status check_model(const kr_model *m, size_t n, const char *who)
             return KR_FAIL(KR_E_INVALID, "%s: model dims[%d] = %zu", who, l, m->dims[l]);
     for (int l = 0; l < m->layers; l++)
         if (!m->w[l]) return KR_FAIL(KR_E_INVALID, "%s: model W_%d is NULL", who, l + 1);
-    if (m->first_bias && !m->b1) return KR_FAIL(KR_E_INVALID, "%s: model b_1 is NULL", who);
+    for (int l = 1; l < m->layers; l++)
+        if (m->b[l])
+            return KR_FAIL(KR_E_INVALID, "%s: layer %d has a bias; the KKT gap is implemented "
+                           "for the paper's model (a bias on the first layer only)", who, l + 1);
     return KR_OK;
 }
 
@@ -135,8 +138,8 @@ static void forward_backward(const kr_model *m, gap_work *w)
         const int h = (int)m->dims[l], hp = (int)m->dims[l - 1];
         double *z = w->a[l];
         double beta = 0.0;
-        if (l == 1 && m->first_bias) {
-            for (int i = 0; i < n; i++) memcpy(z + (size_t)i * h, m->b1, (size_t)h * sizeof *z);
+        if (l == 1 && m->b[0]) {
+            for (int i = 0; i < n; i++) memcpy(z + (size_t)i * h, m->b[0], (size_t)h * sizeof *z);
             beta = 1.0;
         }
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, h, hp, 1.0, act(w, l - 1), hp,
@@ -168,8 +171,8 @@ static double theta_sq(const kr_model *m)
     double s = 0;
     for (int l = 0; l < m->layers; l++)
         for (size_t q = 0; q < m->dims[l] * m->dims[l + 1]; q++) s += m->w[l][q] * m->w[l][q];
-    if (m->first_bias)
-        for (size_t j = 0; j < m->dims[1]; j++) s += m->b1[j] * m->b1[j];
+    if (m->b[0])
+        for (size_t j = 0; j < m->dims[1]; j++) s += m->b[0][j] * m->b[0][j];
     return s;
 }
 
@@ -184,7 +187,7 @@ static void gram(const kr_model *m, const gap_work *w, const double *y, double *
     cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, n, hl, 1.0, w->a[L - 1], hl, 0.0, K, n);
     for (int l = 1; l < L; l++) {
         const int h = (int)m->dims[l], hp = (int)m->dims[l - 1];
-        const double one = (l == 1 && m->first_bias) ? 1.0 : 0.0;
+        const double one = (l == 1 && m->b[0]) ? 1.0 : 0.0;
         cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, n, hp, 1.0, act(w, l - 1), hp, 0.0,
                     t2, n);
         cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, n, h, 1.0, w->d[l], h, 0.0, t1, n);
@@ -503,14 +506,14 @@ static void residual(const kr_model *m, const gap_work *w, const double *coef, d
         res->per_tensor_rel[p] = t2 > 0 ? sqrt(e / t2) : NAN;
         res->per_tensor[p++] = e / th2;
         tot += e;
-        if (l == 1 && m->first_bias) {
+        if (l == 1 && m->b[0]) {
             double eb = 0;
             for (size_t j = 0; j < (size_t)h; j++) {
-                double rb = m->b1[j];
+                double rb = m->b[0][j];
                 for (size_t i = 0; i < (size_t)n; i++) rb -= s[i * (size_t)h + j];
                 eb += rb * rb;
             }
-            const double tb = sumsq(m->b1, (size_t)h);
+            const double tb = sumsq(m->b[0], (size_t)h);
             res->per_tensor_rel[p] = tb > 0 ? sqrt(eb / tb) : NAN;
             res->per_tensor[p++] = eb / th2;
             tot += eb;
