@@ -70,6 +70,20 @@ fail:
     return st;
 }
 
+/* Row i of t (rows x 1) holds the class i mod classes, on both sides. */
+static kr_status twin_fill_classes(st_ctx *c, twin *t, size_t classes)
+{
+    (void)c;
+    const size_t n = kr_tensor_numel(t->h);
+    double *v;
+    KR_TRY(kr_alloc((void **)&v, "self-test classes", n, 1, sizeof *v));
+    for (size_t i = 0; i < n; i++) v[i] = (double)(i % classes);
+    kr_status st = kr_tensor_write(t->d, v);
+    if (st == KR_OK) st = kr_tensor_write(t->h, v);
+    free(v);
+    return st;
+}
+
 /* max|got − want| / max|want| (NaN if anything is not finite). */
 static double normwise(const double *got, const double *want, size_t n)
 {
@@ -120,7 +134,7 @@ static kr_status check_ops(st_ctx *c)
     enum { R = 7, C = 33 };
     twin x = {0}, y = {0}, z = {0}, s = {0}, g = {0}, buf = {0}, m = {0}, v = {0}, row = {0},
          out = {0}, scal = {0}, phi = {0}, lab = {0}, dphi = {0}, alpha = {0}, lr = {0},
-         mom = {0};
+         mom = {0}, cls = {0};
     kr_status st;
     KR_TRY_GOTO(twin_new(c, R, C, -2, 2, false, &x));
     KR_TRY_GOTO(twin_new(c, R, C, -2, 2, false, &y));
@@ -182,11 +196,24 @@ static kr_status check_ops(st_ctx *c)
     KR_TRY_GOTO(twin_compare(c, "ops_sigmoid_backward_rows", &z));
     BOTH(kr_op_sgd_rows(T(lr), T(mom), false, T(x), T(g), T(buf)));
     KR_TRY_GOTO(twin_compare(c, "ops_sgd_rows", &x));
+    /* Multiclass ops on the R x C operands: x as logits, classes cycling through the columns,
+     * y (rows of 2) as the one-hot-ish labels of xent (any real weights are valid). */
+    KR_TRY_GOTO(twin_new(c, R, 1, 0, 0, false, &cls));
+    KR_TRY_GOTO(twin_fill_classes(c, &cls, C));
+    BOTH(kr_op_class_sign(T(cls), T(x), T(z)));
+    KR_TRY_GOTO(twin_compare(c, "ops_class_sign", &z));
+    BOTH(kr_op_scale_rows(0.5, T(alpha), T(x), T(z)));
+    KR_TRY_GOTO(twin_compare(c, "ops_scale_rows", &z));
+    BOTH(kr_op_xent(1.0 / R, T(x), T(s), T(y), T(scal), 0));
+    BOTH(kr_op_regress(true, 1.0 / C, T(phi), T(lab), T(dphi), T(scal), 2));
+    KR_TRY_GOTO(twin_compare(c, "ops_xent, ops_regress (reductions)", &scal));
+    KR_TRY_GOTO(twin_compare(c, "ops_xent (gradient)", &y));
+    KR_TRY_GOTO(twin_compare(c, "ops_regress (gradient)", &dphi));
 fail:
     twin_free(&x), twin_free(&y), twin_free(&z), twin_free(&s), twin_free(&g);
     twin_free(&buf), twin_free(&m), twin_free(&v), twin_free(&row), twin_free(&out);
     twin_free(&scal), twin_free(&phi), twin_free(&lab), twin_free(&dphi);
-    twin_free(&alpha), twin_free(&lr), twin_free(&mom);
+    twin_free(&alpha), twin_free(&lr), twin_free(&mom), twin_free(&cls);
     return st;
 }
 
