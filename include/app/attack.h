@@ -45,9 +45,19 @@ kr_status kr_attack_eval_point(kr_device *dev, kr_dtype dt, const char *model_pa
 
 /* The candidates' labels: the first half −1, the rest +1 (DESIGN §3); y has m values. */
 void kr_attack_labels(size_t m, double *y);
+/* The same for an objective (resolved): binary as above; multiclass equal class blocks
+ * y_i = ⌊i·C/m⌋ (0…0, 1…1, …; decoreco's for m a multiple of C); regression 0 (unused). */
+void kr_attack_labels_obj(kr_objective obj, size_t C, size_t m, double *y);
 /* A run's starting point, from one stream seeded with `seed`: X ~ N(0,1)·init_scale (m × D,
  * row-major) into host[0 .. m·D), then λ ~ U[0,1) into host[m·D .. m·D + m). */
 void kr_attack_init(uint64_t seed, double init_scale, size_t m, size_t d, double *host);
+/* The same for an objective: regression draws λ ~ N(0,1) instead (decoreco). */
+void kr_attack_init_obj(kr_objective obj, uint64_t seed, double init_scale, size_t m, size_t d,
+                        double *host);
+/* attack.objective resolved for the model (AUTO: binary for one output, multiclass for more);
+ * KR_E_INVALID naming the model file when it does not fit the model's outputs. */
+kr_status kr_attack_objective(const kr_config *cfg, const kr_model *model, const char *path,
+                              kr_objective *out);
 
 /* m: attack.candidates, else twice the training-set size the model's metadata reports, else
  * 4 · data.per_class. */

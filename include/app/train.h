@@ -16,8 +16,9 @@ typedef struct kr_train_result {
     size_t n, n_test;
     long steps;           /* steps actually run */
     double seconds;       /* wall time of the loop */
-    double loss;          /* final mean logistic loss on the training set */
-    size_t errors;        /* training errors (yΦ <= 0) */
+    double loss;          /* final mean training loss (plus the weight-decay term) */
+    kr_loss loss_kind;    /* logistic, cross-entropy, MSE or Huber */
+    size_t errors;        /* training errors (margin <= 0: yΦ, or Φ_y − max_{j≠y} Φ_j) */
     double min_margin, median_margin;
     double test_accuracy; /* NaN without a test split */
     double lr_final;

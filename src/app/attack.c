@@ -51,15 +51,41 @@ static void log_json(FILE *f, long it, const kr_kkt_loss *l, double seconds)
  * (metadata n_train), else twice 2·data.per_class. */
 void kr_attack_labels(size_t m, double *y)
 {
-    for (size_t i = 0; i < m; i++) y[i] = i < m / 2 ? -1.0 : 1.0;
+    kr_attack_labels_obj(KR_OBJ_BINARY, 1, m, y);
+}
+
+void kr_attack_labels_obj(kr_objective obj, size_t C, size_t m, double *y)
+{
+    for (size_t i = 0; i < m; i++)
+        y[i] = obj == KR_OBJ_MULTICLASS ? (double)(i * C / m)
+             : obj == KR_OBJ_REGRESSION ? 0.0 : i < m / 2 ? -1.0 : 1.0;
 }
 
 void kr_attack_init(uint64_t seed, double init_scale, size_t m, size_t d, double *host)
 {
+    kr_attack_init_obj(KR_OBJ_BINARY, seed, init_scale, m, d, host);
+}
+
+void kr_attack_init_obj(kr_objective obj, uint64_t seed, double init_scale, size_t m, size_t d,
+                        double *host)
+{
     kr_rng r;
     kr_rng_seed(&r, seed);
     for (size_t i = 0; i < m * d; i++) host[i] = kr_rng_normal(&r) * init_scale;
-    for (size_t i = 0; i < m; i++) host[m * d + i] = kr_rng_uniform(&r);
+    for (size_t i = 0; i < m; i++)
+        host[m * d + i] = obj == KR_OBJ_REGRESSION ? kr_rng_normal(&r) : kr_rng_uniform(&r);
+}
+
+kr_status kr_attack_objective(const kr_config *cfg, const kr_model *model, const char *path,
+                              kr_objective *out)
+{
+    const size_t C = model->dims[model->layers];
+    *out = kr_objective_resolve(cfg->attack.objective, C);
+    if (*out == KR_OBJ_AUTO)
+        return KR_FAIL(KR_E_INVALID, "attack.objective = %s does not fit %s, a model with %zu "
+                       "output(s): binary and regression need 1, multiclass 2 or more",
+                       kr_objective_name(cfg->attack.objective), path, C);
+    return KR_OK;
 }
 
 size_t kr_attack_candidate_count(const kr_config *cfg, const char *model_path)
@@ -81,7 +107,7 @@ size_t kr_attack_candidate_count(const kr_config *cfg, const char *model_path)
 static const char *const ATTACK_IDENTITY[] = {
     "attack.lr_x", "attack.lr_lambda", "attack.momentum", "attack.init_scale",
     "attack.lambda_min", "attack.alpha", "attack.activation", "attack.optimizer", "attack.seed",
-    "attack.precision", NULL};
+    "attack.precision", "attack.objective", NULL};
 static const char *const ATTACK_SETTINGS[] = {"attack.iterations", "attack.checkpoint_every",
                                               "attack.log_every", NULL};
 
@@ -141,10 +167,12 @@ kr_status kr_attack_run(const kr_config *cfg, kr_device *dev, const char *model_
     KR_TRY_GOTO(build_run(cfg, dev, model_path, m, &run));
     if (resume) KR_TRY_GOTO(kr_rundir_check_identity(&rd, run));
     KR_TRY_GOTO(kr_rundir_write_run(&rd, run));
-    const kr_kkt_opts o = {cfg->attack.activation, cfg->attack.alpha, cfg->attack.lambda_min};
+    kr_objective obj;
+    KR_TRY_GOTO(kr_attack_objective(cfg, model, model_path, &obj));
+    const kr_kkt_opts o = {cfg->attack.activation, cfg->attack.alpha, cfg->attack.lambda_min, obj};
     KR_TRY_GOTO(kr_alloc((void **)&y, "attack labels", m, 1, sizeof *y));
     KR_TRY_GOTO(kr_alloc((void **)&host, "attack candidates on the host", m, d + 1, sizeof *host));
-    kr_attack_labels(m, y);
+    kr_attack_labels_obj(obj, model->dims[model->layers], m, y);
     KR_TRY_GOTO(kr_kkt_new(dev, dt, model, &o, m, y, &kkt));
     KR_TRY_GOTO(kr_checkpoint_state_new(dev, dt, m, d, cfg->attack.optimizer == KR_OPT_ADAM, &s));
     const kr_checkpoint_info ck = {model_path, o, cfg->attack.seed,
@@ -162,7 +190,7 @@ kr_status kr_attack_run(const kr_config *cfg, kr_device *dev, const char *model_
         KR_TRY_GOTO(kr_checkpoint_trim_log(log_path, start));
         kr_log_info("attack: resuming %s at iteration %ld", ck_path, start);
     } else {
-        kr_attack_init(cfg->attack.seed, cfg->attack.init_scale, m, d, host);
+        kr_attack_init_obj(obj, cfg->attack.seed, cfg->attack.init_scale, m, d, host);
         KR_TRY_GOTO(kr_tensor_write(s.x, host));
         KR_TRY_GOTO(kr_tensor_write(s.lambda, host + m * d));
         remove(log_path);
@@ -304,8 +332,16 @@ kr_status kr_attack_eval_point(kr_device *dev, kr_dtype dt, const char *model_pa
     kr_status st;
     KR_TRY(kr_model_load(model_path, &model));
     KR_TRY_GOTO(kr_candidates_load(candidates_path, &m, &d, &x, &lambda, &y));
-    /* The loss of a NaN point is NaN and a label other than ±1 is no binary task: refused with
-     * the place named rather than evaluated. */
+    const size_t C = model->dims[model->layers];
+    const kr_objective obj = kr_objective_resolve(o->objective, C);
+    if (obj == KR_OBJ_AUTO) {
+        st = KR_FAIL(KR_E_INVALID, "objective %s does not fit %s, a model with %zu output(s)",
+                     kr_objective_name(o->objective), model_path, C);
+        goto fail;
+    }
+    /* The loss of a NaN point is NaN and a label the objective cannot use (binary: ±1,
+     * multiclass: a class index; regression ignores y) is no task: refused with the place
+     * named rather than evaluated. */
     for (size_t i = 0; i < m; i++) {
         for (size_t k = 0; k < d; k++)
             if (!isfinite(x[i * d + k])) {
@@ -318,9 +354,14 @@ kr_status kr_attack_eval_point(kr_device *dev, kr_dtype dt, const char *model_pa
                          "evaluate must be finite", candidates_path, i, lambda[i]);
             goto fail;
         }
-        if (y[i] != 1.0 && y[i] != -1.0) {
+        if (obj == KR_OBJ_BINARY && y[i] != 1.0 && y[i] != -1.0) {
             st = KR_FAIL(KR_E_INVALID, "%s: tensor 'y' element %zu is %g: labels must be -1 or +1",
                          candidates_path, i, y[i]);
+            goto fail;
+        }
+        if (obj == KR_OBJ_MULTICLASS && !(y[i] >= 0 && y[i] < (double)C && y[i] == floor(y[i]))) {
+            st = KR_FAIL(KR_E_INVALID, "%s: tensor 'y' element %zu is %g: multiclass labels must "
+                         "be class indices 0..%zu", candidates_path, i, y[i], C - 1);
             goto fail;
         }
     }

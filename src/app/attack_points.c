@@ -72,7 +72,8 @@ static kr_status write_point(const char *work, size_t p, const kr_config *pc, co
     kr_tensor bx = kr_tensor_rows(all->bx, p * m, m), bl = kr_tensor_rows(all->blambda, p * m, m);
     kr_attack_state s = {.x = &x, .lambda = &l, .bx = &bx, .blambda = &bl};
     const kr_checkpoint_info ck = {model,
-                                   {pc->attack.activation, pc->attack.alpha, pc->attack.lambda_min},
+                                   {pc->attack.activation, pc->attack.alpha, pc->attack.lambda_min,
+                                    pc->attack.objective},
                                    pc->attack.seed, "sgd", kr_device_describe(dev)};
     if (!diverged) {
         snprintf(path, sizeof path, "%s/candidates.safetensors", dir);
@@ -165,7 +166,8 @@ kr_status kr_attack_points_run(const kr_config *cfg, kr_device *dev, const char 
     }
     char mm[32];
     snprintf(mm, sizeof mm, "%zu", m);
-    static const char *const IDENTITY[] = {"attack.activation", "attack.precision", NULL};
+    static const char *const IDENTITY[] = {"attack.activation", "attack.precision",
+                                           "attack.objective", NULL};
     KR_TRY_GOTO(kr_runid_add_file(run, "model", model_path));
     KR_TRY_GOTO(kr_runid_add_file(run, "attack.points_file", cfg->attack.points_file));
     KR_TRY_GOTO(kr_runid_add(run, true, "attack.candidates", mm));
@@ -175,16 +177,19 @@ kr_status kr_attack_points_run(const kr_config *cfg, kr_device *dev, const char 
 
     /* The labels of every point, and one KKT object for all points. */
     KR_TRY_GOTO(kr_alloc((void **)&y, "labels", m, 1, sizeof *y));
-    kr_attack_labels(m, y);
+    kr_objective obj;
+    KR_TRY_GOTO(kr_attack_objective(cfg, model, model_path, &obj));
+    kr_attack_labels_obj(obj, model->dims[model->layers], m, y);
     KR_TRY_GOTO(kr_alloc((void **)&kp, "points", P, 1, sizeof *kp));
     for (size_t p = 0; p < P; p++) kp[p] = (kr_kkt_point){pc[p].attack.alpha, pc[p].attack.lambda_min};
-    KR_TRY_GOTO(kr_kkt_new_points(dev, dt, model, cfg->attack.activation, kp, P, m, y, &kkt));
+    KR_TRY_GOTO(kr_kkt_new_objective(dev, dt, model, cfg->attack.activation, obj, kp, P, m, y,
+                                     &kkt));
     KR_TRY_GOTO(kr_checkpoint_state_new(dev, dt, P * m, d, false, &s));
 
     /* Point p starts where a single run with its seed starts. */
     KR_TRY_GOTO(kr_alloc((void **)&host, "initial candidates", m, d + 1, sizeof *host));
     for (size_t p = 0; p < P; p++) {
-        kr_attack_init(pc[p].attack.seed, pc[p].attack.init_scale, m, d, host);
+        kr_attack_init_obj(obj, pc[p].attack.seed, pc[p].attack.init_scale, m, d, host);
         kr_tensor xv = kr_tensor_rows(s.x, p * m, m), lv = kr_tensor_rows(s.lambda, p * m, m);
         KR_TRY_GOTO(kr_tensor_write(&xv, host));
         KR_TRY_GOTO(kr_tensor_write(&lv, host + m * d));

@@ -262,7 +262,7 @@ static kr_status check_kkt(st_ctx *c, const kr_model *model)
         lam[i] = round_to(c->dt, kr_rng_uniform(&c->rng));
         y[i] = i < M / 2 ? -1.0 : 1.0;
     }
-    const kr_kkt_opts o = {KR_ACT_RELU, 4.0, 0.5};
+    const kr_kkt_opts o = {KR_ACT_RELU, 4.0, 0.5, KR_OBJ_AUTO};
     kr_kkt *k = NULL;
     kr_tensor *tx = NULL, *tl = NULL, *tgx = NULL, *tgl = NULL;
     kr_kkt_loss loss, ref;

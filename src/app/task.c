@@ -24,6 +24,8 @@ kr_status kr_task_load_set(const kr_config *cfg, kr_split split, const double *m
     KR_TRY_GOTO(kr_task_validate(&task, d->num_classes));
     long k = split == KR_SPLIT_TRAIN ? cfg->data.per_class : cfg->data.test_per_class;
     KR_TRY_GOTO(kr_data_select(d, &task, (size_t)k, &s));
+    if (cfg->data.shuffle_seed) /* the test split gets its own permutation */
+        kr_binary_set_shuffle(s, cfg->data.shuffle_seed + (split == KR_SPLIT_TEST ? 1u : 0u));
     if (mean && mean_d != s->d) {
         st = KR_FAIL(KR_E_INVALID,
                      "the configured dataset (%s in %s) has %zu values per image, the model's "

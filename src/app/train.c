@@ -18,6 +18,18 @@
 #include "nn/kkt_gap.h"
 #include "nn/mlp.h"
 
+static const char *kr_train_loss_name(kr_loss l)
+{
+    static const char *const names[] = {"logistic", "cross_entropy", "mse", "huber"};
+    return (unsigned)l < 4 ? names[l] : "?";
+}
+
+static const char *task_kind_name(kr_task_kind k)
+{
+    return k == KR_TASK_MULTICLASS ? "multiclass" : k == KR_TASK_REGRESSION ? "regression"
+                                                                            : "binary";
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -47,21 +59,26 @@ static double step_size(const kr_config *cfg, double loss)
 }
 
 static kr_status write_outputs(const kr_config *cfg, kr_device *dev, const kr_model *m,
-                               const kr_train_result *r, const char *task, const char *dir,
-                               bool interrupted)
+                               const kr_train_result *r, const kr_binary_set *set,
+                               const char *dir, bool interrupted)
 {
+    const char *task = set->task;
     char path[4200];
     KR_TRY(kr_report_path(path, sizeof path, dir, "model.safetensors"));
-    char steps[32], loss[32], ntrain[32];
+    char steps[32], loss[32], ntrain[32], wd[32];
     snprintf(steps, sizeof steps, "%ld", r->steps);
     snprintf(ntrain, sizeof ntrain, "%zu", r->n);
     snprintf(loss, sizeof loss, "%.6g", r->loss);
+    snprintf(wd, sizeof wd, "%.17g", cfg->train.weight_decay);
     kr_st_meta extra[] = {
         {"dataset", cfg->data.dataset},
         {"task", task},
+        {"task_kind", task_kind_name(set->kind)},
         {"n_train", ntrain},
         {"train_steps", steps},
         {"train_loss", loss},
+        {"train_loss_kind", kr_train_loss_name(r->loss_kind)},
+        {"weight_decay", wd},
         {"device", kr_device_describe(dev)},
     };
     KR_TRY(kr_model_save(path, m, cfg->train.precision, extra, sizeof extra / sizeof extra[0]));
@@ -70,6 +87,18 @@ static kr_status write_outputs(const kr_config *cfg, kr_device *dev, const kr_mo
     if (!j) return KR_FAIL(KR_E_NOMEM, "train.json");
     cJSON_AddStringToObject(j, "dataset", cfg->data.dataset);
     cJSON_AddStringToObject(j, "task", task);
+    cJSON_AddStringToObject(j, "task_kind", task_kind_name(set->kind));
+    cJSON_AddNumberToObject(j, "outputs", (double)set->n_outputs);
+    cJSON_AddStringToObject(j, "loss_kind", kr_train_loss_name(r->loss_kind));
+    cJSON_AddNumberToObject(j, "weight_decay", cfg->train.weight_decay);
+    if (set->kind == KR_TASK_MULTICLASS) {
+        cJSON *pc = cJSON_AddArrayToObject(j, "n_train_per_class");
+        for (int k = 0; k < set->n_outputs; k++) {
+            size_t c = 0;
+            for (size_t i = 0; i < set->n; i++) c += set->y[i] == (double)k;
+            cJSON_AddItemToArray(pc, cJSON_CreateNumber((double)c));
+        }
+    }
     cJSON_AddNumberToObject(j, "n_train", (double)r->n);
     cJSON_AddNumberToObject(j, "n_test", (double)r->n_test);
     cJSON_AddNumberToObject(j, "steps", (double)r->steps);
@@ -82,6 +111,9 @@ static kr_status write_outputs(const kr_config *cfg, kr_device *dev, const kr_mo
     kr_report_json_number(j, "test_accuracy", r->test_accuracy);
     kr_report_json_number(j, "lr_final", r->lr_final);
     kr_report_json_number(j, "kkt_gap", r->kkt_gap);
+    if (set->kind != KR_TASK_BINARY)
+        cJSON_AddStringToObject(j, "kkt_gap_note", "not applicable: the KKT gap is the max-margin "
+                                "gap of a binary model (DESIGN §6)");
     cJSON *per = cJSON_AddArrayToObject(j, "kkt_gap_per_tensor");
     for (int t = 0; t < r->kkt_gap_tensors; t++)
         cJSON_AddItemToArray(per, isfinite(r->kkt_gap_per_tensor[t])
@@ -106,7 +138,8 @@ static kr_status write_outputs(const kr_config *cfg, kr_device *dev, const kr_mo
 static const char *const TRAIN_IDENTITY[] = {
     "data.dataset", "data.path", "data.task", "data.per_class", "data.test_per_class",
     "model.hidden", "model.first_bias", "model.init_scale", "train.seed", "train.steps",
-    "train.lr", "train.lr_max", "train.stop_loss", "train.precision", NULL};
+    "train.lr", "train.lr_max", "train.stop_loss", "train.precision", "model.later_biases",
+    "train.loss", "train.weight_decay", "data.shuffle_seed", NULL};
 static const char *const TRAIN_SETTINGS[] = {"train.log_every", NULL};
 
 static kr_status write_run(const kr_config *cfg, kr_device *dev, const kr_rundir *rd)
@@ -144,8 +177,14 @@ kr_status kr_train_run(const kr_config *cfg, kr_device *dev, const char *out_dir
     res->n = train->n;
     res->n_test = test ? test->n : 0;
 
-    KR_TRY_GOTO(kr_model_new(train->d, cfg->model.hidden, cfg->model.n_hidden,
-                             cfg->model.first_bias, &model));
+    const int L = cfg->model.n_hidden + 1;
+    const unsigned bias_mask = (cfg->model.first_bias ? 1u : 0u) |
+                               (cfg->model.later_biases ? ((1u << L) - 1u) & ~1u : 0u);
+    const kr_loss loss_kind = cfg->train.loss >= 0 ? (kr_loss)cfg->train.loss
+                            : train->kind == KR_TASK_MULTICLASS ? KR_LOSS_CE
+                            : train->kind == KR_TASK_REGRESSION ? KR_LOSS_MSE : KR_LOSS_LOGISTIC;
+    KR_TRY_GOTO(kr_model_new_general(train->d, cfg->model.hidden, cfg->model.n_hidden,
+                                     (size_t)train->n_outputs, bias_mask, &model));
     kr_model_init(model, cfg->model.init_scale, cfg->train.seed);
     memcpy(model->mean, mean, train->d * sizeof *mean);
     model->image_c = (size_t)train->c;
@@ -157,7 +196,16 @@ kr_status kr_train_run(const kr_config *cfg, kr_device *dev, const char *out_dir
                 kr_dtype_name(cfg->train.precision), kr_device_describe(dev));
 
     KR_TRY_GOTO(kr_mlp_new(dev, cfg->train.precision, model, train->n, &net));
+    st = kr_mlp_set_loss(net, loss_kind, cfg->train.weight_decay);
+    if (st != KR_OK) {
+        st = KR_FAIL(KR_E_INVALID, "train.loss = %s does not fit task '%s' (%d output(s)): "
+                     "logistic for binary tasks, cross_entropy for multiclass, mse or huber "
+                     "for regression", kr_train_loss_name(loss_kind), train->task,
+                     train->n_outputs);
+        goto fail;
+    }
     KR_TRY_GOTO(kr_mlp_set_batch(net, train->x, train->y));
+    res->loss_kind = loss_kind;
 
     kr_progress prog;
     kr_progress_begin(&prog, "train", 0, cfg->train.steps);
@@ -209,13 +257,9 @@ kr_status kr_train_run(const kr_config *cfg, kr_device *dev, const char *out_dir
     }
     KR_TRY_GOTO(kr_mlp_margins(dev, cfg->train.precision, model, train->n, train->x,
                                train->y, margins));
-    double sum = 0;
-    for (size_t i = 0; i < train->n; i++) {
-        double mg = margins[i];
-        sum += mg > 0 ? log1p(exp(-mg)) : -mg + log1p(exp(mg));
-        res->errors += mg <= 0;
-    }
-    res->loss = sum / (double)train->n;
+    double final_errors;
+    KR_TRY_GOTO(kr_mlp_loss_grad(net, &res->loss, &final_errors)); /* at the final θ */
+    for (size_t i = 0; i < train->n; i++) res->errors += margins[i] <= 0;
     qsort(margins, train->n, sizeof *margins, cmp_double);
     res->min_margin = margins[0];
     res->median_margin = train->n % 2 ? margins[train->n / 2]
@@ -236,7 +280,11 @@ kr_status kr_train_run(const kr_config *cfg, kr_device *dev, const char *out_dir
     /* How close training came to a KKT point of the max-margin problem (DESIGN §6): what the
      * attack relies on. Float64 on the host; about 0.1 s at n = 500, 784-1000-1000-1. */
     kr_kkt_gap_result gap;
-    if (kr_kkt_gap(model, train->n, train->x, train->y, NULL, &gap) == KR_OK) {
+    if (train->kind != KR_TASK_BINARY) {
+        kr_log_info("train: KKT gap not computed: it is the max-margin gap of a binary model "
+                    "(DESIGN §6); not applicable to a %s task",
+                    train->kind == KR_TASK_MULTICLASS ? "multiclass" : "regression");
+    } else if (kr_kkt_gap(model, train->n, train->x, train->y, NULL, &gap) == KR_OK) {
         res->kkt_gap = gap.gap;
         res->kkt_gap_tensors = gap.n_tensors;
         memcpy(res->kkt_gap_per_tensor, gap.per_tensor_rel, sizeof gap.per_tensor_rel);
@@ -244,7 +292,7 @@ kr_status kr_train_run(const kr_config *cfg, kr_device *dev, const char *out_dir
         kr_log_info("train: KKT gap not computed: %s", kr_error_message());
     }
     /* Written to the staging folder, then switched in whole (io/rundir.h). */
-    KR_TRY_GOTO(write_outputs(cfg, dev, model, res, train->task, rd.work, interrupted));
+    KR_TRY_GOTO(write_outputs(cfg, dev, model, res, train, rd.work, interrupted));
     KR_TRY_GOTO(write_run(cfg, dev, &rd));
     KR_TRY_GOTO(kr_rundir_commit(&rd));
     char test_acc[48] = "no test set";
