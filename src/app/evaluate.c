@@ -183,7 +183,11 @@ static kr_status write_grid(const char *path, const kr_binary_set *s, const pair
             st = KR_FAIL(KR_E_NOMEM, "grid labels");
             goto done;
         }
-        snprintf(labels[k], 32, "#%zu %.2f", k + 1, q->ssim[SC_CLIP]);
+        if (s->kind == KR_TASK_MULTICLASS) /* multiclass grids name each image's class */
+            snprintf(labels[k], 32, "#%zu %.2f c%d", k + 1, q->ssim[SC_CLIP],
+                     s->class_ids[q->train_row]);
+        else
+            snprintf(labels[k], 32, "#%zu %.2f", k + 1, q->ssim[SC_CLIP]);
     }
     char title[160];
     snprintf(title, sizeof title, "reconstruction (top, candidate+mean clipped) above training image; "
@@ -252,8 +256,82 @@ static void summarise(const pair *pr, size_t n, kr_eval_summary *sum, cJSON *j)
     free(v);
 }
 
+/* Per-class counts: the training images of each class (original class id), how many score
+ * clip SSIM > 0.4 and above their own mean-image baseline, and the class's mean clip and
+ * baseline SSIM. */
+typedef struct class_stats {
+    int n_classes;
+    int id[KR_TASK_MAX_CLASSES];
+    size_t n[KR_TASK_MAX_CLASSES], above[KR_TASK_MAX_CLASSES], over_base[KR_TASK_MAX_CLASSES];
+    double clip[KR_TASK_MAX_CLASSES], base[KR_TASK_MAX_CLASSES];
+} class_stats;
+
+static void per_class(const pair *pr, const kr_binary_set *s, class_stats *cs, cJSON *j)
+{
+    memset(cs, 0, sizeof *cs);
+    int slot[KR_TASK_MAX_CLASSES];
+    for (int k = 0; k < KR_TASK_MAX_CLASSES; k++) slot[k] = -1;
+    for (size_t i = 0; i < s->n; i++) {
+        const int c = s->class_ids[pr[i].train_row];
+        if (c < 0 || c >= KR_TASK_MAX_CLASSES) continue;
+        if (slot[c] < 0) slot[c] = 1; /* seen */
+    }
+    for (int c = 0; c < KR_TASK_MAX_CLASSES; c++) /* ascending class ids */
+        if (slot[c] >= 0) cs->id[slot[c] = cs->n_classes++] = c;
+    for (size_t i = 0; i < s->n; i++) {
+        const int c = s->class_ids[pr[i].train_row];
+        if (c < 0 || c >= KR_TASK_MAX_CLASSES) continue;
+        const int k = slot[c];
+        cs->n[k]++;
+        cs->above[k] += pr[i].ssim[SC_CLIP] > 0.4;
+        cs->over_base[k] += pr[i].ssim[SC_CLIP] > pr[i].ssim[SC_BASE];
+        cs->clip[k] += pr[i].ssim[SC_CLIP];
+        cs->base[k] += pr[i].ssim[SC_BASE];
+    }
+    cJSON *arr = cJSON_AddArrayToObject(j, "per_class");
+    for (int k = 0; k < cs->n_classes; k++) {
+        cs->clip[k] /= (double)cs->n[k];
+        cs->base[k] /= (double)cs->n[k];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "class", cs->id[k]);
+        cJSON_AddNumberToObject(o, "n", (double)cs->n[k]);
+        cJSON_AddNumberToObject(o, "clip_above_0.4", (double)cs->above[k]);
+        cJSON_AddNumberToObject(o, "clip_above_baseline", (double)cs->over_base[k]);
+        kr_report_json_number(o, "clip_mean", cs->clip[k]);
+        kr_report_json_number(o, "mean_baseline_mean", cs->base[k]);
+        cJSON_AddItemToArray(arr, o);
+    }
+}
+
+/* The per-class table of the report. */
+static kr_status html_per_class(kr_html *h, const class_stats *cs)
+{
+    static const char *hdr[6] = {"class", "images", "clip > 0.4", "clip > own baseline",
+                                 "clip mean", "baseline mean"};
+    const size_t n = (size_t)cs->n_classes;
+    char (*cells)[6][24] = calloc(n ? n : 1, sizeof *cells);
+    const char **rows = calloc((n ? n : 1) * 6, sizeof *rows);
+    kr_status st = KR_OK;
+    if (!cells || !rows) st = KR_FAIL(KR_E_NOMEM, "per-class table");
+    for (size_t k = 0; st == KR_OK && k < n; k++) {
+        snprintf(cells[k][0], 24, "%d", cs->id[k]);
+        snprintf(cells[k][1], 24, "%zu", cs->n[k]);
+        snprintf(cells[k][2], 24, "%zu", cs->above[k]);
+        snprintf(cells[k][3], 24, "%zu", cs->over_base[k]);
+        snprintf(cells[k][4], 24, "%.3f", cs->clip[k]);
+        snprintf(cells[k][5], 24, "%.3f", cs->base[k]);
+        for (int c = 0; c < 6; c++) rows[k * 6 + c] = cells[k][c];
+    }
+    if (st == KR_OK) st = kr_html_h2(h, "Per class");
+    if (st == KR_OK) st = kr_html_table(h, 6, hdr, n, rows);
+    free(cells);
+    free(rows);
+    return st;
+}
+
 static kr_status write_html(const char *dir, const kr_config *cfg, kr_device *dev,
-                            const char *model_path, const kr_eval_summary *s)
+                            const char *model_path, const kr_eval_summary *s,
+                            const class_stats *cs)
 {
     char path[4200], png[4200];
     KR_TRY(kr_report_path(path, sizeof path, dir, "report.html"));
@@ -288,6 +366,7 @@ static kr_status write_html(const char *dir, const kr_config *cfg, kr_device *de
                              "scores the same pairs without min-max stretching; the mean-image "
                              "baseline is what the training-set mean alone scores. SSIM > 0.4 "
                              "counts as a good reconstruction."));
+    KR_TRY_GOTO(html_per_class(h, cs));
     KR_TRY_GOTO(kr_html_h2(h, "Reconstructions, best first"));
     KR_TRY_GOTO(kr_report_path(png, sizeof png, dir, "grid.png"));
     KR_TRY_GOTO(kr_html_png(h, png, "reconstruction (top) above its nearest training image (bottom); label: rank and clip SSIM"));
@@ -350,6 +429,7 @@ kr_status kr_evaluate_run(const kr_config *cfg, kr_device *dev, const char *mode
     double *a = NULL, *b = NULL;
     size_t *idx = NULL;
     pair *pr = NULL;
+    class_stats *cls = NULL;
     pool pl = {0};
     cJSON *j = NULL;
     kr_status st;
@@ -439,6 +519,9 @@ kr_status kr_evaluate_run(const kr_config *cfg, kr_device *dev, const char *mode
     cJSON_AddStringToObject(j, "device", kr_device_describe(dev));
     cJSON_AddStringToObject(j, "matching", down ? "NCC on 2x bicubic-downsampled images" : "NCC");
     summarise(pr, s->n, sum, j);
+    if (!(cls = malloc(sizeof *cls))) goto nomem;
+    per_class(pr, s, cls, j);
+    cJSON_AddStringToObject(j, "task", s->task);
     KR_TRY_GOTO(kr_report_path(path, sizeof path, out_dir, "summary.json"));
     KR_TRY_GOTO(kr_report_write_json(path, j));
 
@@ -450,7 +533,7 @@ kr_status kr_evaluate_run(const kr_config *cfg, kr_device *dev, const char *mode
     KR_TRY_GOTO(kr_report_path(path, sizeof path, out_dir, "ssim_official_vs_margin.png"));
     KR_TRY_GOTO(write_plot(path, pr, s->n, SC_OFFICIAL,
                            "reconstruction quality vs margin (official SSIM, min-max)"));
-    KR_TRY_GOTO(write_html(out_dir, cfg, dev, model_path, sum));
+    KR_TRY_GOTO(write_html(out_dir, cfg, dev, model_path, sum, cls));
     KR_TRY_GOTO(write_run(cfg, dev, model_path, candidate_paths, n_paths, &rd));
     KR_TRY_GOTO(kr_rundir_commit(&rd));
     st = KR_OK;
@@ -471,6 +554,7 @@ fail:
     free(cv);
     free(margins);
     free(pr);
+    free(cls);
     free(a);
     free(b);
     return kr_rundir_close(&rd, st);
