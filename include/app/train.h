@@ -25,7 +25,7 @@ typedef struct kr_train_result {
     /* KKT gap of the final model on its training set (DESIGN §6, kkt_gap.h): overall and
      * ‖r_p‖/‖θ_p‖ per tensor in state_dict order (W1, b1, W2, ...). NaN if not computed. */
     double kkt_gap;
-    double kkt_gap_per_tensor[KR_MAX_LAYERS + 1];
+    double kkt_gap_per_tensor[2 * KR_MAX_LAYERS];
     int kkt_gap_tensors;
 } kr_train_result;
 
