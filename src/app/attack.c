@@ -401,6 +401,7 @@ kr_status kr_attack_eval_point(kr_device *dev, kr_dtype dt, const char *model_pa
         {"alpha", alpha},
         {"lambda_min", lmin},
         {"activation", o->act == KR_ACT_SOFTPLUS ? "softplus" : "relu"},
+        {"objective", kr_objective_name(obj)},
         {"precision", kr_dtype_name(dt)},
         {"per_tensor_order", "state_dict order: layers.0.weight, layers.0.bias (if present), "
                              "layers.1.weight, ..."},
