@@ -447,6 +447,12 @@ kr_status kr_evaluate_run(const kr_config *cfg, kr_device *dev, const char *mode
                      s->d, model_path, d);
         goto fail;
     }
+    if ((size_t)s->n_outputs != model->dims[model->layers]) {
+        st = KR_FAIL(KR_E_INVALID, "data.task = '%s' has %d output(s) but %s has %zu: evaluate "
+                     "with the task the model was trained on", s->task, s->n_outputs, model_path,
+                     model->dims[model->layers]);
+        goto fail;
+    }
     /* The model carries its training mean; a different one means a different training set. */
     if (!(own_mean = malloc(d * sizeof *own_mean))) goto nomem;
     KR_TRY_GOTO(kr_binary_set_mean(s, own_mean)); /* mean of (x − model mean): ≈ 0 if same set */
