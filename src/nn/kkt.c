@@ -46,8 +46,11 @@
  *   regression  A_{i,0} = λ_i / m                         (y ≡ 1)
  *   multiclass  A = (λ/m) ⊙_rows Σ,  Σ_{i,y_i} = +1,  Σ_{i,j*_i} = −1,  0 elsewhere,
  *               j*_i = argmax_{j≠y_i} Φ_{ij} from this evaluation's forward pass (ops
- *               class_sign: ties to the lowest index); the pick is piecewise constant in X, so
- *               no gradient flows through it (decoreco: the max's subgradient, the same).
+ *               class_sign: ties to the lowest index): the plain ReLU forward in the paper's
+ *               mode, as decoreco's model(x); in softplus mode (the FD test mode) the softplus
+ *               forward, so that the loss stays one function of X. The pick is piecewise
+ *               constant in X, so no gradient flows through it (decoreco: the max's
+ *               subgradient, the same).
  * Biases: g_{b_l} = 1ᵀ δ_l for every layer with a bias (l = L: 1ᵀ A), the residual
  *   e_{b_l} = −2 (b_l − 1ᵀ δ_l) enters the loss as ‖e_{b_l}‖²/4, and reverse step 1 gains
  *   ∂δ_l += 1 e_{b_l}ᵀ (for l < L fused into step 2's dual_mul when P = 1; for l = L before
