@@ -313,7 +313,7 @@ START_TEST(test_fd_softplus)
 {
     const int L = 2 + _i / 4;
     const bool bias = ((_i / 2) % 2) == 0;
-    const kr_kkt_opts o = {KR_ACT_SOFTPLUS, _i % 2 ? 50.0 : 2.0, 0.3};
+    const kr_kkt_opts o = {KR_ACT_SOFTPLUS, _i % 2 ? 50.0 : 2.0, 0.3, KR_OBJ_AUTO};
     kr_rng r;
     kr_rng_seed(&r, g_seed + 977u * (unsigned)_i);
     problem P;
@@ -457,7 +457,7 @@ START_TEST(test_prior_lambda_hand)
     const double x[8] = {1.5, -2, 0.3, 1, -1, 0, 3, -0.5};
     const double lam[2] = {0.1, 0.5}, y[2] = {-1, 1};
     const double want_gx[8] = {1, -2, 0, 0, 0, 0, 4, 0};
-    const kr_kkt_opts o = {KR_ACT_RELU, 10.0, 0.3};
+    const kr_kkt_opts o = {KR_ACT_RELU, 10.0, 0.3, KR_OBJ_AUTO};
     kr_kkt_loss l;
     double gx[8], gl[2];
     ck_assert_int_eq(kr_kkt_ref_eval(m, &o, 2, x, lam, y, &l, gx, gl), KR_OK);
@@ -477,7 +477,7 @@ END_TEST
  * rounding and must match grad_λ. _i = 0..5: depth 2 + _i/2, b_1 on for even _i. */
 START_TEST(test_relu_lambda_fd)
 {
-    const kr_kkt_opts o = {KR_ACT_RELU, 20.0, 0.3};
+    const kr_kkt_opts o = {KR_ACT_RELU, 20.0, 0.3, KR_OBJ_AUTO};
     kr_rng r;
     kr_rng_seed(&r, g_seed + 57u * (unsigned)_i + 3);
     problem P;
@@ -497,7 +497,7 @@ END_TEST
 START_TEST(test_relu_equals_softplus_far_from_kinks)
 {
     const int L = 2 + _i / 2;
-    kr_kkt_opts o = {KR_ACT_RELU, 1e3, 0.3};
+    kr_kkt_opts o = {KR_ACT_RELU, 1e3, 0.3, KR_OBJ_AUTO};
     kr_rng r;
     kr_rng_seed(&r, g_seed + 71u * (unsigned)_i + 11);
     problem P;
@@ -536,7 +536,7 @@ START_TEST(test_invalid)
     ck_assert_int_eq(kr_model_new(2, hidden, 1, true, &m), KR_OK);
     double x[2] = {0.5, -0.5}, lam[1] = {0.5}, y[1] = {1};
     kr_kkt_loss l;
-    kr_kkt_opts o = {KR_ACT_RELU, 10.0, 0.1};
+    kr_kkt_opts o = {KR_ACT_RELU, 10.0, 0.1, KR_OBJ_AUTO};
     ck_assert_int_eq(kr_kkt_ref_eval(m, &o, 0, x, lam, y, &l, NULL, NULL), KR_E_INVALID);
     ck_assert_int_eq(kr_kkt_ref_eval(m, &o, 1, x, lam, y, NULL, NULL, NULL), KR_E_INVALID);
     ck_assert_int_eq(kr_kkt_ref_eval(m, NULL, 1, x, lam, y, &l, NULL, NULL), KR_E_INVALID);
@@ -580,7 +580,7 @@ START_TEST(test_no_overflow)
     m->w[0][0] = 100.0, m->w[0][1] = -100.0, m->w[1][0] = 1.0, m->w[1][1] = 1.0;
     const double x[1] = {2.0}, lam[1] = {0.5}, y[1] = {1};
     for (int act = 0; act < 2; act++) {
-        kr_kkt_opts o = {(kr_act)act, 500.0, 0.1};
+        kr_kkt_opts o = {(kr_act)act, 500.0, 0.1, KR_OBJ_AUTO};
         kr_kkt_loss l;
         double gx[1], gl[1];
         ck_assert_int_eq(kr_kkt_ref_eval(m, &o, 1, x, lam, y, &l, gx, gl), KR_OK);
