@@ -193,7 +193,9 @@ __kernel void ops_class_sign(ulong rows, ulong cols, __global const REAL *cls, u
 {
     size_t i = get_global_id(0);
     if (i >= rows * cols) return;
-    size_t r = i / cols, j = i % cols;
+    /* j from r by a product, not i % cols: LLVM turns a div/rem pair into a `freeze`, an
+     * instruction oclgrind's uninitialised-value checker cannot run. */
+    size_t r = i / cols, j = i - r * cols;
     size_t c = (size_t)cls[co + r];
     __global const REAL *pr = phi + po + r * cols;
     size_t js = c == 0 ? 1 : 0;
@@ -331,7 +333,7 @@ __kernel void ops_xent(ulong n, REAL s, REAL classes, __global const REAL *phi, 
     const size_t C = (size_t)classes;
     REAL loss = (REAL)0, comp = (REAL)0, errors = (REAL)0;
     for (size_t i = gid; i < n; i += stride) {
-        size_t r0 = i - i % C, j = i % C;
+        size_t r0 = (i / C) * C, j = i - r0; /* no div/rem pair (see ops_class_sign) */
         __global const REAL *pr = phi + po + r0;
         __global const REAL *yr = y + yo + r0;
         REAL mx = pr[0], other = -INFINITY, se = (REAL)0, ysum = (REAL)0;

@@ -476,6 +476,28 @@ START_TEST(test_model_old_format)
 }
 END_TEST
 
+/* A file the code before per-layer biases actually wrote: tests/fuzz/corpus/model/
+ * ours_f64.safetensors (tests/fuzz/make_seeds.c, committed before this change): 4-3-2-1, W_l[k]
+ * = 0.125 (k + 1) (−1 for the middle layer), b_1[k] = 0.01 k, image 1x2x2. */
+START_TEST(test_model_old_file)
+{
+    const char *src = getenv("KKTRECON_SOURCE_DIR");
+    char p[1024];
+    snprintf(p, sizeof p, "%s/tests/fuzz/corpus/model/ours_f64.safetensors", src ? src : "..");
+    kr_model *m;
+    ck_assert_msg(kr_model_load(p, &m) == KR_OK, "%s", kr_error_message());
+    ck_assert_int_eq(m->layers, 3);
+    ck_assert(m->dims[0] == 4 && m->dims[1] == 3 && m->dims[2] == 2 && m->dims[3] == 1);
+    ck_assert_uint_eq(kr_model_bias_mask(m), 1u);
+    for (int l = 0; l < 3; l++)
+        for (size_t k = 0; k < m->dims[l] * m->dims[l + 1]; k++)
+            ck_assert(m->w[l][k] == 0.125 * (double)(k + 1) * (l % 2 ? -1 : 1));
+    for (size_t k = 0; k < 3; k++) ck_assert(m->b[0][k] == 0.01 * (double)k);
+    ck_assert(m->image_c == 1 && m->image_h == 2 && m->image_w == 2);
+    kr_model_free(m);
+}
+END_TEST
+
 START_TEST(test_model_sequential_and_guess)
 {
     /* nn.Sequential(Linear, ReLU, Linear, ReLU, Linear): 0.weight, 0.bias, 2.weight, 4.weight.
@@ -626,6 +648,7 @@ int main(void)
     tcase_add_test(tc, test_read_errors);
     tcase_add_test(tc, test_model_roundtrip);
     tcase_add_test(tc, test_model_old_format);
+    tcase_add_test(tc, test_model_old_file);
     tcase_add_test(tc, test_model_sequential_and_guess);
     tcase_add_test(tc, test_model_errors);
     suite_add_tcase(s, tc);
