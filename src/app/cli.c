@@ -742,7 +742,8 @@ static const command COMMANDS[] = {
      "runs the known-answer self-test on each in every precision it has (train and attack run it "
      "on their OpenCL device before starting)", cmd_devices},
     {"train", "kktrecon train [--config FILE] [--set section.key=value ...] --out DIR [--device SPEC] [--overwrite]",
-     "train the bias-free ReLU MLP on the configured binary task; writes DIR/model.safetensors, "
+     "train the ReLU MLP (model.first_bias, model.later_biases) on the configured task (binary, "
+     "multiclass or regression; train.loss, train.weight_decay); writes DIR/model.safetensors, "
      "DIR/train.json, DIR/config.ini, DIR/run.json; a folder holding a run is refused without "
      "--overwrite", cmd_train},
     {"attack", "kktrecon attack [--config FILE] --model MODEL.safetensors --out DIR [--resume | --overwrite] [--set ...] [--device SPEC]",
