@@ -186,6 +186,33 @@ __kernel void ops_add_row(ulong rows, ulong cols, REAL s, __global const REAL *b
     z[zo + i] += s * b[bo + i % cols];
 }
 
+/* Multiclass KKT signs: +1 at the class c = cls[r], -1 at the runner-up (argmax over the
+ * other columns, ties to the lowest index), 0 elsewhere; each work-item scans its row. */
+__kernel void ops_class_sign(ulong rows, ulong cols, __global const REAL *cls, ulong co,
+                             __global const REAL *phi, ulong po, __global REAL *s, ulong so)
+{
+    size_t i = get_global_id(0);
+    if (i >= rows * cols) return;
+    /* j from r by a product, not i % cols: LLVM turns a div/rem pair into a `freeze`, an
+     * instruction oclgrind's uninitialised-value checker cannot run. */
+    size_t r = i / cols, j = i - r * cols;
+    size_t c = (size_t)cls[co + r];
+    __global const REAL *pr = phi + po + r * cols;
+    size_t js = c == 0 ? 1 : 0;
+    for (size_t q = js + 1; q < cols; q++)
+        if (q != c && pr[q] > pr[js]) js = q;
+    s[so + i] = j == c ? (REAL)1 : j == js ? (REAL)-1 : (REAL)0;
+}
+
+/* z[r, j] = a c[r] x[r, j]. */
+__kernel void ops_scale_rows(ulong rows, ulong cols, REAL a, __global const REAL *c, ulong co,
+                             __global const REAL *x, ulong xo, __global REAL *z, ulong zo)
+{
+    size_t i = get_global_id(0);
+    if (i >= rows * cols) return;
+    z[zo + i] = a * c[co + i / cols] * x[xo + i];
+}
+
 /* d = dd (+ b[0, :] if has_b);  t = d .* t;  dd = d .* s. */
 __kernel void ops_dual_mul(ulong rows, ulong cols, int has_b, __global const REAL *b, ulong bo,
                            __global REAL *dd, ulong ddo, __global REAL *t, ulong to,
@@ -283,6 +310,76 @@ __kernel void ops_logistic(ulong n, REAL s, __global const REAL *phi, ulong po,
         kr_kahan_add(&loss, &comp, kr_softplus(-t));
         errors += t <= (REAL)0 ? (REAL)1 : (REAL)0;
         dphi[dpo + i] = s * (-yi * kr_sigmoid(-t));
+    }
+    buf[lid] = loss;
+    buf2[lid] = errors;
+    kr_tree_sum(buf);
+    kr_tree_sum(buf2);
+    if (lid == 0) {
+        part[pto + get_group_id(0)] = buf[0];
+        part[pto + get_num_groups(0) + get_group_id(0)] = buf2[0];
+    }
+}
+
+/* Stage 1 of the softmax cross-entropy (phi, y: rows x C one-hot, n = rows * C elements);
+ * every element scans its row for the max and the log-sum-exp:
+ *   part value 0: sum y (lse - phi);  part value 1: #{y > 0, phi <= max of the others};
+ *   dphi = s * (softmax * sum_row(y) - y). */
+__kernel void ops_xent(ulong n, REAL s, REAL classes, __global const REAL *phi, ulong po,
+                       __global const REAL *y, ulong yo, __global REAL *dphi, ulong dpo,
+                       __global REAL *part, ulong pto, __local REAL *buf, __local REAL *buf2)
+{
+    size_t gid = get_global_id(0), stride = get_global_size(0), lid = get_local_id(0);
+    const size_t C = (size_t)classes;
+    REAL loss = (REAL)0, comp = (REAL)0, errors = (REAL)0;
+    for (size_t i = gid; i < n; i += stride) {
+        size_t r0 = (i / C) * C, j = i - r0; /* no div/rem pair (see ops_class_sign) */
+        __global const REAL *pr = phi + po + r0;
+        __global const REAL *yr = y + yo + r0;
+        REAL mx = pr[0], other = -INFINITY, se = (REAL)0, ysum = (REAL)0;
+        for (size_t k = 1; k < C; k++) mx = pr[k] > mx ? pr[k] : mx;
+        for (size_t k = 0; k < C; k++) {
+            se += exp(pr[k] - mx);
+            ysum += yr[k];
+            if (k != j && pr[k] > other) other = pr[k];
+        }
+        REAL lse = mx + log(se), yj = yr[j];
+        if (yj != (REAL)0) kr_kahan_add(&loss, &comp, yj * (lse - pr[j]));
+        errors += yj > (REAL)0 && !(pr[j] > other) ? (REAL)1 : (REAL)0;
+        dphi[dpo + i] = s * (exp(pr[j] - mx) / se * ysum - yj);
+    }
+    buf[lid] = loss;
+    buf2[lid] = errors;
+    kr_tree_sum(buf);
+    kr_tree_sum(buf2);
+    if (lid == 0) {
+        part[pto + get_group_id(0)] = buf[0];
+        part[pto + get_num_groups(0) + get_group_id(0)] = buf2[0];
+    }
+}
+
+/* Stage 1 of the regression losses (MSE, or Huber with delta 1), r = phi - y:
+ *   part value 0: sum of the loss;  part value 1: #{y phi <= 0};  dphi = s * dloss/dphi. */
+__kernel void ops_regress(ulong n, int huber, REAL s, __global const REAL *phi, ulong po,
+                          __global const REAL *y, ulong yo, __global REAL *dphi, ulong dpo,
+                          __global REAL *part, ulong pto, __local REAL *buf,
+                          __local REAL *buf2)
+{
+    size_t gid = get_global_id(0), stride = get_global_size(0), lid = get_local_id(0);
+    REAL loss = (REAL)0, comp = (REAL)0, errors = (REAL)0;
+    for (size_t i = gid; i < n; i += stride) {
+        REAL p = phi[po + i], t = y[yo + i], r = p - t, ar = fabs(r);
+        if (!huber) {
+            kr_kahan_add(&loss, &comp, r * r);
+            dphi[dpo + i] = s * (REAL)2 * r;
+        } else if (ar <= (REAL)1) {
+            kr_kahan_add(&loss, &comp, (REAL)0.5 * r * r);
+            dphi[dpo + i] = s * r;
+        } else {
+            kr_kahan_add(&loss, &comp, ar - (REAL)0.5);
+            dphi[dpo + i] = r > (REAL)0 ? s : -s;
+        }
+        errors += t * p <= (REAL)0 ? (REAL)1 : (REAL)0;
     }
     buf[lid] = loss;
     buf2[lid] = errors;

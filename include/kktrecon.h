@@ -26,10 +26,14 @@
  * - Settings are the configuration keys of `kktrecon help config` ("attack.lr_x",
  *   "train.steps", ...), with the same defaults, ranges and messages as the command line.
  *
- * The model is a ReLU MLP x ↦ w_Lᵀ relu(W_{L−1} … relu(W_1 x + b_1)) with a scalar output,
- * applied to mean-subtracted inputs x − mean (DESIGN.md §2). Candidates live in that
- * mean-subtracted space: add the model's mean to view them as images.
- * Labels are ±1 (−1 for the first class of the binary task, +1 for the second).
+ * The model is a ReLU MLP x ↦ W_L relu(W_{L−1} … relu(W_1 x + b_1) …) + b_L with C outputs and
+ * an optional bias on any layer (nn.Linear), applied to mean-subtracted inputs x − mean
+ * (DESIGN.md §2). Candidates live in that mean-subtracted space: add the model's mean to view
+ * them as images.
+ * Labels follow the objective (the setting attack.objective: auto, binary, multiclass,
+ * regression; auto is binary for one output, multiclass for more): ±1 for a binary model (−1
+ * for the first class of the binary task, +1 for the second), the class index for a
+ * multiclass one, unused in regression.
  *
  * Interruption: the attack and training take a progress callback; returning non-zero from it
  * stops the job cleanly at the next iteration (KKTRECON_E_INTERRUPTED, the state reached so
@@ -139,10 +143,10 @@ KKTRECON_API kktrecon_status kktrecon_config_get(const kktrecon_config *cfg, con
 
 typedef struct kktrecon_model kktrecon_model;
 
-/* A model from arrays: L weight layers, dims[0..L] (dims[0] = D inputs, dims[L] = 1 output),
+/* A model from arrays: L weight layers, dims[0..L] (dims[0] = D inputs, dims[L] = C outputs),
  * weights[l] the dims[l+1]×dims[l] matrix of layer l (row-major, as nn.Linear stores it),
- * biases NULL or biases[l] NULL or dims[l+1] values (this version accepts a bias on the first
- * layer only), mean NULL (zeros) or the D-value train mean image the inputs are centred with.
+ * biases NULL or biases[l] NULL (no bias on layer l) or dims[l+1] values, mean NULL (zeros) or
+ * the D-value train mean image the inputs are centred with.
  * All arrays in `dtype`; they are copied. Non-finite values are refused naming the tensor. */
 KKTRECON_API kktrecon_status kktrecon_model_new(int layers, const size_t *dims,
                                                 kktrecon_dtype dtype,

@@ -108,20 +108,30 @@ START_TEST(test_errors)
     ck_assert_int_eq(kktrecon_config_get(c, "attack.lr_x", buf, sizeof buf), KKTRECON_OK);
     ck_assert_double_eq(strtod(buf, NULL), 0.25);
 
-    /* Models: one output only, a bias on the first layer only, finite parameters. */
+    /* Models: C outputs and a bias on any layer (read back as given); dims of 0 and
+     * non-finite parameters refused. */
     const size_t dims[4] = {3, 2, 1, 2};
     const double w0[6] = {1, 2, 3, 4, 5, 6}, w1[2] = {1, -1}, w2[2] = {1, 1};
     const void *ws[3] = {w0, w1, w2};
     kktrecon_model *m = (kktrecon_model *)1;
-    ck_assert_int_eq(kktrecon_model_new(3, dims, KKTRECON_FLOAT64, ws, NULL, NULL, &m),
+    const double b1[1] = {0.5}, b2[2] = {-0.25, 0.75};
+    const void *bs3[3] = {NULL, b1, b2};
+    ck_assert_int_eq(kktrecon_model_new(3, dims, KKTRECON_FLOAT64, ws, bs3, NULL, &m),
+                     KKTRECON_OK);
+    ck_assert(!kktrecon_model_has_bias(m, 0) && kktrecon_model_has_bias(m, 1) &&
+              kktrecon_model_has_bias(m, 2));
+    double bget[2];
+    ck_assert_int_eq(kktrecon_model_bias(m, 2, bget), KKTRECON_OK);
+    ck_assert(bget[0] == -0.25 && bget[1] == 0.75);
+    ck_assert_int_eq(kktrecon_model_bias(m, 0, bget), KKTRECON_E_INVALID);
+    ck_assert(has("layer 0 has no bias"));
+    kktrecon_model_free(m);
+    const size_t dims0[4] = {3, 0, 1, 2};
+    m = (kktrecon_model *)1;
+    ck_assert_int_eq(kktrecon_model_new(3, dims0, KKTRECON_FLOAT64, ws, NULL, NULL, &m),
                      KKTRECON_E_INVALID);
     ck_assert_ptr_null(m);
-    ck_assert(has("dims[3]"));
-    const double b1[1] = {0.5};
-    const void *bs[2] = {NULL, b1};
-    ck_assert_int_eq(kktrecon_model_new(2, dims, KKTRECON_FLOAT64, ws, bs, NULL, &m),
-                     KKTRECON_E_INVALID);
-    ck_assert(has("biases[1]"));
+    ck_assert(has("dims[1] is 0"));
     const double bad[6] = {1, 2, NAN, 4, 5, 6};
     const void *wb[2] = {bad, w1};
     ck_assert_int_eq(kktrecon_model_new(2, dims, KKTRECON_FLOAT64, wb, NULL, NULL, &m),
@@ -256,7 +266,7 @@ START_TEST(test_kkt_vs_ref)
     kr_model *ref;
     ck_assert_int_eq(kr_model_new(d, hidden, 2, true, &ref), KR_OK);
     for (int l = 0; l < 3; l++) ck_assert_int_eq(kktrecon_model_weight(m, l, ref->w[l]), KKTRECON_OK);
-    ck_assert_int_eq(kktrecon_model_bias(m, 0, ref->b1), KKTRECON_OK);
+    ck_assert_int_eq(kktrecon_model_bias(m, 0, ref->b[0]), KKTRECON_OK);
     double x[9 * 13], lam[9], y[9], gx[9 * 13], gl[9], rgx[9 * 13], rgl[9];
     kr_test_fill_uniform(&r, x, mc * d, -1.2, 1.2);
     kr_test_fill_uniform(&r, lam, mc, 0.0, 1.0);
@@ -269,7 +279,7 @@ START_TEST(test_kkt_vs_ref)
     ck_assert_int_eq(kktrecon_config_set(c, "attack.precision", "double"), KKTRECON_OK);
     kktrecon_loss loss;
     ck_assert_int_eq(kktrecon_kkt(m, dev, c, mc, x, lam, y, &loss, gx, gl), KKTRECON_OK);
-    const kr_kkt_opts o = {KR_ACT_SOFTPLUS, 7.5, 0.5};
+    const kr_kkt_opts o = {KR_ACT_SOFTPLUS, 7.5, 0.5, KR_OBJ_BINARY};
     kr_kkt_loss want;
     ck_assert_int_eq(kr_kkt_ref_eval(ref, &o, mc, x, lam, y, &want, rgx, rgl), KR_OK);
     double got4[4] = {loss.total, loss.kkt, loss.prior, loss.lambda};

@@ -222,6 +222,55 @@ START_TEST(test_write_round_trip)
 }
 END_TEST
 
+/* The multiclass / regression keys: values, refusals naming the key, and a round trip. */
+START_TEST(test_objective_loss_keys)
+{
+    kr_config c;
+    kr_config_defaults(&c);
+    ck_assert_int_eq(c.attack.objective, KR_OBJ_AUTO);
+    ck_assert_int_eq(c.train.loss, -1);
+    ck_assert(c.train.weight_decay == 0.0 && !c.model.later_biases && c.data.shuffle_seed == 0);
+    static const char *const objs[] = {"auto", "binary", "multiclass", "regression"};
+    for (int o = 0; o < 4; o++) {
+        char set[64];
+        snprintf(set, sizeof set, "attack.objective=%s", objs[o]);
+        ck_assert_int_eq(kr_config_set(&c, set), KR_OK);
+        ck_assert_int_eq(c.attack.objective, o);
+        char buf[32];
+        ck_assert_int_eq(kr_config_format(&c, "attack.objective", buf, sizeof buf), KR_OK);
+        ck_assert_str_eq(buf, objs[o]);
+    }
+    ck_assert_int_ne(kr_config_set(&c, "attack.objective=ranking"), KR_OK);
+    ck_assert_ptr_nonnull(strstr(kr_error_message(), "auto, binary, multiclass or regression"));
+    static const char *const losses[] = {"logistic", "cross_entropy", "mse", "huber"};
+    for (int l = 0; l < 4; l++) {
+        char set[64];
+        snprintf(set, sizeof set, "train.loss=%s", losses[l]);
+        ck_assert_int_eq(kr_config_set(&c, set), KR_OK);
+        ck_assert_int_eq(c.train.loss, l);
+    }
+    ck_assert_int_eq(kr_config_set(&c, "train.loss=ce"), KR_OK);
+    ck_assert_int_eq(c.train.loss, KR_LOSS_CE);
+    ck_assert_int_ne(kr_config_set(&c, "train.loss=hinge"), KR_OK);
+    ck_assert_int_eq(kr_config_set(&c, "train.weight_decay=-1e-3"), KR_OK);
+    ck_assert_int_ne(kr_config_validate(&c), KR_OK); /* range [0, inf) */
+    ck_assert_ptr_nonnull(strstr(kr_error_message(), "train.weight_decay"));
+    ck_assert_int_eq(kr_config_set(&c, "train.weight_decay=7.5e-4"), KR_OK);
+    ck_assert_int_eq(kr_config_set(&c, "model.later_biases=true"), KR_OK);
+    ck_assert_int_eq(kr_config_set(&c, "data.shuffle_seed=42"), KR_OK);
+    ck_assert_int_eq(kr_config_set(&c, "data.task=multiclass:3,5"), KR_OK);
+    char path[512];
+    snprintf(path, sizeof path, "%s/mc.ini", tmpdir);
+    FILE *f = fopen(path, "w");
+    kr_config_write(&c, f);
+    fclose(f);
+    kr_config b;
+    kr_config_defaults(&b);
+    ck_assert_int_eq(kr_config_load_file(&b, path), KR_OK);
+    ck_assert_int_eq(memcmp(&c, &b, sizeof c), 0);
+}
+END_TEST
+
 START_TEST(test_shipped_configs_load)
 {
     const char *src = getenv("KKTRECON_SOURCE_DIR");
@@ -262,6 +311,7 @@ int main(void)
     tcase_add_test(tc, test_precision_auto);
     tcase_add_test(tc, test_relative_paths);
     tcase_add_test(tc, test_write_round_trip);
+    tcase_add_test(tc, test_objective_loss_keys);
     tcase_add_test(tc, test_shipped_configs_load);
     suite_add_tcase(s, tc);
     int failed = kr_test_run_suite(s, false);

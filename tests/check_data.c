@@ -607,6 +607,89 @@ START_TEST(test_select)
 }
 END_TEST
 
+/* Multiclass and regression tasks on the toy set (labels 1 4 3 0 2 5 7 6 9 1 8 3). */
+START_TEST(test_select_multiclass_regression)
+{
+    kr_dataset *d = toy_dataset();
+    kr_task t;
+    kr_binary_set *s = NULL;
+    OK(kr_task_parse("multiclass", &t));
+    ck_assert_int_eq(t.kind, KR_TASK_MULTICLASS);
+    ck_assert_int_eq(kr_task_outputs(&t, 10), 10);
+    /* class 2, 4, 5, ... occur once: 2 per class is too many, and the message says which */
+    expect_err(kr_data_select(d, &t, 2, &s), KR_E_INVALID, "class 0 has 1 samples",
+               "2 requested", NULL);
+    OK(kr_data_select(d, &t, 1, &s)); /* the first of each class: records 0..8 and 10 */
+    ck_assert_uint_eq(s->n, 10);
+    ck_assert_int_eq(s->kind, KR_TASK_MULTICLASS);
+    ck_assert_int_eq(s->n_outputs, 10);
+    static const size_t idx[10] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 10};
+    for (size_t j = 0; j < 10; j++) {
+        ck_assert_uint_eq(s->index[j], idx[j]);
+        ck_assert(s->y[j] == (double)d->labels[idx[j]]); /* every class: output = class id */
+    }
+    kr_binary_set_free(s);
+
+    /* a class list: outputs in the listed order; first k per class in file order */
+    OK(kr_task_parse("multiclass: 3, 1,8", &t));
+    ck_assert_str_eq(t.name, "multiclass:3,1,8");
+    ck_assert_int_eq(kr_task_outputs(&t, 10), 3);
+    OK(kr_data_select(d, &t, 0, &s)); /* all: 1@0, 3@2, 1@9, 8@10, 3@11 */
+    ck_assert_uint_eq(s->n, 5);
+    static const size_t idx2[5] = {0, 2, 9, 10, 11};
+    static const double y2[5] = {1, 0, 1, 2, 0};
+    for (size_t j = 0; j < 5; j++) {
+        ck_assert_uint_eq(s->index[j], idx2[j]);
+        ck_assert(s->y[j] == y2[j]);
+    }
+    /* a seeded shuffle keeps the set (rows move together) and is repeatable */
+    kr_binary_set *s2 = NULL;
+    OK(kr_data_select(d, &t, 0, &s2));
+    kr_binary_set_shuffle(s, 7);
+    kr_binary_set_shuffle(s2, 7);
+    size_t moved = 0;
+    for (size_t j = 0; j < 5; j++) {
+        ck_assert_uint_eq(s->index[j], s2->index[j]);
+        moved += s->index[j] != idx2[j];
+        size_t o = 0;
+        while (idx2[o] != s->index[j]) o++;
+        ck_assert(s->y[j] == y2[o]);
+        ck_assert_int_eq(s->class_ids[j], d->labels[s->index[j]]);
+        for (size_t k = 0; k < 4; k++)
+            ck_assert(s->x[j * 4 + k] == (double)(10 * s->index[j] + k) / 255.0);
+    }
+    ck_assert_uint_gt(moved, 0); /* seed 7 moves something (a fixed seed: not random) */
+    kr_binary_set_free(s);
+    kr_binary_set_free(s2);
+
+    expect_err(kr_task_parse("multiclass:3", &t), KR_E_INVALID, "at least 2 classes", NULL,
+               NULL);
+    expect_err(kr_task_parse("multiclass:3,3", &t), KR_E_INVALID, "listed twice", NULL, NULL);
+    expect_err(kr_task_parse("multiclass:3,x", &t), KR_E_INVALID, "expected a class id", NULL,
+               NULL);
+    OK(kr_task_parse("multiclass:3,12", &t));
+    expect_err(kr_task_validate(&t, 10), KR_E_INVALID, "class 12", NULL, NULL);
+
+    /* regression: the binary task's ±1 as targets */
+    OK(kr_task_parse("vehicles_animals_regression", &t));
+    ck_assert_int_eq(t.kind, KR_TASK_REGRESSION);
+    ck_assert_str_eq(t.name, "regression:vehicles_animals");
+    OK(kr_data_select(d, &t, 2, &s));
+    ck_assert_int_eq(s->kind, KR_TASK_REGRESSION);
+    ck_assert_int_eq(s->n_outputs, 1);
+    for (size_t j = 0; j < s->n; j++) {
+        int c = s->class_ids[j];
+        ck_assert(s->y[j] == ((c == 0 || c == 1 || c == 8 || c == 9) ? -1.0 : 1.0));
+    }
+    kr_binary_set_free(s);
+    OK(kr_task_parse("regression:3/8", &t));
+    ck_assert_str_eq(t.name, "regression:3/8");
+    expect_err(kr_task_parse("regression:multiclass", &t), KR_E_INVALID, "binary task", NULL,
+               NULL);
+    kr_dataset_free(d);
+}
+END_TEST
+
 START_TEST(test_mean)
 {
     kr_dataset *d = toy_dataset();
@@ -803,6 +886,7 @@ int main(void)
     tcase_add_test(tc, test_folder_flat_gray_jpeg);
     tcase_add_test(tc, test_task_parse);
     tcase_add_test(tc, test_select);
+    tcase_add_test(tc, test_select_multiclass_regression);
     tcase_add_test(tc, test_mean);
     suite_add_tcase(su, tc);
     ntests += 9;

@@ -1,8 +1,11 @@
 /* check_kkt.c — device suite: the batched KKT loss and gradient of kkt.c (DESIGN §3.1) on
  * every backend and precision against the per-candidate float64 reference kkt_ref.c (which
  * check_kkt_ref.c verifies by central finite differences in softplus mode), in both
- * activation modes, with and without b₁, on awkward shapes; plus one SGD-momentum and one
- * Adam step of the attack's optimisers, and loss-only evaluation.
+ * activation modes, with and without b₁, on awkward shapes; every objective (binary,
+ * multiclass with 2, 3 and 10 classes, regression with λ of both signs) with biases on no
+ * layer, the first, every layer and the output only; plus one SGD-momentum and one Adam step
+ * of the attack's optimisers, and loss-only evaluation. Multiclass candidates whose runner-up
+ * leads the next output by less than 1e-3 are redrawn (float32 must pick the same one).
  */
 #include <check.h>
 #include <math.h>
@@ -21,14 +24,27 @@ typedef struct shape {
     size_t hidden[4];
     int n_hidden;
     bool bias;
+    kr_objective obj; /* 0: binary */
+    size_t C;         /* 0: 1 output */
+    unsigned mask;    /* 0: as bias (first layer only) */
 } shape;
 
+#define ALL 0xffffu /* every layer (cut to L bits) */
 static const shape SHAPES[] = {
-    {1, 3, {7}, 1, true},
-    {3, 7, {33, 17}, 2, false},
-    {7, 33, {17, 3}, 2, true},
-    {33, 17, {7, 3, 5}, 3, true},
-    {40, 65, {47, 33}, 2, true},
+    {1, 3, {7}, 1, true, 0, 0, 0},
+    {3, 7, {33, 17}, 2, false, 0, 0, 0},
+    {7, 33, {17, 3}, 2, true, 0, 0, 0},
+    {33, 17, {7, 3, 5}, 3, true, 0, 0, 0},
+    {40, 65, {47, 33}, 2, true, 0, 0, 0},
+    {7, 33, {17, 3}, 2, true, KR_OBJ_BINARY, 1, ALL},
+    {3, 7, {33}, 1, true, KR_OBJ_BINARY, 1, 2},
+    {1, 3, {7}, 1, true, KR_OBJ_MULTICLASS, 2, 1},
+    {9, 17, {7, 5}, 2, true, KR_OBJ_MULTICLASS, 3, ALL},
+    {30, 33, {17, 3}, 2, false, KR_OBJ_MULTICLASS, 10, 0},
+    {40, 65, {47, 33}, 2, true, KR_OBJ_MULTICLASS, 10, ALL},
+    {33, 17, {7, 3, 5}, 3, true, KR_OBJ_MULTICLASS, 3, 8},
+    {7, 33, {17, 3}, 2, true, KR_OBJ_REGRESSION, 1, ALL},
+    {33, 17, {7}, 1, false, KR_OBJ_REGRESSION, 1, 0},
 };
 
 static kr_device *devs[4];
@@ -50,26 +66,76 @@ static void round_to(kr_dtype dt, double *v, size_t n)
         for (size_t i = 0; i < n; i++) v[i] = (float)v[i];
 }
 
-static void problem_make(const shape *sh, kr_rng *r, kr_dtype dt, problem *p)
+/* The gap between the two largest outputs other than class y of candidate x under the
+ * attack's forward pass (act, α), in float64. */
+static double runner_up_gap(const kr_model *m, kr_act act, double alpha, const double *x,
+                            size_t y)
 {
-    ck_assert_int_eq(kr_model_new(sh->d, sh->hidden, sh->n_hidden, sh->bias, &p->model), KR_OK);
+    double a[2][128];
+    const int L = m->layers;
+    memcpy(a[0], x, m->dims[0] * sizeof(double));
+    for (int l = 1; l <= L; l++) {
+        const double *in = a[(l - 1) % 2];
+        double *out = a[l % 2];
+        for (size_t j = 0; j < m->dims[l]; j++) {
+            double z = m->b[l - 1] ? m->b[l - 1][j] : 0.0;
+            for (size_t k = 0; k < m->dims[l - 1]; k++) z += m->w[l - 1][j * m->dims[l - 1] + k] * in[k];
+            out[j] = l == L ? z
+                   : act == KR_ACT_RELU ? fmax(z, 0.0)
+                                        : (fmax(alpha * z, 0.0) + log1p(exp(-fabs(alpha * z)))) / alpha;
+        }
+    }
+    const double *phi = a[L % 2];
+    double best = -INFINITY, second = -INFINITY;
+    for (size_t j = 0; j < m->dims[L]; j++) {
+        if (j == y) continue;
+        if (phi[j] > best) second = best, best = phi[j];
+        else if (phi[j] > second) second = phi[j];
+    }
+    return best - second;
+}
+
+static void problem_make_act(const shape *sh, kr_rng *r, kr_dtype dt, kr_act act, double alpha,
+                             problem *p)
+{
+    const size_t C = sh->C ? sh->C : 1;
+    const unsigned mask = (sh->mask ? sh->mask : sh->bias ? 1u : 0u) & ((1u << (sh->n_hidden + 1)) - 1u);
+    ck_assert_int_eq(kr_model_new_general(sh->d, sh->hidden, sh->n_hidden, C, mask, &p->model),
+                     KR_OK);
     kr_model_init(p->model, 0.5, kr_rng_u64(r));
     p->m = sh->m;
     p->d = sh->d;
     p->x = malloc(sh->m * sh->d * sizeof *p->x);
     p->lambda = malloc(sh->m * sizeof *p->lambda);
     p->y = malloc(sh->m * sizeof *p->y);
-    /* Spread beyond the box [−1, 1] so the prior is active, λ around λ_min. */
+    kr_model *mo = p->model;
+    for (int l = 0; l < mo->layers; l++) {
+        round_to(dt, mo->w[l], mo->dims[l] * mo->dims[l + 1]);
+        if (mo->b[l]) round_to(dt, mo->b[l], mo->dims[l + 1]);
+    }
+    /* Spread beyond the box [−1, 1] so the prior is active, λ around λ_min (regression: N(0,1),
+     * both signs); multiclass labels in equal class blocks, as the attack assigns them. */
     for (size_t i = 0; i < sh->m * sh->d; i++) p->x[i] = 0.8 * kr_rng_normal(r);
     for (size_t i = 0; i < sh->m; i++) {
-        p->lambda[i] = kr_rng_uniform(r);
-        p->y[i] = i < sh->m / 2 ? -1.0 : 1.0;
+        p->lambda[i] = sh->obj == KR_OBJ_REGRESSION ? kr_rng_normal(r) : kr_rng_uniform(r);
+        p->y[i] = sh->obj == KR_OBJ_MULTICLASS ? (double)(i * C / sh->m)
+                                               : i < sh->m / 2 ? -1.0 : 1.0;
     }
-    kr_model *mo = p->model;
-    for (int l = 0; l < mo->layers; l++) round_to(dt, mo->w[l], mo->dims[l] * mo->dims[l + 1]);
-    if (mo->b1) round_to(dt, mo->b1, mo->dims[1]);
     round_to(dt, p->x, sh->m * sh->d);
+    for (size_t i = 0; sh->obj == KR_OBJ_MULTICLASS && C > 2 && i < sh->m; i++) {
+        int tries = 0;
+        while (runner_up_gap(mo, act, alpha, p->x + i * sh->d, (size_t)p->y[i]) < 1e-3) {
+            ck_assert_int_lt(++tries, 10000);
+            for (size_t k = 0; k < sh->d; k++) p->x[i * sh->d + k] = 0.8 * kr_rng_normal(r);
+            round_to(dt, p->x + i * sh->d, sh->d);
+        }
+    }
     round_to(dt, p->lambda, sh->m);
+}
+
+static void problem_make(const shape *sh, kr_rng *r, kr_dtype dt, problem *p)
+{
+    problem_make_act(sh, r, dt, KR_ACT_RELU, 1.0, p);
 }
 
 static void problem_free(problem *p)
@@ -106,16 +172,18 @@ static void check_one(kr_device *dev, kr_dtype dt, const shape *sh, kr_act act, 
                       kr_rng *r)
 {
     problem p;
-    problem_make(sh, r, dt, &p);
     /* Scalars too must be the float32 numbers the device will use: λ_min = 0.42 rounds by
      * 1e-8, which matters when some λ sits within 1e-4 of it. */
     double lmin = 0.42;
     round_to(dt, &alpha, 1);
     round_to(dt, &lmin, 1);
-    const kr_kkt_opts o = {act, alpha, lmin};
-    char what[200];
-    snprintf(what, sizeof what, "%s %s m=%zu d=%zu L=%d bias=%d act=%s alpha=%g",
-             kr_device_describe(dev), kr_dtype_name(dt), sh->m, sh->d, sh->n_hidden + 1, sh->bias,
+    problem_make_act(sh, r, dt, act, alpha, &p);
+    const kr_kkt_opts o = {act, alpha, lmin, sh->obj};
+    char what[240];
+    snprintf(what, sizeof what, "%s %s m=%zu d=%zu L=%d C=%zu biases 0x%x %s act=%s alpha=%g",
+             kr_device_describe(dev), kr_dtype_name(dt), sh->m, sh->d, sh->n_hidden + 1,
+             p.model->dims[p.model->layers], kr_model_bias_mask(p.model),
+             kr_objective_name(kr_objective_resolve(sh->obj, p.model->dims[p.model->layers])),
              act == KR_ACT_RELU ? "relu" : "softplus", alpha);
     const double tol = kr_test_tol(dt);
 
@@ -146,7 +214,8 @@ static void check_one(kr_device *dev, kr_dtype dt, const shape *sh, kr_act act, 
     double box = 0, dual = 0;
     for (size_t i = 0; i < p.m * p.d; i++)
         box = fmax(box, 2 * fmax(fmax(p.x[i] - 1, 0), fmax(-1 - p.x[i], 0)));
-    for (size_t i = 0; i < p.m; i++) dual = fmax(dual, 10 * fmax(o.lambda_min - p.lambda[i], 0));
+    for (size_t i = 0; i < p.m && sh->obj != KR_OBJ_REGRESSION; i++)
+        dual = fmax(dual, 10 * fmax(o.lambda_min - p.lambda[i], 0));
     ck_assert_msg(kr_test_compare_scaled("grad_x", gx, gx_ref, p.m * p.d, tol, box), "grad_x: %s",
                   what);
     ck_assert_msg(kr_test_compare_scaled("grad_lambda", gl, gl_ref, p.m, tol, dual),
@@ -195,8 +264,8 @@ START_TEST(test_optimizer_steps)
 {
     kr_rng r;
     kr_rng_seed(&r, kr_test_seed() + 7);
-    const shape sh = {33, 17, {7, 3}, 2, true};
-    const kr_kkt_opts o = {KR_ACT_RELU, 19.2, 0.42};
+    const shape sh = {33, 17, {7, 3}, 2, true, 0, 0, 0};
+    const kr_kkt_opts o = {KR_ACT_RELU, 19.2, 0.42, KR_OBJ_AUTO};
     for (int di = 0; di < n_devs; di++)
         for (int t = 0; t < 2; t++) {
             kr_dtype dt = t ? KR_F64 : KR_F32;
@@ -271,9 +340,9 @@ START_TEST(test_bad_operands)
     problem p;
     kr_rng r;
     kr_rng_seed(&r, 5);
-    const shape sh = {4, 5, {3}, 1, true};
+    const shape sh = {4, 5, {3}, 1, true, 0, 0, 0};
     problem_make(&sh, &r, KR_F64, &p);
-    const kr_kkt_opts o = {KR_ACT_RELU, 19.2, 0.42};
+    const kr_kkt_opts o = {KR_ACT_RELU, 19.2, 0.42, KR_OBJ_AUTO};
     kr_kkt *k;
     ck_assert_int_eq(kr_kkt_new(devs[0], KR_F64, p.model, &o, p.m, p.y, &k), KR_OK);
     kr_tensor *x, *l;
@@ -284,6 +353,31 @@ START_TEST(test_bad_operands)
     bad.alpha = -1;
     kr_kkt *k2;
     ck_assert_int_eq(kr_kkt_new(devs[0], KR_F64, p.model, &bad, p.m, p.y, &k2), KR_E_INVALID);
+    /* objectives that do not fit one output, labels that do not fit the objective */
+    bad = o;
+    bad.objective = KR_OBJ_MULTICLASS;
+    ck_assert_int_eq(kr_kkt_new(devs[0], KR_F64, p.model, &bad, p.m, p.y, &k2), KR_E_INVALID);
+    bad.objective = KR_OBJ_BINARY;
+    ck_assert_int_eq(kr_kkt_new(devs[0], KR_F64, p.model, &bad, p.m, NULL, &k2), KR_E_INVALID);
+    p.y[1] = 0.5;
+    ck_assert_int_eq(kr_kkt_new(devs[0], KR_F64, p.model, &bad, p.m, p.y, &k2), KR_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(kr_error_message(), "candidate 1"));
+    bad.objective = KR_OBJ_REGRESSION; /* labels unused */
+    ck_assert_int_eq(kr_kkt_new(devs[0], KR_F64, p.model, &bad, p.m, NULL, &k2), KR_OK);
+    kr_kkt_free(k2);
+    kr_model *m3;
+    const size_t h[1] = {3};
+    ck_assert_int_eq(kr_model_new_general(5, h, 1, 3, 0u, &m3), KR_OK);
+    double cls[4] = {0, 1, 2, 3};
+    bad.objective = KR_OBJ_AUTO;
+    ck_assert_int_eq(kr_kkt_new(devs[0], KR_F64, m3, &bad, 4, cls, &k2), KR_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(kr_error_message(), "class index 0..2"));
+    cls[3] = 2;
+    ck_assert_int_eq(kr_kkt_new(devs[0], KR_F64, m3, &bad, 4, cls, &k2), KR_OK);
+    kr_kkt_free(k2);
+    bad.objective = KR_OBJ_REGRESSION;
+    ck_assert_int_eq(kr_kkt_new(devs[0], KR_F64, m3, &bad, 4, cls, &k2), KR_E_INVALID);
+    kr_model_free(m3);
     kr_tensor_free(x);
     kr_tensor_free(l);
     kr_kkt_free(k);

@@ -1,7 +1,8 @@
 /* check_kkt_batch.c — device suite: P attack points in one kkt object (kr_kkt_new_points,
  * candidates stacked by rows, per-point α and λ_min) against P single-point objects
  * (kr_kkt_new), on host and the OpenCL device, float32 and float64, relu and softplus, with
- * and without b₁, 2 to 4 weight layers, on awkward per-point counts.
+ * and without b₁, 2 to 4 weight layers, on awkward per-point counts; and the multiclass
+ * (3 and 10 classes) and regression objectives with a bias on every layer.
  *
  * Two checks per configuration: one evaluation (every point's loss terms, ‖X‖², ∂X, ∂λ) and
  * 100 iterations of SGD with momentum where lr_x, lr_λ and momentum differ per point (batched:
@@ -29,14 +30,20 @@ typedef struct config {
     int n_hidden;
     bool bias;
     kr_act act;
+    kr_objective obj; /* 0: binary */
+    size_t C;         /* 0: 1 output */
+    bool all_biases;  /* a bias on every layer (else on the first when bias) */
 } config;
 
 static const config CONFIGS[] = {
-    {7, 33, {17}, 1, true, KR_ACT_RELU},
-    {3, 17, {7, 5}, 2, false, KR_ACT_SOFTPLUS},
-    {5, 13, {9, 7, 3}, 3, true, KR_ACT_SOFTPLUS},
-    {6, 20, {11, 3}, 2, true, KR_ACT_RELU},
-    {1, 7, {3, 7, 3}, 3, false, KR_ACT_RELU},
+    {7, 33, {17}, 1, true, KR_ACT_RELU, 0, 0, false},
+    {3, 17, {7, 5}, 2, false, KR_ACT_SOFTPLUS, 0, 0, false},
+    {5, 13, {9, 7, 3}, 3, true, KR_ACT_SOFTPLUS, 0, 0, false},
+    {6, 20, {11, 3}, 2, true, KR_ACT_RELU, 0, 0, false},
+    {1, 7, {3, 7, 3}, 3, false, KR_ACT_RELU, 0, 0, false},
+    {6, 20, {11, 3}, 2, true, KR_ACT_RELU, KR_OBJ_MULTICLASS, 3, true},
+    {10, 13, {9}, 1, true, KR_ACT_SOFTPLUS, KR_OBJ_MULTICLASS, 10, true},
+    {5, 13, {9, 7}, 2, true, KR_ACT_RELU, KR_OBJ_REGRESSION, 1, true},
 };
 #define P 3
 static const double ALPHA[P] = {19.2, 3.0, 47.5};
@@ -96,18 +103,23 @@ static void check_config(kr_device *dev, kr_dtype dt, const config *c, kr_rng *r
     const size_t mp = c->mp, d = c->d, M = P * mp;
     const double tol = kr_test_tol(dt);
     kr_model *model;
-    ck_assert_int_eq(kr_model_new(d, c->hidden, c->n_hidden, c->bias, &model), KR_OK);
+    const size_t C = c->C ? c->C : 1;
+    const unsigned mask = c->all_biases ? (1u << (c->n_hidden + 1)) - 1u : c->bias ? 1u : 0u;
+    ck_assert_int_eq(kr_model_new_general(d, c->hidden, c->n_hidden, C, mask, &model), KR_OK);
     kr_model_init(model, 0.5, kr_rng_u64(r));
-    for (int l = 0; l < model->layers; l++)
+    for (int l = 0; l < model->layers; l++) {
         for (size_t i = 0; i < model->dims[l] * model->dims[l + 1]; i++)
             model->w[l][i] = rnd(dt, model->w[l][i]);
-    if (model->b1)
-        for (size_t i = 0; i < model->dims[1]; i++) model->b1[i] = rnd(dt, model->b1[i]);
+        for (size_t i = 0; model->b[l] && i < model->dims[l + 1]; i++)
+            model->b[l][i] = rnd(dt, model->b[l][i]);
+    }
     double *x = malloc(M * d * sizeof *x), *lam = malloc(M * sizeof *lam);
     double *y = malloc(mp * sizeof *y);
     for (size_t i = 0; i < M * d; i++) x[i] = rnd(dt, 0.8 * kr_rng_normal(r));
-    for (size_t i = 0; i < M; i++) lam[i] = rnd(dt, kr_rng_uniform(r));
-    for (size_t i = 0; i < mp; i++) y[i] = i < mp / 2 ? -1.0 : 1.0;
+    for (size_t i = 0; i < M; i++)
+        lam[i] = rnd(dt, c->obj == KR_OBJ_REGRESSION ? kr_rng_normal(r) : kr_rng_uniform(r));
+    for (size_t i = 0; i < mp; i++)
+        y[i] = c->obj == KR_OBJ_MULTICLASS ? (double)(i * C / mp) : i < mp / 2 ? -1.0 : 1.0;
     kr_kkt_point pts[P];
     double lrx[M], lrl[M], mom[M];
     for (int p = 0; p < P; p++) pts[p] = (kr_kkt_point){rnd(dt, ALPHA[p]), rnd(dt, LMIN[p])};
@@ -117,13 +129,15 @@ static void check_config(kr_device *dev, kr_dtype dt, const config *c, kr_rng *r
         mom[i] = MOM[i / mp];
     }
     char what[200];
-    snprintf(what, sizeof what, "%s %s P=%d m=%zu d=%zu L=%d bias=%d act=%s",
-             kr_device_describe(dev), kr_dtype_name(dt), P, mp, d, c->n_hidden + 1, c->bias,
+    snprintf(what, sizeof what, "%s %s P=%d m=%zu d=%zu L=%d C=%zu biases 0x%x %s act=%s",
+             kr_device_describe(dev), kr_dtype_name(dt), P, mp, d, c->n_hidden + 1, C, mask,
+             kr_objective_name(kr_objective_resolve(c->obj, C)),
              c->act == KR_ACT_RELU ? "relu" : "softplus");
 
     /* Batched: one object, stacked tensors. */
     kr_kkt *kb;
-    ck_assert_int_eq(kr_kkt_new_points(dev, dt, model, c->act, pts, P, mp, y, &kb), KR_OK);
+    ck_assert_int_eq(kr_kkt_new_objective(dev, dt, model, c->act, c->obj, pts, P, mp, y, &kb),
+                     KR_OK);
     ck_assert_uint_eq(kr_kkt_points(kb), P);
     kr_tensor *bx = upload(dev, dt, M, d, x, "X"), *bl = upload(dev, dt, M, 1, lam, "lambda");
     kr_tensor *bgx = upload(dev, dt, M, d, NULL, "gX"), *bgl = upload(dev, dt, M, 1, NULL, "gl");
@@ -134,7 +148,7 @@ static void check_config(kr_device *dev, kr_dtype dt, const config *c, kr_rng *r
     kr_kkt *ks[P];
     kr_tensor *sx[P], *sl[P], *sgx[P], *sgl[P], *sbx[P], *sbl[P];
     for (int p = 0; p < P; p++) {
-        const kr_kkt_opts o = {c->act, pts[p].alpha, pts[p].lambda_min};
+        const kr_kkt_opts o = {c->act, pts[p].alpha, pts[p].lambda_min, c->obj};
         ck_assert_int_eq(kr_kkt_new(dev, dt, model, &o, mp, y, &ks[p]), KR_OK);
         sx[p] = upload(dev, dt, mp, d, x + p * mp * d, "X");
         sl[p] = upload(dev, dt, mp, 1, lam + p * mp, "lambda");

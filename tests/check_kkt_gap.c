@@ -5,8 +5,9 @@
  *     explicitly from the independent per-sample reference kr_mlp_ref_loss_grad with n = 1
  *     (for one sample with label s, ∂ℓ/∂θ = −s σ(−sΦ) ∇θΦ, so ∇θΦ = grad / (−s σ(−sΦ))),
  *     flattened in state_dict order; K_ij = J_i·J_j and c_i = θ·J_i to 1e-10 normwise, on
- *     random nets with 2, 3, 4 weight layers, with and without b_1, inputs away from ReLU
- *     kinks. Also c_i = L ỹ_i Φ_i (Euler's theorem, an identity the code does not use).
+ *     random nets with 2, 3, 4 weight layers, with and without b_1, and with a bias on every
+ *     layer or on the output only, inputs away from ReLU kinks. Also c_i = L ỹ_i Φ_i (Euler's
+ *     theorem, an identity the code does not use; first-layer bias only).
  *  2. The NNLS solver without a network: θ = Jλ* (λ* >= 0 with zeros) must give gap ~0 and
  *     λ = λ*; θ = Jλ* + v with v ⊥ span(J) must give gap = ‖v‖/‖θ‖ exactly (the minimiser is
  *     still λ*, since ‖J(λ* − λ) + v‖² = ‖J(λ* − λ)‖² + ‖v‖²); an infeasible unconstrained
@@ -52,10 +53,10 @@ static int flatten(const kr_model *m, double *out, size_t *sizes)
         o += k;
         if (sizes) sizes[p] = k;
         p++;
-        if (l == 0 && m->first_bias) {
-            memcpy(out + o, m->b1, m->dims[1] * sizeof *out);
-            o += m->dims[1];
-            if (sizes) sizes[p] = m->dims[1];
+        if (m->b[l]) {
+            memcpy(out + o, m->b[l], m->dims[l + 1] * sizeof *out);
+            o += m->dims[l + 1];
+            if (sizes) sizes[p] = m->dims[l + 1];
             p++;
         }
     }
@@ -92,10 +93,10 @@ static double dot(const double *a, const double *b, size_t n)
 /* Random net (gain 1.5) and n samples N(0,1), each redrawn until all its pre-activations are
  * >= 1e-3 away from a kink (GEMM and per-sample sums round differently; neither may flip a
  * mask). Labels ±1 at random. */
-static kr_model *draw_problem(kr_rng *r, size_t D, const size_t *hidden, int L, bool bias,
-                              size_t n, double *x, double *y)
+static kr_model *draw_problem_mask(kr_rng *r, size_t D, const size_t *hidden, int L,
+                                   unsigned mask, size_t n, double *x, double *y)
 {
-    kr_model *m = kr_test_random_model(r, D, hidden, L - 1, bias, 1.5);
+    kr_model *m = kr_test_random_model_general(r, D, hidden, L - 1, 1, mask, 1.5);
     for (size_t i = 0; i < n; i++) {
         int tries = 0;
         do {
@@ -107,17 +108,21 @@ static kr_model *draw_problem(kr_rng *r, size_t D, const size_t *hidden, int L, 
     return m;
 }
 
+
 /* ---------------------------------------------------------------------------------------
- * 1. Gram matrix and right-hand side. _i = 0..5: depth 2, 3, 4 × b_1 on/off. */
+ * 1. Gram matrix and right-hand side. _i = 0..5: depth 2, 3, 4 × b_1 on/off; _i = 6..9:
+ * depth 2, 3 with a bias on every layer or on the output only (no Euler identity there). */
 START_TEST(test_gram_brute)
 {
-    const int L = 2 + _i / 2;
-    const bool bias = (_i % 2) == 0;
+    const int L = _i < 6 ? 2 + _i / 2 : 2 + (_i - 6) / 2;
+    const unsigned mask = _i < 6 ? ((_i % 2) == 0 ? 1u : 0u)
+                        : _i % 2 ? 1u << (L - 1) : (1u << L) - 1u;
+    const bool bias = mask != 0;
     const size_t hidden[3] = {7, 6, 5}, D = 5, n = 9;
     kr_rng r;
     kr_rng_seed(&r, g_seed + 31u * (unsigned)_i);
     double x[9 * 5], y[9], K[81], c[81], Kb[81], cb[9], phi[9], th2;
-    kr_model *m = draw_problem(&r, D, hidden, L, bias, n, x, y);
+    kr_model *m = draw_problem_mask(&r, D, hidden, L, mask, n, x, y);
     const size_t P = nparams(m);
     double *J = malloc(n * P * sizeof *J), *th = malloc(P * sizeof *th);
     ck_assert(J && th);
@@ -136,7 +141,8 @@ START_TEST(test_gram_brute)
     /* Euler: ⟨θ, ∇θΦ⟩ = L Φ for a degree-L positively homogeneous Φ (b_1 scales with W_1). */
     ck_assert_int_eq(kr_mlp_ref_forward(m, n, x, phi), KR_OK);
     for (size_t i = 0; i < n; i++) phi[i] *= L * y[i];
-    ck_assert_msg(kr_test_compare("c = L y Phi", c, phi, n, 1e-12), "seed %llu", g_seed);
+    if (mask <= 1u) /* homogeneous only without later biases */
+        ck_assert_msg(kr_test_compare("c = L y Phi", c, phi, n, 1e-12), "seed %llu", g_seed);
     double ek = 0, ec = 0, kmax = 0, cmax = 0;
     for (size_t q = 0; q < n * n; q++) ek = fmax(ek, fabs(K[q] - Kb[q])), kmax = fmax(kmax, fabs(Kb[q]));
     for (size_t i = 0; i < n; i++) ec = fmax(ec, fabs(c[i] - cb[i])), cmax = fmax(cmax, fabs(cb[i]));
@@ -423,16 +429,18 @@ START_TEST(test_nnls_active)
 END_TEST
 
 /* ---------------------------------------------------------------------------------------
- * 3. KKT conditions and the residual on random nets. _i = 0..5: depth 2, 3, 4 × b_1. */
+ * 3. KKT conditions and the residual on random nets. _i = 0..5: depth 2, 3, 4 × b_1; _i = 6, 7:
+ * depth 3 with a bias on every layer. */
 START_TEST(test_kkt_conditions)
 {
-    const int L = 2 + _i / 2;
-    const bool bias = (_i % 2) == 0;
+    const int L = _i < 6 ? 2 + _i / 2 : 3;
+    const unsigned mask = _i < 6 ? ((_i % 2) == 0 ? 1u : 0u) : 7u;
+    const bool bias = mask != 0;
     const size_t hidden[3] = {8, 6, 5}, D = 4, n = 14;
     kr_rng r;
     kr_rng_seed(&r, g_seed + 77u * (unsigned)_i);
     double x[14 * 4], y[14], K[14 * 14], c[14], lam[14], th2;
-    kr_model *m = draw_problem(&r, D, hidden, L, bias, n, x, y);
+    kr_model *m = draw_problem_mask(&r, D, hidden, L, mask, n, x, y);
     if (!bias) memset(x, 0, D * sizeof *x); /* sample 0 = 0: every unit dead, J_0 = 0 */
     const size_t P = nparams(m);
     double *J = malloc(n * P * sizeof *J), *th = malloc(P * sizeof *th);
@@ -561,7 +569,7 @@ START_TEST(test_invalid)
     ck_assert_int_eq(kr_kkt_gap_gram(m, 2, x, y, K, c, NULL), KR_OK);
     ck_assert_int_eq(kr_kkt_gap(m, 2, x, y, lam, &res), KR_E_INVALID);
     for (size_t q = 0; q < 6; q++) m->w[0][q] = 0.1 * (double)q - 0.2;
-    for (size_t q = 0; q < 3; q++) m->w[1][q] = 1.0, m->b1[q] = 0.1;
+    for (size_t q = 0; q < 3; q++) m->w[1][q] = 1.0, m->b[0][q] = 0.1;
     ck_assert_int_eq(kr_kkt_gap(m, 2, x, y, lam, &res), KR_OK);
     ck_assert_int_eq(kr_kkt_gap(NULL, 2, x, y, lam, &res), KR_E_INVALID);
     ck_assert_int_eq(kr_kkt_gap(m, 0, x, y, lam, &res), KR_E_INVALID);
@@ -577,10 +585,6 @@ START_TEST(test_invalid)
     m->layers = 1;
     ck_assert_int_eq(kr_kkt_gap(m, 2, x, y, lam, &res), KR_E_INVALID);
     m->layers = 2;
-    double *b1 = m->b1;
-    m->b1 = NULL;
-    ck_assert_int_eq(kr_kkt_gap(m, 2, x, y, lam, &res), KR_E_INVALID);
-    m->b1 = b1;
     /* Non-finite data. */
     const double xn[4] = {0.5, NAN, 1, 2}, yn[2] = {1, INFINITY};
     ck_assert_int_eq(kr_kkt_gap(m, 2, xn, y, lam, &res), KR_E_NUMERIC);
@@ -618,10 +622,10 @@ int main(void)
     Suite *s = suite_create("kkt_gap");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 120);
-    tcase_add_loop_test(tc, test_gram_brute, 0, 6);
+    tcase_add_loop_test(tc, test_gram_brute, 0, 10);
     tcase_add_test(tc, test_nnls_exact);
     tcase_add_test(tc, test_nnls_active);
-    tcase_add_loop_test(tc, test_kkt_conditions, 0, 6);
+    tcase_add_loop_test(tc, test_kkt_conditions, 0, 8);
     tcase_add_test(tc, test_trained);
     tcase_add_test(tc, test_invalid);
     suite_add_tcase(s, tc);

@@ -1,8 +1,9 @@
 /* check_mlp.c — device suite: the batched training math of mlp.c on every backend and
  * precision against the float64 per-sample reference mlp_ref.c (itself checked by finite
- * differences in check_mlp_ref.c): Φ, the mean logistic loss, the error count, every
- * parameter gradient and one gradient-descent step, on awkward shapes with fresh random
- * inputs. Inputs whose pre-activations come within 1e-3 of a ReLU kink are redrawn, so a
+ * differences in check_mlp_ref.c): Φ, the mean loss (logistic, cross-entropy with 2, 3 and 10
+ * classes, MSE, Huber; with and without weight decay), the error count, every parameter
+ * gradient (no bias, the first layer's, every layer's, the output layer's) and one
+ * gradient-descent step, on awkward shapes with fresh random inputs. Inputs whose pre-activations come within 1e-3 of a ReLU kink are redrawn, so a
  * float32 rounding cannot flip a mask and make the comparison meaningless.
  */
 #include <check.h>
@@ -21,14 +22,25 @@ typedef struct shape {
     size_t hidden[4];
     int n_hidden;
     bool bias;
+    kr_loss loss;   /* 0 = logistic */
+    size_t C;       /* 0 = 1 output */
+    unsigned mask;  /* 0 = as bias (first layer only) */
+    double wd;
 } shape;
 
+#define ALL 0xffffu /* every layer (cut to L bits) */
 static const shape SHAPES[] = {
-    {1, 3, {7}, 1, true},
-    {3, 7, {33, 17}, 2, false},
-    {7, 33, {17, 3}, 2, true},
-    {33, 17, {7, 3, 5}, 3, true},
-    {20, 65, {47}, 1, false},
+    {1, 3, {7}, 1, true, 0, 0, 0, 0},
+    {3, 7, {33, 17}, 2, false, 0, 0, 0, 0},
+    {7, 33, {17, 3}, 2, true, 0, 0, 0, 0},
+    {33, 17, {7, 3, 5}, 3, true, 0, 0, 0, 0},
+    {20, 65, {47}, 1, false, 0, 0, 0, 0},
+    {4, 9, {13}, 1, true, KR_LOSS_CE, 3, ALL, 0.01},
+    {33, 17, {7, 3}, 2, true, KR_LOSS_CE, 10, ALL, 0},
+    {1, 3, {7}, 1, true, KR_LOSS_CE, 2, 1, 0.1},
+    {7, 33, {17}, 1, true, KR_LOSS_MSE, 1, ALL, 0.05},
+    {20, 65, {47, 5}, 2, true, KR_LOSS_HUBER, 1, 4, 0},
+    {3, 7, {33, 17}, 2, true, KR_LOSS_LOGISTIC, 1, ALL, 0.02},
 };
 
 /* Pre-activations closer than this to a ReLU kink are redrawn: float32 rounding (~1e-6 at
@@ -41,9 +53,11 @@ static int n_devs;
 static void check_one(kr_device *dev, kr_dtype dt, const shape *sh, kr_rng *r)
 {
     kr_model *m, *g_ref, *g_dev, *p_dev;
-    ck_assert_int_eq(kr_model_new(sh->d, sh->hidden, sh->n_hidden, sh->bias, &m), KR_OK);
+    const size_t C = sh->C ? sh->C : 1;
+    const unsigned mask = (sh->mask ? sh->mask : sh->bias ? 1u : 0u) & ((1u << (sh->n_hidden + 1)) - 1u);
+    ck_assert_int_eq(kr_model_new_general(sh->d, sh->hidden, sh->n_hidden, C, mask, &m), KR_OK);
     double *x = malloc(sh->n * sh->d * sizeof *x), *y = malloc(sh->n * sizeof *y);
-    double *phi_ref = malloc(sh->n * sizeof *phi_ref), *phi = malloc(sh->n * sizeof *phi);
+    double *phi_ref = malloc(sh->n * C * sizeof *phi_ref), *phi = malloc(sh->n * C * sizeof *phi);
     /* Redraw the network and the inputs together: a unit whose pre-activation sits near 0
      * for every input is a property of the weights, which no redraw of x alone can fix. */
     int tries = 0;
@@ -55,24 +69,32 @@ static void check_one(kr_device *dev, kr_dtype dt, const shape *sh, kr_rng *r)
     ck_assert_int_eq(kr_model_clone(m, &g_ref), KR_OK);
     ck_assert_int_eq(kr_model_clone(m, &g_dev), KR_OK);
     ck_assert_int_eq(kr_model_clone(m, &p_dev), KR_OK);
-    for (size_t i = 0; i < sh->n; i++) y[i] = kr_rng_uniform(r) < 0.5 ? -1.0 : 1.0;
+    for (size_t i = 0; i < sh->n; i++)
+        y[i] = sh->loss == KR_LOSS_CE ? (double)(kr_rng_u64(r) % C)
+             : sh->loss == KR_LOSS_LOGISTIC ? (kr_rng_uniform(r) < 0.5 ? -1.0 : 1.0)
+                                           : 2.0 * kr_rng_uniform(r) - 1.0;
 
     const double tol = kr_test_tol(dt);
     char what[160];
-    snprintf(what, sizeof what, "%s %s n=%zu d=%zu L=%d", kr_device_describe(dev), kr_dtype_name(dt),
-             sh->n, sh->d, sh->n_hidden + 1);
+    snprintf(what, sizeof what, "%s %s n=%zu d=%zu L=%d C=%zu loss %d biases 0x%x wd %g",
+             kr_device_describe(dev), kr_dtype_name(dt), sh->n, sh->d, sh->n_hidden + 1, C,
+             (int)sh->loss, mask, sh->wd);
 
     kr_mlp *net;
     ck_assert_int_eq(kr_mlp_new(dev, dt, m, sh->n, &net), KR_OK);
+    ck_assert_int_eq(kr_mlp_set_loss(net, sh->loss == KR_LOSS_LOGISTIC && C > 1 ? KR_LOSS_CE
+                                                                                : sh->loss,
+                                     sh->wd), KR_OK);
     ck_assert_int_eq(kr_mlp_set_batch(net, x, y), KR_OK);
     ck_assert_int_eq(kr_mlp_forward(net, phi), KR_OK);
     ck_assert_int_eq(kr_mlp_ref_forward(m, sh->n, x, phi_ref), KR_OK);
-    ck_assert_msg(kr_test_compare("phi", phi, phi_ref, sh->n, tol), "phi: %s", what);
+    ck_assert_msg(kr_test_compare("phi", phi, phi_ref, sh->n * C, tol), "phi: %s", what);
 
     double loss, errors, loss_ref;
     size_t errors_ref;
     ck_assert_int_eq(kr_mlp_loss_grad(net, &loss, &errors), KR_OK);
-    ck_assert_int_eq(kr_mlp_ref_loss_grad(m, sh->n, x, y, &loss_ref, g_ref, &errors_ref), KR_OK);
+    ck_assert_int_eq(kr_mlp_ref_loss(m, sh->loss, sh->wd, sh->n, x, y, &loss_ref, g_ref,
+                                     &errors_ref), KR_OK);
     ck_assert_msg(kr_test_compare("loss", &loss, &loss_ref, 1, tol), "loss: %s", what);
     ck_assert_msg(errors == (double)errors_ref, "errors %g vs %zu: %s", errors, errors_ref, what);
     ck_assert_int_eq(kr_mlp_read_grads(net, g_dev), KR_OK);
@@ -82,7 +104,13 @@ static void check_one(kr_device *dev, kr_dtype dt, const shape *sh, kr_rng *r)
         ck_assert_msg(kr_test_compare(t, g_dev->w[l], g_ref->w[l], m->dims[l] * m->dims[l + 1], tol),
                       "%s: %s", t, what);
     }
-    if (m->b1) ck_assert_msg(kr_test_compare("db1", g_dev->b1, g_ref->b1, m->dims[1], tol), "db1: %s", what);
+    for (int l = 0; l < m->layers; l++) {
+        char t[32];
+        snprintf(t, sizeof t, "db%d", l + 1);
+        if (m->b[l])
+            ck_assert_msg(kr_test_compare(t, g_dev->b[l], g_ref->b[l], m->dims[l + 1], tol),
+                          "%s: %s", t, what);
+    }
 
     /* One step: θ − lr ∇θ on both sides. */
     ck_assert_int_eq(kr_mlp_step(net, 0.3), KR_OK);
@@ -91,7 +119,10 @@ static void check_one(kr_device *dev, kr_dtype dt, const shape *sh, kr_rng *r)
     for (int l = 0; l < m->layers; l++)
         ck_assert_msg(kr_test_compare("W after step", p_dev->w[l], m->w[l], m->dims[l] * m->dims[l + 1], tol),
                       "step W%d: %s", l + 1, what);
-    if (m->b1) ck_assert_msg(kr_test_compare("b1 after step", p_dev->b1, m->b1, m->dims[1], tol), "%s", what);
+    for (int l = 0; l < m->layers; l++)
+        if (m->b[l])
+            ck_assert_msg(kr_test_compare("b after step", p_dev->b[l], m->b[l], m->dims[l + 1], tol),
+                          "step b%d: %s", l + 1, what);
 
     kr_mlp_free(net);
     kr_model_free(m);

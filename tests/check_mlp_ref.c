@@ -33,7 +33,7 @@ static kr_model *hand_model(int L, bool bias)
     ck_assert_int_eq(kr_model_new(2, hidden, L - 1, bias, &m), KR_OK);
     const double w1[4] = {1, -1, 2, 0.5}, b1[2] = {0.5, -1};
     memcpy(m->w[0], w1, sizeof w1);
-    if (bias) memcpy(m->b1, b1, sizeof b1);
+    if (bias) memcpy(m->b[0], b1, sizeof b1);
     if (L == 2) {
         const double w2[2] = {3, -2};
         memcpy(m->w[1], w2, sizeof w2);
@@ -107,22 +107,30 @@ END_TEST
  * most, so no kink is crossed). A deep random ReLU net can be dead for all samples, so net and
  * data are redrawn until the gradient is not identically zero. Returns the net;
  * *g gets its gradient. x: n × D, y: n. */
-static kr_model *draw_fd_problem(kr_rng *r, size_t D, const size_t *hidden, int L, bool bias,
-                                 size_t n, double *x, double *y, kr_model **g)
+static kr_model *draw_fd_problem(kr_rng *r, size_t D, const size_t *hidden, int L,
+                                 unsigned mask, kr_loss kind, double wd, size_t n, double *x,
+                                 double *y, kr_model **g)
 {
+    const size_t C = kind == KR_LOSS_CE ? 4 : 1;
     for (int attempt = 0; attempt < 50; attempt++) {
-        kr_model *m = kr_test_random_model(r, D, hidden, L - 1, bias, 1.5);
+        kr_model *m = kr_test_random_model_general(r, D, hidden, L - 1, C, mask, 1.5);
         for (size_t i = 0; i < n; i++) {
             int tries = 0;
+            double phi;
             do {
                 for (size_t k = 0; k < D; k++) x[i * D + k] = kr_rng_normal(r);
                 ck_assert_msg(++tries < 10000, "seed %llu: no kink-free sample found", g_seed);
-            } while (kr_test_min_abs_preact(m, 1, x + i * D, false) < 1e-2);
-            y[i] = kr_rng_uniform(r) < 0.5 ? -1.0 : 1.0;
+                if (kind == KR_LOSS_LOGISTIC) y[i] = kr_rng_uniform(r) < 0.5 ? -1.0 : 1.0;
+                else if (kind == KR_LOSS_CE) y[i] = (double)(kr_rng_u64(r) % C);
+                else y[i] = kr_rng_normal(r);
+                if (C == 1) ck_assert_int_eq(kr_mlp_ref_forward(m, 1, x + i * D, &phi), KR_OK);
+            } while (kr_test_min_abs_preact(m, 1, x + i * D, false) < 1e-2 ||
+                     /* Huber's kink of the second derivative at |Φ − y| = 1 */
+                     (kind == KR_LOSS_HUBER && fabs(fabs(phi - y[i]) - 1.0) < 1e-2));
         }
         double loss, gmax = 0;
         ck_assert_int_eq(kr_model_clone(m, g), KR_OK);
-        ck_assert_int_eq(kr_mlp_ref_loss_grad(m, n, x, y, &loss, *g, NULL), KR_OK);
+        ck_assert_int_eq(kr_mlp_ref_loss(m, kind, wd, n, x, y, &loss, *g, NULL), KR_OK);
         for (int l = 0; l < L; l++)
             for (size_t q = 0; q < m->dims[l] * m->dims[l + 1]; q++)
                 gmax = fmax(gmax, fabs((*g)->w[l][q]));
@@ -134,26 +142,32 @@ static kr_model *draw_fd_problem(kr_rng *r, size_t D, const size_t *hidden, int 
     return NULL;
 }
 
-/* Configurations for the finite-difference test: _i = 0..5 → depth 2, 3, 4 × b_1 on/off. */
+/* Configurations for the finite-difference test: _i = 0..47 → loss (logistic, cross-entropy,
+ * MSE, Huber) × biases (none, first only, every layer) × depth 2, 3, 4 (2 and 3 for the
+ * losses beyond logistic's, whose depth handling is shared) × weight decay 0 / 0.07. */
 START_TEST(test_grad_fd)
 {
-    const int L = 2 + _i / 2;
-    const bool bias = (_i % 2) == 0;
+    const kr_loss kind = (kr_loss)(_i % 4);
+    const int bm = (_i / 4) % 3;
+    const int L = 2 + (_i / 12) % 2 + (kind == KR_LOSS_LOGISTIC && _i >= 24 ? 1 : 0);
+    const double wd = _i >= 24 ? 0.07 : 0.0;
+    const unsigned mask = bm == 2 ? (1u << L) - 1u : (unsigned)bm;
+    const bool bias = mask != 0;
     const size_t hidden[3] = {6, 5, 4};
     const size_t D = 5, n = 7;
     kr_rng r;
     kr_rng_seed(&r, g_seed + 101u * (unsigned)_i);
     double x[7 * 5], y[7], gmax = 0;
     kr_model *g = NULL;
-    kr_model *m = draw_fd_problem(&r, D, hidden, L, bias, n, x, y, &g);
+    kr_model *m = draw_fd_problem(&r, D, hidden, L, mask, kind, wd, n, x, y, &g);
 
     /* Tensors in state_dict order: W1, b1, W2, ... */
-    double *par[KR_MAX_LAYERS + 1], *gr[KR_MAX_LAYERS + 1];
-    size_t cnt[KR_MAX_LAYERS + 1];
+    double *par[2 * KR_MAX_LAYERS], *gr[2 * KR_MAX_LAYERS];
+    size_t cnt[2 * KR_MAX_LAYERS];
     int np = 0;
     for (int l = 0; l < L; l++) {
         par[np] = m->w[l], gr[np] = g->w[l], cnt[np++] = m->dims[l] * m->dims[l + 1];
-        if (l == 0 && bias) par[np] = m->b1, gr[np] = g->b1, cnt[np++] = m->dims[1];
+        if (m->b[l]) par[np] = m->b[l], gr[np] = g->b[l], cnt[np++] = m->dims[l + 1];
     }
     for (int p = 0; p < np; p++)
         for (size_t q = 0; q < cnt[p]; q++) gmax = fmax(gmax, fabs(gr[p][q]));
@@ -163,19 +177,22 @@ START_TEST(test_grad_fd)
         for (size_t q = 0; q < cnt[p]; q++) {
             double v = par[p][q], h = 1e-5 * fmax(1.0, fabs(v)), lp, lm;
             par[p][q] = v + h;
-            ck_assert_int_eq(kr_mlp_ref_loss_grad(m, n, x, y, &lp, NULL, NULL), KR_OK);
+            ck_assert_int_eq(kr_mlp_ref_loss(m, kind, wd, n, x, y, &lp, NULL, NULL), KR_OK);
             par[p][q] = v - h;
-            ck_assert_int_eq(kr_mlp_ref_loss_grad(m, n, x, y, &lm, NULL, NULL), KR_OK);
+            ck_assert_int_eq(kr_mlp_ref_loss(m, kind, wd, n, x, y, &lm, NULL, NULL), KR_OK);
             par[p][q] = v;
             double fd = (lp - lm) / (2 * h), an = gr[p][q];
             double err = fabs(fd - an) / fmax(fabs(an), 1e-2 * gmax);
             worst = fmax(worst, err);
             ck_assert_msg(err < 1e-6,
-                          "seed %llu L=%d bias=%d tensor %d entry %zu: analytic %.12g fd %.12g "
-                          "rel err %.3g", g_seed, L, (int)bias, p, q, an, fd, err);
+                          "seed %llu loss %d L=%d biases 0x%x wd %g tensor %d entry %zu: "
+                          "analytic %.12g fd %.12g rel err %.3g", g_seed, (int)kind, L, mask, wd,
+                          p, q, an, fd, err);
         }
     }
-    printf("check_mlp_ref: L=%d bias=%d max rel FD error %.3g\n", L, (int)bias, worst);
+    printf("check_mlp_ref: loss %d L=%d biases 0x%x wd %g max rel FD error %.3g\n", (int)kind,
+           L, mask, wd, worst);
+    (void)bias;
     kr_model_free(g);
     kr_model_free(m);
 }
@@ -202,7 +219,7 @@ START_TEST(test_gd_decreases)
     double g2 = 0;
     for (int l = 0; l < m->layers; l++)
         for (size_t q = 0; q < m->dims[l] * m->dims[l + 1]; q++) g2 += g->w[l][q] * g->w[l][q];
-    for (size_t j = 0; j < m->dims[1]; j++) g2 += g->b1[j] * g->b1[j];
+    for (size_t j = 0; j < m->dims[1]; j++) g2 += g->b[0][j] * g->b[0][j];
     for (int it = 0; it < 20; it++) {
         kr_mlp_ref_step(m, g, lr);
         if (it == 0) {
@@ -242,6 +259,32 @@ START_TEST(test_invalid)
     ck_assert_int_eq(kr_mlp_ref_loss_grad(m, 1, x, y, &loss, NULL, &err), KR_OK);
     ck_assert(fabs(loss - log(2.0)) < 1e-15);
     ck_assert_uint_eq(err, 1);
+    /* The same zero model, Φ = 0: MSE (0 − 2)² = 4, Huber |−2| − ½ = 1.5 and ½ 0.5² = 0.125,
+     * plus (wd/2)‖θ‖² = 0; a loss that does not fit C is refused. */
+    const double y2[1] = {2.0}, yh[1] = {0.5};
+    ck_assert_int_eq(kr_mlp_ref_loss(m, KR_LOSS_MSE, 0.1, 1, x, y2, &loss, NULL, NULL), KR_OK);
+    ck_assert(loss == 4.0);
+    ck_assert_int_eq(kr_mlp_ref_loss(m, KR_LOSS_HUBER, 0.0, 1, x, y2, &loss, NULL, NULL), KR_OK);
+    ck_assert(loss == 1.5);
+    ck_assert_int_eq(kr_mlp_ref_loss(m, KR_LOSS_HUBER, 0.0, 1, x, yh, &loss, NULL, NULL), KR_OK);
+    ck_assert(loss == 0.125);
+    ck_assert_int_eq(kr_mlp_ref_loss(m, KR_LOSS_CE, 0.0, 1, x, y, &loss, NULL, NULL),
+                     KR_E_INVALID);
+    ck_assert_int_eq(kr_mlp_ref_loss(m, KR_LOSS_MSE, -1.0, 1, x, y, &loss, NULL, NULL),
+                     KR_E_INVALID);
+    /* A zero three-class model: every class has softmax 1/3, CE = log 3, and the tie counts as
+     * an error; class 3 does not exist. */
+    kr_model *m3 = NULL;
+    ck_assert_int_eq(kr_model_new_general(2, h1, 1, 3, 3u, &m3), KR_OK);
+    const double c1[1] = {1}, c3[1] = {3};
+    ck_assert_int_eq(kr_mlp_ref_loss(m3, KR_LOSS_CE, 0.0, 1, x, c1, &loss, NULL, &err), KR_OK);
+    ck_assert(fabs(loss - log(3.0)) < 1e-15);
+    ck_assert_uint_eq(err, 1);
+    ck_assert_int_eq(kr_mlp_ref_loss(m3, KR_LOSS_CE, 0.0, 1, x, c3, &loss, NULL, NULL),
+                     KR_E_INVALID);
+    ck_assert_int_eq(kr_mlp_ref_loss(m3, KR_LOSS_LOGISTIC, 0.0, 1, x, c1, &loss, NULL, NULL),
+                     KR_E_INVALID);
+    kr_model_free(m3);
     kr_model_free(m);
     kr_model_free(g);
     kr_model_free(gb);
@@ -258,7 +301,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_forward_hand);
     tcase_add_test(tc, test_loss_hand);
-    tcase_add_loop_test(tc, test_grad_fd, 0, 6);
+    tcase_add_loop_test(tc, test_grad_fd, 0, 48);
     tcase_add_test(tc, test_gd_decreases);
     tcase_add_test(tc, test_invalid);
     suite_add_tcase(s, tc);

@@ -263,10 +263,10 @@ START_TEST(test_pytorch_bytes)
     ck_assert_uint_eq(m->dims[0], 3);
     ck_assert_uint_eq(m->dims[1], 2);
     ck_assert_uint_eq(m->dims[2], 1);
-    ck_assert(m->first_bias);
+    ck_assert(m->b[0] && !m->b[1]);
     const double w1[6] = {1, 2, -1, 0.125, 3, -2}, b1[2] = {0.5, -0.25}, w2[2] = {4, 1.5};
     for (int i = 0; i < 6; i++) ck_assert(m->w[0][i] == w1[i]);
-    for (int i = 0; i < 2; i++) ck_assert(m->b1[i] == b1[i] && m->w[1][i] == w2[i]);
+    for (int i = 0; i < 2; i++) ck_assert(m->b[0][i] == b1[i] && m->w[1][i] == w2[i]);
     for (int i = 0; i < 3; i++) ck_assert(m->mean[i] == 0.0); /* no data.mean -> zeros */
     ck_assert_uint_eq(m->image_c, 0);                          /* D = 3: shape unknown */
     kr_model_free(m);
@@ -369,11 +369,11 @@ END_TEST
 
 /* ---- model_io ------------------------------------------------------------------------------ */
 
-static kr_model *random_model(int L, bool bias, uint64_t seed)
+static kr_model *random_model_general(int L, size_t C, unsigned mask, uint64_t seed)
 {
     const size_t hidden[3] = {5, 4, 3};
     kr_model *m;
-    ck_assert_int_eq(kr_model_new(12, hidden, L - 1, bias, &m), KR_OK);
+    ck_assert_int_eq(kr_model_new_general(12, hidden, L - 1, C, mask, &m), KR_OK);
     kr_model_init(m, 0.5, seed);
     kr_rng r;
     kr_rng_seed(&r, seed + 99);
@@ -382,21 +382,30 @@ static kr_model *random_model(int L, bool bias, uint64_t seed)
     return m;
 }
 
+static kr_model *random_model(int L, bool bias, uint64_t seed)
+{
+    return random_model_general(L, 1, bias ? 1u : 0u, seed);
+}
+
 START_TEST(test_model_roundtrip)
 {
+    /* bias masks: none, first only (the paper's), every layer, the last only; C = 1 and 3 */
     for (int L = 2; L <= 4; L++)
-        for (int bias = 0; bias <= 1; bias++)
+        for (int bm = 0; bm < 4; bm++)
             for (int dt = 0; dt <= 1; dt++) {
-                kr_model *m = random_model(L, bias, (uint64_t)(10 * L + bias));
+                const unsigned all = (1u << L) - 1u, mask = bm == 2 ? all : bm == 3 ? 1u << (L - 1) : (unsigned)bm;
+                const size_t C = bm >= 2 ? 3 : 1;
+                const bool bias = mask & 1u;
+                kr_model *m = random_model_general(L, C, mask, (uint64_t)(10 * L + bm));
                 char name[64];
-                snprintf(name, sizeof name, "model_%d_%d_%d.safetensors", L, bias, dt);
+                snprintf(name, sizeof name, "model_%d_%d_%d.safetensors", L, bm, dt);
                 const char *p = tpath(name);
                 kr_st_meta extra[] = {{"train_steps", "20000"}};
                 ck_assert_int_eq(kr_model_save(p, m, dt ? KR_F64 : KR_F32, extra, 1), KR_OK);
                 kr_model *r;
                 ck_assert_int_eq(kr_model_load(p, &r), KR_OK);
                 ck_assert_int_eq(r->layers, L);
-                ck_assert_int_eq(r->first_bias, bias);
+                ck_assert_uint_eq(kr_model_bias_mask(r), mask);
                 ck_assert_uint_eq(r->image_c, 3);
                 ck_assert_uint_eq(r->image_h, 2);
                 for (int l = 0; l <= L; l++) ck_assert_uint_eq(r->dims[l], m->dims[l]);
@@ -405,8 +414,9 @@ START_TEST(test_model_roundtrip)
                 for (int l = 0; l < L; l++)
                     for (size_t i = 0; i < m->dims[l] * m->dims[l + 1]; i++)
                         KR_SAME(r->w[l][i], m->w[l][i]);
-                if (bias)
-                    for (size_t i = 0; i < m->dims[1]; i++) KR_SAME(r->b1[i], m->b1[i]);
+                for (int l = 0; l < L; l++)
+                    for (size_t i = 0; m->b[l] && i < m->dims[l + 1]; i++)
+                        KR_SAME(r->b[l][i], m->b[l][i]);
                 for (size_t i = 0; i < 12; i++) KR_SAME(r->mean[i], m->mean[i]);
 #undef KR_SAME
                 kr_st_file *f;
@@ -415,15 +425,76 @@ START_TEST(test_model_roundtrip)
                 ck_assert_str_eq(kr_st_metadata(f, "first_bias"), bias ? "true" : "false");
                 ck_assert_str_eq(kr_st_metadata(f, "image_shape"), "3,2,2");
                 ck_assert_str_eq(kr_st_metadata(f, "train_steps"), "20000");
-                const char *dims[] = {"", "", "12,5,1", "12,5,4,1", "12,5,4,3,1"};
-                ck_assert_str_eq(kr_st_metadata(f, "dims"), dims[L]);
+                const char *dims[2][5] = {{"", "", "12,5,1", "12,5,4,1", "12,5,4,3,1"},
+                                          {"", "", "12,5,3", "12,5,4,3", "12,5,4,3,3"}};
+                ck_assert_str_eq(kr_st_metadata(f, "dims"), dims[C == 3][L]);
                 ck_assert_ptr_nonnull(kr_st_find(f, "layers.0.weight"));
-                ck_assert_int_eq(kr_st_find(f, "layers.0.bias") != NULL, bias);
+                for (int l = 0; l < L; l++) {
+                    char bn[32];
+                    snprintf(bn, sizeof bn, "layers.%d.bias", l);
+                    ck_assert_int_eq(kr_st_find(f, bn) != NULL, (mask >> l) & 1u);
+                }
+                const char *flags = kr_st_metadata(f, "biases");
+                ck_assert_uint_eq(strlen(flags), (size_t)(2 * L - 1));
+                for (int l = 0; l < L; l++) ck_assert_int_eq(flags[2 * l] == '1', (mask >> l) & 1u);
                 ck_assert_int_eq(kr_st_find(f, "data.mean")->dtype, dt ? KR_ST_F64 : KR_ST_F32);
                 kr_st_close(f);
                 kr_model_free(r);
                 kr_model_free(m);
             }
+}
+END_TEST
+
+/* A file as the code before per-layer biases wrote it (the same tensors, metadata without
+ * "biases") loads into the same model, value for value. */
+START_TEST(test_model_old_format)
+{
+    kr_model *m = random_model(3, true, 77);
+    kr_st_entry ent[] = {
+        {.name = "layers.0.weight", .dtype = KR_ST_F64, .ndim = 2, .shape = {5, 12}, .data = m->w[0]},
+        {.name = "layers.0.bias", .dtype = KR_ST_F64, .ndim = 1, .shape = {5}, .data = m->b[0]},
+        {.name = "layers.1.weight", .dtype = KR_ST_F64, .ndim = 2, .shape = {4, 5}, .data = m->w[1]},
+        {.name = "layers.2.weight", .dtype = KR_ST_F64, .ndim = 2, .shape = {1, 4}, .data = m->w[2]},
+        {.name = "data.mean", .dtype = KR_ST_F64, .ndim = 1, .shape = {12}, .data = m->mean},
+    };
+    kr_st_meta meta[] = {{"format", "kktrecon-mlp"}, {"dims", "12,5,4,1"}, {"first_bias", "true"},
+                         {"image_shape", "3,2,2"}, {"dtype", "F64"}};
+    const char *p = tpath("old.safetensors");
+    ck_assert_int_eq(kr_st_write(p, ent, 5, meta, 5), KR_OK);
+    kr_model *r;
+    ck_assert_int_eq(kr_model_load(p, &r), KR_OK);
+    ck_assert_int_eq(r->layers, 3);
+    ck_assert_uint_eq(kr_model_bias_mask(r), 1u);
+    for (int l = 0; l <= 3; l++) ck_assert_uint_eq(r->dims[l], m->dims[l]);
+    for (int l = 0; l < 3; l++)
+        ck_assert(memcmp(r->w[l], m->w[l], m->dims[l] * m->dims[l + 1] * sizeof(double)) == 0);
+    ck_assert(memcmp(r->b[0], m->b[0], 5 * sizeof(double)) == 0);
+    ck_assert(memcmp(r->mean, m->mean, 12 * sizeof(double)) == 0);
+    ck_assert(r->image_c == 3 && r->image_h == 2 && r->image_w == 2);
+    kr_model_free(r);
+    kr_model_free(m);
+}
+END_TEST
+
+/* A file the code before per-layer biases actually wrote: tests/fuzz/corpus/model/
+ * ours_f64.safetensors (tests/fuzz/make_seeds.c, committed before this change): 4-3-2-1, W_l[k]
+ * = 0.125 (k + 1) (−1 for the middle layer), b_1[k] = 0.01 k, image 1x2x2. */
+START_TEST(test_model_old_file)
+{
+    const char *src = getenv("KKTRECON_SOURCE_DIR");
+    char p[1024];
+    snprintf(p, sizeof p, "%s/tests/fuzz/corpus/model/ours_f64.safetensors", src ? src : "..");
+    kr_model *m;
+    ck_assert_msg(kr_model_load(p, &m) == KR_OK, "%s", kr_error_message());
+    ck_assert_int_eq(m->layers, 3);
+    ck_assert(m->dims[0] == 4 && m->dims[1] == 3 && m->dims[2] == 2 && m->dims[3] == 1);
+    ck_assert_uint_eq(kr_model_bias_mask(m), 1u);
+    for (int l = 0; l < 3; l++)
+        for (size_t k = 0; k < m->dims[l] * m->dims[l + 1]; k++)
+            ck_assert(m->w[l][k] == 0.125 * (double)(k + 1) * (l % 2 ? -1 : 1));
+    for (size_t k = 0; k < 3; k++) ck_assert(m->b[0][k] == 0.01 * (double)k);
+    ck_assert(m->image_c == 1 && m->image_h == 2 && m->image_w == 2);
+    kr_model_free(m);
 }
 END_TEST
 
@@ -447,7 +518,8 @@ START_TEST(test_model_sequential_and_guess)
     ck_assert_int_eq(m->layers, 3);
     ck_assert_uint_eq(m->dims[1], 2);
     ck_assert_uint_eq(m->dims[2], 3);
-    ck_assert(m->first_bias && m->b1[1] == 2.0 && m->w[0][5] == 1.25 && m->w[2][2] == 9.0);
+    ck_assert(m->b[0] && m->b[0][1] == 2.0 && m->w[0][5] == 1.25 && m->w[2][2] == 9.0);
+    ck_assert(!m->b[1] && !m->b[2] && m->dims[3] == 1);
     ck_assert(m->image_c == 1 && m->image_h == 28 && m->image_w == 28);
     kr_model_free(m);
 }
@@ -458,13 +530,23 @@ START_TEST(test_model_errors)
     double z[64] = {0};
     const char *p;
 #define E(nm, dt, r, c) {.name = nm, .dtype = dt, .ndim = 2, .shape = {r, c}, .data = z}
-    /* hidden-layer bias */
+    /* a bias without its weight, and a wrongly-shaped output bias */
     kr_st_entry hb[] = {E("layers.0.weight", KR_ST_F32, 3, 4), E("layers.1.weight", KR_ST_F32, 2, 3),
-                        {.name = "layers.1.bias", .dtype = KR_ST_F32, .ndim = 1, .shape = {2}, .data = z},
-                        E("layers.2.weight", KR_ST_F32, 1, 2)};
+                        {.name = "layers.2.bias", .dtype = KR_ST_F32, .ndim = 1, .shape = {2}, .data = z}};
     p = tpath("hbias.safetensors");
-    ck_assert_int_eq(kr_st_write(p, hb, 4, NULL, 0), KR_OK);
-    expect_load_error(p, "'layers.1.bias'", "bias only on the first layer");
+    ck_assert_int_eq(kr_st_write(p, hb, 3, NULL, 0), KR_OK);
+    expect_load_error(p, "'layers.2.bias'", "no weight 'layers.2.weight'");
+    kr_st_entry ob[] = {E("layers.0.weight", KR_ST_F32, 3, 4), E("layers.1.weight", KR_ST_F32, 2, 3),
+                        {.name = "layers.1.bias", .dtype = KR_ST_F32, .ndim = 1, .shape = {3}, .data = z}};
+    p = tpath("obias.safetensors");
+    ck_assert_int_eq(kr_st_write(p, ob, 3, NULL, 0), KR_OK);
+    expect_load_error(p, "'layers.1.bias'", "expected [2]");
+    /* metadata biases that disagree with the tensors */
+    kr_st_meta mb[] = {{"biases", "1,1"}};
+    kr_st_entry nb[] = {E("layers.0.weight", KR_ST_F32, 3, 4), E("layers.1.weight", KR_ST_F32, 2, 3)};
+    p = tpath("mbias.safetensors");
+    ck_assert_int_eq(kr_st_write(p, nb, 2, mb, 1), KR_OK);
+    expect_load_error(p, "biases \"1,1\"", "disagree");
 
     /* missing middle layer */
     kr_st_entry gap[] = {E("layers.0.weight", KR_ST_F32, 3, 4), E("layers.2.weight", KR_ST_F32, 1, 3)};
@@ -482,13 +564,16 @@ START_TEST(test_model_errors)
     kr_st_entry chain[] = {E("layers.0.weight", KR_ST_F32, 3, 4), E("layers.1.weight", KR_ST_F32, 1, 4)};
     p = tpath("chain.safetensors");
     ck_assert_int_eq(kr_st_write(p, chain, 2, NULL, 0), KR_OK);
-    expect_load_error(p, "'layers.1.weight'", "expected [1, 3]");
+    expect_load_error(p, "'layers.1.weight'", "expected [H, 3]");
 
-    /* output layer with 2 rows */
+    /* an output layer with 2 rows is a two-class model */
     kr_st_entry out2[] = {E("layers.0.weight", KR_ST_F32, 3, 4), E("layers.1.weight", KR_ST_F32, 2, 3)};
     p = tpath("out2.safetensors");
     ck_assert_int_eq(kr_st_write(p, out2, 2, NULL, 0), KR_OK);
-    expect_load_error(p, "'layers.1.weight'", "one output row");
+    kr_model *two;
+    ck_assert_int_eq(kr_model_load(p, &two), KR_OK);
+    ck_assert_uint_eq(two->dims[2], 2);
+    kr_model_free(two);
 
     /* wrongly-shaped first-layer bias and mean */
     kr_st_entry bb[] = {E("layers.0.weight", KR_ST_F32, 3, 4), E("layers.1.weight", KR_ST_F32, 1, 3),
@@ -562,6 +647,8 @@ int main(void)
     tcase_add_test(tc, test_open_errors);
     tcase_add_test(tc, test_read_errors);
     tcase_add_test(tc, test_model_roundtrip);
+    tcase_add_test(tc, test_model_old_format);
+    tcase_add_test(tc, test_model_old_file);
     tcase_add_test(tc, test_model_sequential_and_guess);
     tcase_add_test(tc, test_model_errors);
     suite_add_tcase(s, tc);

@@ -18,7 +18,9 @@
  *   (also in place, s NULL), dual_mul (with and without the row), axpby_sum_sq (row views on
  *   every other shape); 21 reductions between kr_ops_reduce_defer and kr_ops_reduce_flush
  *   (more than one finish kernel's worth, a second scal buffer in between), every slot as a
- *   lone reduction writes it; and that shape,
+ *   lone reduction writes it; the multiclass and regression ops class_sign (runner-up with
+ *   ties, including exact ties that must go to the lowest index), scale_rows, xent (2, 3, 10
+ *   classes) and regress (MSE and Huber, residuals on both sides of 1); and that shape,
  *   slot and dtype mismatches return KR_E_INVALID. At the end no tensor may have leaked.
  * Inputs are fresh random numbers each run (seed printed; KKTRECON_TEST_SEED repeats it),
  * written to the device and read back, so the references start from exactly the values the
@@ -614,6 +616,105 @@ START_TEST(test_logistic)
 }
 END_TEST
 
+/* Softmax cross-entropy over one-hot labels: every shape's columns are the classes (C >= 2;
+ * shapes with one column use C = 2 over the element count). */
+START_TEST(test_xent)
+{
+    kr_rng r;
+    kr_rng_seed(&r, kr_test_seed() ^ 0x120);
+    ctx cs[8];
+    int nc = contexts(cs);
+    char w[256];
+    static const size_t shapes[][2] = {{1, 2}, {3, 7}, {7, 10}, {33, 3}, {257, 10}, {5, 33}};
+    for (int c = 0; c < nc; c++)
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+            const size_t R = shapes[si][0], C = shapes[si][1], n = R * C;
+            const double s = 1.0 / (double)R;
+            tbuf phi, y, dphi, scal;
+            tb_init(&phi, &cs[c], R, C, si % 2, &r, -6, 6, "phi");
+            tb_init(&y, &cs[c], R, C, si % 2, &r, 0, 1, "y");
+            for (size_t i = 0; i < R; i++) {
+                const size_t k = kr_rng_u64(&r) % C;
+                for (size_t j = 0; j < C; j++) y.v[i * C + j] = j == k ? 1.0 : 0.0;
+            }
+            if (R > 2) phi.v[C + 1] = phi.v[C]; /* an exact tie in row 1 */
+            tb_sync(&y);
+            tb_sync(&phi);
+            tb_init(&dphi, &cs[c], R, C, false, &r, -1, 1, "dphi");
+            tb_init(&scal, &cs[c], 1, 4, false, &r, 7, 8, "scal");
+            double *got = xalloc(n), *want = xalloc(n), lw[2] = {0, 0};
+            for (size_t i = 0; i < R; i++) {
+                const double *p = phi.v + i * C, *yy = y.v + i * C;
+                double mx = -INFINITY, se = 0;
+                for (size_t j = 0; j < C; j++) mx = fmax(mx, p[j]);
+                for (size_t j = 0; j < C; j++) se += exp(p[j] - mx);
+                for (size_t j = 0; j < C; j++) {
+                    double other = -INFINITY;
+                    for (size_t k = 0; k < C; k++)
+                        if (k != j) other = fmax(other, p[k]);
+                    lw[0] += yy[j] * (mx + log(se) - p[j]);
+                    lw[1] += yy[j] > 0 && p[j] <= other ? 1 : 0;
+                    want[i * C + j] = s * (exp(p[j] - mx) / se - yy[j]);
+                }
+            }
+            ck_assert_int_eq(kr_op_xent(s, phi.t, y.t, dphi.t, scal.t, 1), KR_OK);
+            tag(w, sizeof w, "xent loss, errors", &cs[c], R, C, NULL);
+            check_scal(&scal, 1, 2, lw, cs[c].tol, w);
+            ck_assert_msg(scal.v[2] == lw[1], "%s: %g errors, want %g", w, scal.v[2], lw[1]);
+            tag(w, sizeof w, "xent dphi", &cs[c], R, C, NULL);
+            tb_get(&dphi, got, w);
+            check_close(w, got, want, n, cs[c].tol);
+            free(got);
+            free(want);
+            tb_free(&phi);
+            tb_free(&y);
+            tb_free(&dphi);
+            tb_free(&scal);
+        }
+}
+END_TEST
+
+/* MSE and Huber (delta 1), alternating over the shapes, residuals on both sides of ±1. */
+START_TEST(test_regress)
+{
+    kr_rng r;
+    kr_rng_seed(&r, kr_test_seed() ^ 0x121);
+    ctx cs[8];
+    int nc = contexts(cs);
+    char w[256];
+    for (int c = 0; c < nc; c++)
+        for (size_t si = 0; si < N_SHAPES; si++)
+            for (int huber = (int)(si % 2); huber < 2; huber += 2 - (int)(si % 2)) {
+                const size_t R = g_shapes[si][0], C = g_shapes[si][1], n = R * C;
+                const double s = 1.0 / (double)n;
+                tbuf phi, y, dphi, scal;
+                tb_init(&phi, &cs[c], R, C, si % 2, &r, -3, 3, "phi");
+                tb_init(&y, &cs[c], R, C, si % 2, &r, -1, 1, "y");
+                tb_init(&dphi, &cs[c], R, C, false, &r, -1, 1, "dphi");
+                tb_init(&scal, &cs[c], 1, 4, false, &r, 7, 8, "scal");
+                double *got = xalloc(n), *want = xalloc(n), lw[2] = {0, 0};
+                for (size_t i = 0; i < n; i++) {
+                    const double res = phi.v[i] - y.v[i], a = fabs(res);
+                    lw[0] += !huber ? res * res : a <= 1 ? 0.5 * res * res : a - 0.5;
+                    lw[1] += y.v[i] * phi.v[i] <= 0 ? 1 : 0;
+                    want[i] = s * (!huber ? 2 * res : fmax(-1.0, fmin(1.0, res)));
+                }
+                ck_assert_int_eq(kr_op_regress(huber, s, phi.t, y.t, dphi.t, scal.t, 0), KR_OK);
+                tag(w, sizeof w, huber ? "regress huber" : "regress mse", &cs[c], R, C, NULL);
+                check_scal(&scal, 0, 2, lw, cs[c].tol, w);
+                ck_assert_msg(scal.v[1] == lw[1], "%s: %g errors, want %g", w, scal.v[1], lw[1]);
+                tb_get(&dphi, got, w);
+                check_close(w, got, want, n, cs[c].tol);
+                free(got);
+                free(want);
+                tb_free(&phi);
+                tb_free(&y);
+                tb_free(&dphi);
+                tb_free(&scal);
+            }
+}
+END_TEST
+
 /* ---- optimisers ------------------------------------------------------------------------ */
 
 START_TEST(test_sgd)
@@ -875,6 +976,65 @@ END_TEST
 /* ---- counters (device.h): what the layer enqueued and waited for ---------------------- */
 
 /* ---- fused ops of the attack iteration (kkt.c) ----------------------------------------- */
+
+/* class_sign: +1 at the class, −1 at the runner-up (ties to the lowest index), and
+ * scale_rows, on awkward shapes with >= 2 columns, as views and not. */
+START_TEST(test_class_sign_scale_rows)
+{
+    kr_rng r;
+    kr_rng_seed(&r, kr_test_seed() ^ 0x122);
+    ctx cs[8];
+    int nc = contexts(cs);
+    char w[256];
+    static const size_t shapes[][2] = {{1, 2}, {3, 7}, {7, 3}, {7, 33}, {33, 10}, {257, 2}};
+    for (int c = 0; c < nc; c++)
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+            for (int view = 0; view < 2; view++) {
+                const size_t R = shapes[si][0], C = shapes[si][1], n = R * C;
+                tbuf phi, cls, sg, x, z, col;
+                tb_init(&phi, &cs[c], R, C, view, &r, -2, 2, "phi");
+                /* ties: round to a coarse grid in every other row (several equal maxima) */
+                for (size_t i = 0; i < R; i += 2)
+                    for (size_t j = 0; j < C; j++) phi.v[i * C + j] = round(phi.v[i * C + j]);
+                tb_sync(&phi);
+                tb_init(&cls, &cs[c], R, 1, view, &r, 0, 1, "cls");
+                for (size_t i = 0; i < R; i++) cls.v[i] = (double)(kr_rng_u64(&r) % C);
+                tb_sync(&cls);
+                tb_init(&sg, &cs[c], R, C, view, &r, -1, 1, "signs");
+                tb_init(&x, &cs[c], R, C, view, &r, -3, 3, "x");
+                tb_init(&z, &cs[c], R, C, view, &r, -1, 1, "z");
+                tb_init(&col, &cs[c], R, 1, view, &r, -2, 2, "c");
+                double *got = xalloc(n), *want = xalloc(n);
+                for (size_t i = 0; i < R; i++) {
+                    const size_t k = (size_t)cls.v[i];
+                    size_t js = C;
+                    for (size_t j = 0; j < C; j++)
+                        if (j != k && (js == C || phi.v[i * C + j] > phi.v[i * C + js])) js = j;
+                    for (size_t j = 0; j < C; j++)
+                        want[i * C + j] = j == k ? 1.0 : j == js ? -1.0 : 0.0;
+                }
+                ck_assert_int_eq(kr_op_class_sign(cls.t, phi.t, sg.t), KR_OK);
+                tag(w, sizeof w, "class_sign", &cs[c], R, C, view ? "(view)" : NULL);
+                tb_get(&sg, got, w);
+                for (size_t i = 0; i < n; i++)
+                    ck_assert_msg(got[i] == want[i], "%s: [%zu] = %g, want %g", w, i, got[i],
+                                  want[i]);
+                for (size_t i = 0; i < n; i++) want[i] = -0.375 * col.v[i / C] * x.v[i];
+                ck_assert_int_eq(kr_op_scale_rows(-0.375, col.t, x.t, z.t), KR_OK);
+                tag(w, sizeof w, "scale_rows", &cs[c], R, C, view ? "(view)" : NULL);
+                tb_get(&z, got, w);
+                check_close(w, got, want, n, cs[c].tol);
+                free(got);
+                free(want);
+                tb_free(&phi);
+                tb_free(&cls);
+                tb_free(&sg);
+                tb_free(&x);
+                tb_free(&z);
+                tb_free(&col);
+            }
+}
+END_TEST
 
 START_TEST(test_bias_act_forward)
 {
@@ -1215,6 +1375,9 @@ int main(void)
     tcase_add_test(tc, test_add_row_col_sum);
     tcase_add_test(tc, test_sum_sq_hinge);
     tcase_add_test(tc, test_logistic);
+    tcase_add_test(tc, test_xent);
+    tcase_add_test(tc, test_regress);
+    tcase_add_test(tc, test_class_sign_scale_rows);
     tcase_add_test(tc, test_sgd);
     tcase_add_test(tc, test_adam);
     tcase_add_test(tc, test_act_forward_rows);

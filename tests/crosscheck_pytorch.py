@@ -4,8 +4,15 @@
 Not part of the test suites (it needs PyTorch, which CI does not have). Usage:
 
     kktrecon kkt --model M.safetensors --candidates C.safetensors --alpha A --lambda-min L \\
-                 --out G.safetensors --precision double
-    python3 tests/crosscheck_pytorch.py M.safetensors C.safetensors A L G.safetensors
+                 --out G.safetensors --precision double [--objective OBJ]
+    python3 tests/crosscheck_pytorch.py M.safetensors C.safetensors A L G.safetensors [OBJ]
+
+OBJ is auto (default: binary for one output, multiclass for more), binary, multiclass or
+regression, as `kktrecon kkt --objective`. Multiclass and regression follow decoreco's
+get_kkt_loss (Buzaglo et al., NeurIPS 2023): multiclass output = λ (Φ_y − max_{j≠y} Φ_j) with the
+runner-up from values.scatter(1, y, −inf).max(1) (no gradient through the pick), regression
+output = λ Φ; biases on any layer (every parameter tensor in state_dict order enters the KKT
+term); regression has no λ_min term.
 
 It rebuilds the paper's loss (DESIGN.md §3) the way the paper's code does: g from
 torch.autograd.grad(Φ·λ·y / m, θ, create_graph=True), the ReLU forward exact and its
@@ -40,34 +47,54 @@ def read_safetensors(path):
 def main():
     model, cand, alpha, lmin = read_safetensors(sys.argv[1]), read_safetensors(sys.argv[2]), \
         float(sys.argv[3]), float(sys.argv[4])
+    objective = sys.argv[6] if len(sys.argv) > 6 else 'auto'
     L = sum(1 for k in model if k.startswith('layers.') and k.endswith('.weight'))
     W = [model['layers.%d.weight' % l].clone().requires_grad_(True) for l in range(L)]
-    b1 = model['layers.0.bias'].clone().requires_grad_(True) if 'layers.0.bias' in model else None
-    params = [W[0]] + ([b1] if b1 is not None else []) + W[1:]   # state_dict order
+    B = [model['layers.%d.bias' % l].clone().requires_grad_(True)
+         if 'layers.%d.bias' % l in model else None for l in range(L)]
+    params = []                                         # state_dict order: W_1, b_1, W_2, ...
+    for l in range(L):
+        params.append(W[l])
+        if B[l] is not None:
+            params.append(B[l])
+    C = W[L - 1].shape[0]
+    if objective == 'auto':
+        objective = 'binary' if C == 1 else 'multiclass'
 
     def act(z):
         sp = torch.log1p(torch.exp(-torch.abs(alpha * z))) / alpha + torch.relu(z)
         return torch.relu(z).detach() + (sp - sp.detach())
 
-    def phi(x):
+    def phi(x):                                         # m x C
         a = x
-        for l in range(L - 1):
-            z = a @ W[l].T + (b1 if (l == 0 and b1 is not None) else 0)
-            a = act(z)
-        return (a @ W[L - 1].T).squeeze(1)
+        for l in range(L):
+            z = a @ W[l].T + (B[l] if B[l] is not None else 0)
+            a = act(z) if l < L - 1 else z
+        return a
 
     x = cand['x'].clone().requires_grad_(True)
     lam = cand['lambda'].clone().requires_grad_(True)
     y, m = cand['y'], cand['x'].shape[0]
-    out = phi(x) * lam * y
+    values = phi(x)
+    if objective == 'regression':
+        out = values.squeeze(1) * lam
+    elif objective == 'multiclass':
+        yl = y.long().view(-1, 1)
+        phi_y = values.gather(1, yl).squeeze(1)
+        second = values.clone().scatter(1, yl, -torch.inf).max(dim=1)[0]
+        out = (phi_y - second) * lam
+    else:
+        out = values.squeeze(1) * lam * y
     g = torch.autograd.grad(out, params, grad_outputs=torch.ones_like(out) / m, create_graph=True)
-    per_tensor = [((p - gi) ** 2).sum() for p, gi in zip(params, g)]
+    per_tensor = [((p.detach() - gi) ** 2).sum() for p, gi in zip(params, g)]
     kkt = sum(per_tensor)
     prior = (torch.relu(x - 1) ** 2 + torch.relu(-1 - x) ** 2).sum()
-    dual = 5 * (torch.relu(lmin - lam) ** 2).sum()
+    dual = 5 * (torch.relu(lmin - lam) ** 2).sum() if objective != 'regression' \
+        else torch.zeros(())
     loss = kkt + prior + dual
     gx, gl = torch.autograd.grad(loss, [x, lam])
-    print('pytorch: loss %.17g  kkt %.17g  prior %.17g  lambda %.17g' % (loss, kkt, prior, dual))
+    print('pytorch (%s): loss %.17g  kkt %.17g  prior %.17g  lambda %.17g'
+          % (objective, loss, kkt, prior, dual))
     if len(sys.argv) > 5:
         ours = read_safetensors(sys.argv[5])
         worst = 0.0

@@ -199,14 +199,20 @@ double kr_test_tol(kr_dtype dt) { return dt == KR_F64 ? 1e-10 : 1e-4; }
 kr_model *kr_test_random_model(kr_rng *r, size_t d, const size_t *hidden, int nh, bool bias,
                                double gain)
 {
+    return kr_test_random_model_general(r, d, hidden, nh, 1, bias ? 1u : 0u, gain);
+}
+
+kr_model *kr_test_random_model_general(kr_rng *r, size_t d, const size_t *hidden, int nh,
+                                       size_t outputs, unsigned bias_mask, double gain)
+{
     kr_model *m = NULL;
-    ck_assert_int_eq(kr_model_new(d, hidden, nh, bias, &m), KR_OK);
+    ck_assert_int_eq(kr_model_new_general(d, hidden, nh, outputs, bias_mask, &m), KR_OK);
     for (int l = 0; l < m->layers; l++) {
         double sc = gain / sqrt((double)m->dims[l]);
         for (size_t q = 0; q < m->dims[l] * m->dims[l + 1]; q++) m->w[l][q] = kr_rng_normal(r) * sc;
     }
-    if (m->b1)
-        for (size_t j = 0; j < m->dims[1]; j++) m->b1[j] = kr_rng_normal(r) * 0.5;
+    for (int l = 0; l < m->layers; l++)
+        for (size_t j = 0; m->b[l] && j < m->dims[l + 1]; j++) m->b[l][j] = kr_rng_normal(r) * 0.5;
     return m;
 }
 
@@ -237,7 +243,7 @@ double kr_test_min_abs_preact(const kr_model *m, size_t n, const double *x,
         memcpy(a, x + i * m->dims[0], m->dims[0] * sizeof *a);
         for (int l = 0; l < m->layers - 1; l++) {
             for (size_t o = 0; o < m->dims[l + 1]; o++) {
-                double s = m->b1 && l == 0 ? m->b1[o] : 0;
+                double s = m->b[l] ? m->b[l][o] : 0;
                 for (size_t k = 0; k < m->dims[l]; k++) s += m->w[l][o * m->dims[l] + k] * a[k];
                 z[o] = s;
                 if (s != 0 || !ignore_exact_zeros) best = fmin(best, fabs(s));

@@ -60,5 +60,9 @@ int kr_test_run_suite(Suite *s, bool no_fork);
  * training init: every unit is alive and gradients are O(1), which finite differences need). */
 kr_model *kr_test_random_model(kr_rng *r, size_t d, const size_t *hidden, int nh, bool bias,
                                double gain);
+/* The same with C = outputs and a bias on layer l where bit l−1 of bias_mask is set (every bias
+ * N(0,1)·0.5). */
+kr_model *kr_test_random_model_general(kr_rng *r, size_t d, const size_t *hidden, int nh,
+                                       size_t outputs, unsigned bias_mask, double gain);
 
 #endif

@@ -45,6 +45,11 @@ kr_status kr_attack_eval_point(kr_device *dev, kr_dtype dt, const char *model_pa
                                const char *candidates_path, const kr_kkt_opts *o,
                                const char *out_path, kr_kkt_loss *loss);
 
+/* attack.objective resolved for the model (AUTO: binary for one output, multiclass for more);
+ * KR_E_INVALID naming the model file when it does not fit the model's outputs. */
+kr_status kr_attack_objective(const kr_config *cfg, const kr_model *model, const char *path,
+                              kr_objective *out);
+
 /* m: attack.candidates, else twice the training-set size the model's metadata reports, else
  * 4 · data.per_class. */
 size_t kr_attack_candidate_count(const kr_config *cfg, const char *model_path);

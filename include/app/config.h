@@ -14,6 +14,7 @@
 
 #include "device/device.h"
 #include "base/model.h"
+#include "base/kkt_types.h" /* kr_objective */
 #include "base/status.h"
 #include "nn/optim.h" /* kr_optimizer */
 
@@ -29,11 +30,13 @@ typedef struct kr_config {
         char task[128];     /* odd_even | vehicles_animals | clothing_footwear | "A/B" ids */
         long per_class;     /* training samples per binary class (first k in file order) */
         long test_per_class;
+        uint64_t shuffle_seed; /* 0 = file order; else decoreco's shuffle of the selection */
     } data;
     struct {
         size_t hidden[KR_MAX_LAYERS]; /* hidden widths */
         int n_hidden;
         bool first_bias;
+        bool later_biases; /* a bias on every layer after the first (nn.Linear's default) */
         double init_scale; /* std of W1, b1 */
     } model;
     struct {
@@ -42,6 +45,8 @@ typedef struct kr_config {
         double lr;
         double lr_max;      /* adaptive schedule: cap for lr growth; 0 = constant lr */
         double stop_loss;   /* stop once the train loss is below this (0 = never) */
+        int loss;           /* -1 = auto (from the task), else a kr_loss */
+        double weight_decay;
         kr_dtype precision;
         long log_every;
     } train;
@@ -54,6 +59,7 @@ typedef struct kr_config {
         double lambda_min;
         double alpha;
         kr_act activation;
+        kr_objective objective; /* auto | binary | multiclass | regression */
         kr_optimizer optimizer;
         uint64_t seed;
         char points_file[1024]; /* "" = one run; else a CSV of points (attack_points.c) */

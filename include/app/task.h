@@ -12,8 +12,9 @@
 #include "app/config.h"
 #include "io/data.h"
 
-/* Loads split `split` of the configured dataset, selects the binary task (data.per_class
- * samples per class for train, data.test_per_class for test) and subtracts `mean` of mean_d
+/* Loads split `split` of the configured dataset, selects the task (binary, multiclass or
+ * regression; data.per_class samples per class or group for train, data.test_per_class for
+ * test), shuffles it when data.shuffle_seed != 0, and subtracts `mean` of mean_d
  * values (if NULL, computes the set's own mean into *mean_out, which the caller frees).
  * A mean whose size is not the set's image size is refused before it is read. */
 kr_status kr_task_load_set(const kr_config *cfg, kr_split split, const double *mean,

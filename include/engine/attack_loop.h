@@ -24,9 +24,15 @@
 
 /* The candidates' labels: the first half −1, the rest +1 (DESIGN §3); y has m values. */
 void kr_attack_labels(size_t m, double *y);
+/* The same for an objective (resolved): binary as above; multiclass equal class blocks
+ * y_i = ⌊i·C/m⌋ (0…0, 1…1, …; decoreco's for m a multiple of C); regression 0 (unused). */
+void kr_attack_labels_obj(kr_objective obj, size_t C, size_t m, double *y);
 /* A run's starting point, from one stream seeded with `seed`: X ~ N(0,1)·init_scale (m × D,
  * row-major) into host[0 .. m·D), then λ ~ U[0,1) into host[m·D .. m·D + m). */
 void kr_attack_init(uint64_t seed, double init_scale, size_t m, size_t d, double *host);
+/* The same for an objective: regression draws λ ~ N(0,1) instead (decoreco). */
+void kr_attack_init_obj(kr_objective obj, uint64_t seed, double init_scale, size_t m, size_t d,
+                        double *host);
 
 /* The settings of the loop (the objective's are in the kr_kkt object). */
 typedef struct kr_attack_loop_opts {
@@ -95,17 +101,20 @@ typedef struct kr_attack_points_job {
     double *y;
 } kr_attack_points_job;
 
-/* Sets up P points of m candidates on the model (activation act for all). On failure nothing
+/* Sets up P points of m candidates on the model (activation act and objective for all, AUTO
+ * resolved from the model's outputs; labels and starts as a single run's). On failure nothing
  * is left allocated. */
 kr_status kr_attack_points_new(kr_device *dev, kr_dtype dt, const kr_model *model, kr_act act,
-                               const kr_attack_point *pts, size_t P, size_t m,
-                               kr_attack_points_job *job);
+                               kr_objective objective, const kr_attack_point *pts, size_t P,
+                               size_t m, kr_attack_points_job *job);
 void kr_attack_points_free(kr_attack_points_job *job);
 
 /* The objective at one point: loss terms and, when gx / glambda are non-NULL, the gradients
- * (m×D, m doubles) of the model in dtype dt at X = x (m×D), λ = lambda (m), labels y (m, ±1).
- * Refuses non-finite x or λ and labels other than ±1 naming the element (`what` names the
- * source in messages, e.g. a file). */
+ * (m×D, m doubles) of the model in dtype dt at X = x (m×D), λ = lambda (m), labels y (m: ±1
+ * binary, a class index multiclass, unused regression) under o->objective (AUTO resolved from
+ * the model's outputs). Refuses an objective that does not fit the model, non-finite x or λ and
+ * labels the objective cannot use, naming the element (`what` names the source in messages,
+ * e.g. a file). */
 kr_status kr_attack_eval_at(kr_device *dev, kr_dtype dt, const kr_model *model,
                             const kr_kkt_opts *o, size_t m, const double *x,
                             const double *lambda, const double *y, const char *what,

@@ -4,7 +4,9 @@
  * Written once over tensor/blas/ops: every product is a GEMM, everything else an element-wise
  * op. The float64 per-candidate reference is ref/kkt_ref.h; the objective's types (kr_kkt_opts,
  * kr_kkt_loss) are base/kkt_types.h, shared by both.
- * Shapes (row-major): X m×D, λ m×1, y m×1 (±1), W_l H_l×H_{l−1}, b_1 1×H_1.
+ * Shapes (row-major): X m×D, λ m×1, y m×1, W_l H_l×H_{l−1}, b_l 1×H_l (any layer), C = H_L.
+ * Objectives (base/kkt_types.h): binary (y = ±1, C = 1), multiclass (y = class index, C >= 2),
+ * regression (y unused, C = 1, no λ_min term).
  *
  * Points: one object can evaluate P attack runs ("points", each with its own α and λ_min, the
  * same model, activation and labels) at once. Their candidates are stacked by rows: X is
@@ -27,11 +29,18 @@ typedef struct kr_kkt_point {
     double lambda_min; /* λ_min of the dual-feasibility term */
 } kr_kkt_point;
 
-/* Uploads θ in dtype dt, the labels y (m doubles, ±1) and allocates the workspace. */
+/* Uploads θ in dtype dt, the labels y (m doubles: ±1 binary, a class index 0..C−1
+ * multiclass, unused and may be NULL for regression) and allocates the workspace. The
+ * objective is o->objective (AUTO: binary for C = 1, multiclass otherwise). */
 kr_status kr_kkt_new(kr_device *dev, kr_dtype dt, const kr_model *m, const kr_kkt_opts *o,
                      size_t mc, const double *y, kr_kkt **out);
 /* P points of m_per_point candidates each (P·m_per_point rows); y: m_per_point doubles, the
- * labels of every point. kr_kkt_new is this with P = 1. */
+ * labels of every point (as kr_kkt_new). kr_kkt_new is this with P = 1. KR_E_INVALID when the
+ * objective does not fit the model's outputs or a label does not fit the objective. */
+kr_status kr_kkt_new_objective(kr_device *dev, kr_dtype dt, const kr_model *m, kr_act act,
+                               kr_objective objective, const kr_kkt_point *points, size_t P,
+                               size_t m_per_point, const double *y, kr_kkt **out);
+/* kr_kkt_new_objective with KR_OBJ_AUTO. */
 kr_status kr_kkt_new_points(kr_device *dev, kr_dtype dt, const kr_model *m, kr_act act,
                             const kr_kkt_point *points, size_t P, size_t m_per_point,
                             const double *y, kr_kkt **out);

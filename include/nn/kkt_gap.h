@@ -3,7 +3,7 @@
  *
  * What it computes, in float64 on the host:
  *   gap = min_{λ ≥ 0} ‖θ − Σ_i λ_i ỹ_i ∇θΦ(θ; x_i)‖ / ‖θ‖
- * where θ is every parameter tensor (W_1, b_1 if present, W_2, ..., W_L) and ∇θΦ uses the
+ * where θ is every parameter tensor (W_1, b_1, W_2, b_2, ..., every bias present) and ∇θΦ uses the
  * exact ReLU derivative [z > 0]. With J_i = ỹ_i ∇θΦ(θ; x_i) this is the non-negative least
  * squares problem  min_{λ ≥ 0} f(λ),  f(λ) = ‖θ‖² − 2 cᵀλ + λᵀ K λ,  K_ij = ⟨J_i, J_j⟩,
  * c_i = ⟨θ, J_i⟩, solved on the n × n Gram matrix by cyclic coordinate descent. Small gap:
@@ -45,11 +45,11 @@ typedef struct kr_kkt_gap_result {
                             divided by max_i |c_i|, at the returned λ */
     /* ‖r_p‖² / ‖θ‖² per tensor, r = θ − Σ λ_i J_i, in state_dict order W_1, b_1 (if
      * present), W_2, ..., W_L; they sum to gap². n_tensors = 0 from kr_kkt_gap_nnls. */
-    double per_tensor[KR_MAX_LAYERS + 1];
+    double per_tensor[2 * KR_MAX_LAYERS];
     /* ‖r_p‖ / ‖θ_p‖ per tensor, same order (NaN for an all-zero tensor): how much of each
      * tensor the combination explains. Training from a small W_1 leaves the deeper layers
      * near their random initialisation for a long time, which shows up here. */
-    double per_tensor_rel[KR_MAX_LAYERS + 1];
+    double per_tensor_rel[2 * KR_MAX_LAYERS];
     int n_tensors;
 } kr_kkt_gap_result;
 

@@ -317,8 +317,8 @@ class Model:
     @classmethod
     def from_arrays(cls, weights, biases=None, mean=None, image_shape=None):
         """weights[l]: the (dims[l+1], dims[l]) matrix of layer l as nn.Linear stores it;
-        biases: None or a list with None or a vector per layer (the first layer only, in this
-        version); mean: the train mean image (D values) or None."""
+        biases: None or a list with None or a vector per layer (any layer); mean: the train
+        mean image (D values) or None."""
         ws = [_numpy(w) for w in weights]
         if len(ws) < 2:
             raise Error(-1, f"a model has at least 2 layers, got {len(ws)}")

@@ -107,12 +107,14 @@ kktrecon_status kktrecon_attack(const kktrecon_model *m, kktrecon_device *dev,
     KR_TRY_GOTO(kr_alloc((void **)&labels, "attack labels", mc, 1, sizeof *labels));
     KR_TRY_GOTO(kr_alloc((void **)&host, "attack candidates on the host", mc, d + 1,
                          sizeof *host));
-    kr_attack_labels(mc, labels);
-    const kr_kkt_opts o = {c.attack.activation, c.attack.alpha, c.attack.lambda_min};
+    kr_objective obj;
+    KR_TRY_GOTO(kr_attack_objective(&c, m->m, "the model", &obj));
+    kr_attack_labels_obj(obj, m->m->dims[m->m->layers], mc, labels);
+    const kr_kkt_opts o = {c.attack.activation, c.attack.alpha, c.attack.lambda_min, obj};
     KR_TRY_GOTO(kr_kkt_new(dev->dev, dt, m->m, &o, mc, labels, &kkt));
     KR_TRY_GOTO(kr_checkpoint_state_new(dev->dev, dt, mc, d, c.attack.optimizer == KR_OPT_ADAM,
                                         &s));
-    kr_attack_init(c.attack.seed, c.attack.init_scale, mc, d, host);
+    kr_attack_init_obj(obj, c.attack.seed, c.attack.init_scale, mc, d, host);
     KR_TRY_GOTO(kr_tensor_write(s.x, host));
     KR_TRY_GOTO(kr_tensor_write(s.lambda, host + mc * d));
 
@@ -169,7 +171,8 @@ kktrecon_status kktrecon_kkt(const kktrecon_model *m, kktrecon_device *dev,
     api_resolved(cfg, dev->dev, &c);
     API_TRY(kr_config_validate(&c));
     API_TRY(kr_device_check_dtype(dev->dev, c.attack.precision));
-    const kr_kkt_opts o = {c.attack.activation, c.attack.alpha, c.attack.lambda_min};
+    const kr_kkt_opts o = {c.attack.activation, c.attack.alpha, c.attack.lambda_min,
+                           c.attack.objective};
     kr_kkt_loss l;
     API_TRY(kr_attack_eval_at(dev->dev, c.attack.precision, m->m, &o, count, x, lambda, y, fn,
                               &l, grad_x, grad_lambda));
@@ -226,7 +229,8 @@ kktrecon_status kktrecon_attack_points(const kktrecon_model *m, kktrecon_device 
     KR_TRY_GOTO(kr_attack_points_configs_table(&c, &t, "points", pc));
     KR_TRY_GOTO(kr_alloc((void **)&pts, "points", P, 1, sizeof *pts));
     for (size_t p = 0; p < P; p++) pts[p] = kr_attack_points_values(&pc[p]);
-    KR_TRY_GOTO(kr_attack_points_new(dev->dev, dt, m->m, c.attack.activation, pts, P, mc, &job));
+    KR_TRY_GOTO(kr_attack_points_new(dev->dev, dt, m->m, c.attack.activation, c.attack.objective,
+                                     pts, P, mc, &job));
     KR_TRY_GOTO(kr_alloc((void **)&loss, "point losses", P, 1, sizeof *loss));
     KR_TRY_GOTO(kr_alloc_zero((void **)&div, "point status", P, 1, sizeof *div));
     api_hook h = {progress, user, c.attack.iterations, -1};

@@ -38,26 +38,22 @@ kktrecon_status kktrecon_model_new(int layers, const size_t *dims, kktrecon_dtyp
     for (int l = 0; l <= layers; l++)
         if (dims[l] == 0)
             return api_status(KR_FAIL(KR_E_INVALID, "%s: dims[%d] is 0", fn, l));
-    if (dims[layers] != 1)
-        return api_status(KR_FAIL(KR_E_INVALID, "%s: dims[%d] = %zu outputs; this version has "
-                                  "one output (a binary classifier)", fn, layers, dims[layers]));
     for (int l = 0; l < layers; l++)
         if (!weights[l]) return api_status(KR_FAIL(KR_E_INVALID, "%s: weights[%d] is NULL", fn, l));
-    for (int l = 1; biases && l < layers; l++)
-        if (biases[l])
-            return api_status(KR_FAIL(KR_E_INVALID, "%s: biases[%d] is given; this version has a "
-                                      "bias on the first layer only (DESIGN §2)", fn, l));
+    unsigned mask = 0;
+    for (int l = 0; biases && l < layers; l++)
+        if (biases[l]) mask |= 1u << l;
     kktrecon_model *h = calloc(1, sizeof *h);
     if (!h) return api_status(KR_FAIL(KR_E_NOMEM, "model handle"));
     kr_status st;
-    KR_TRY_GOTO(kr_model_new(dims[0], dims + 1, layers - 1, biases && biases[0], &h->m));
+    KR_TRY_GOTO(kr_model_new_general(dims[0], dims + 1, layers - 1, dims[layers], mask, &h->m));
     for (int l = 0; l < layers; l++) {
         api_widen(dtype, weights[l], dims[l] * dims[l + 1], h->m->w[l]);
         KR_TRY_GOTO(check_finite(h->m->w[l], dims[l] * dims[l + 1], "weight", l));
-    }
-    if (h->m->b1) {
-        api_widen(dtype, biases[0], dims[1], h->m->b1);
-        KR_TRY_GOTO(check_finite(h->m->b1, dims[1], "bias", 0));
+        if (h->m->b[l]) {
+            api_widen(dtype, biases[l], dims[l + 1], h->m->b[l]);
+            KR_TRY_GOTO(check_finite(h->m->b[l], dims[l + 1], "bias", l));
+        }
     }
     if (mean) {
         api_widen(dtype, mean, dims[0], h->m->mean);
@@ -144,7 +140,7 @@ kktrecon_status kktrecon_model_weight(const kktrecon_model *m, int layer, double
 
 int kktrecon_model_has_bias(const kktrecon_model *m, int layer)
 {
-    return m && layer == 0 && m->m->b1 != NULL;
+    return m && layer >= 0 && layer < m->m->layers && m->m->b[layer] != NULL;
 }
 
 kktrecon_status kktrecon_model_bias(const kktrecon_model *m, int layer, double *out)
@@ -155,7 +151,7 @@ kktrecon_status kktrecon_model_bias(const kktrecon_model *m, int layer, double *
     if (!kktrecon_model_has_bias(m, layer))
         return api_status(KR_FAIL(KR_E_INVALID, "kktrecon_model_bias: layer %d has no bias",
                                   layer));
-    memcpy(out, m->m->b1, m->m->dims[1] * sizeof *out);
+    memcpy(out, m->m->b[layer], m->m->dims[layer + 1] * sizeof *out);
     return KKTRECON_OK;
 }
 

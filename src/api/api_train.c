@@ -94,13 +94,15 @@ kktrecon_status kktrecon_train(kktrecon_device *dev, const kktrecon_config *cfg,
     hm->n_train = n;
 
     api_train_hook hk = {progress, user, cf.train.steps, 0};
-    const kr_train_loop_opts lo = {cf.train.precision, cf.train.steps, cf.train.lr,
-                                   cf.train.lr_max, cf.train.stop_loss, cf.train.log_every};
+    /* Binary data (y = ±1): the logistic loss, with train.weight_decay. */
+    const kr_train_loop_opts lo = {cf.train.precision, KR_LOSS_LOGISTIC, cf.train.weight_decay,
+                                   cf.train.steps,     cf.train.lr,      cf.train.lr_max,
+                                   cf.train.stop_loss, cf.train.log_every};
     KR_TRY_GOTO(kr_train_loop_run(dev->dev, &lo, hm->m, n, s.x, s.y, on_step, &hk, &r));
     const bool interrupted = r.interrupted;
     const long steps = r.steps;
     const double seconds = r.seconds;
-    KR_TRY_GOTO(kr_train_loop_stats(dev->dev, cf.train.precision, hm->m, n, s.x, s.y, 0, NULL,
+    KR_TRY_GOTO(kr_train_loop_stats(dev->dev, &lo, hm->m, n, s.x, s.y, 0, NULL,
                                     NULL, &r));
     if (result) {
         memset(result, 0, sizeof *result);

@@ -39,6 +39,18 @@ static void log_json(FILE *f, long it, const kr_kkt_loss *l, double seconds)
 
 /* Candidate count: attack.candidates, else twice the training-set size the model reports
  * (metadata n_train), else twice 2·data.per_class. */
+kr_status kr_attack_objective(const kr_config *cfg, const kr_model *model, const char *path,
+                              kr_objective *out)
+{
+    const size_t C = model->dims[model->layers];
+    *out = kr_objective_resolve(cfg->attack.objective, C);
+    if (*out == KR_OBJ_AUTO)
+        return KR_FAIL(KR_E_INVALID, "attack.objective = %s does not fit %s, a model with %zu "
+                       "output(s): binary and regression need 1, multiclass 2 or more",
+                       kr_objective_name(cfg->attack.objective), path, C);
+    return KR_OK;
+}
+
 size_t kr_attack_candidate_count(const kr_config *cfg, const char *model_path)
 {
     if (cfg->attack.candidates > 0) return (size_t)cfg->attack.candidates;
@@ -58,7 +70,7 @@ size_t kr_attack_candidate_count(const kr_config *cfg, const char *model_path)
 static const char *const ATTACK_IDENTITY[] = {
     "attack.lr_x", "attack.lr_lambda", "attack.momentum", "attack.init_scale",
     "attack.lambda_min", "attack.alpha", "attack.activation", "attack.optimizer", "attack.seed",
-    "attack.precision", NULL};
+    "attack.precision", "attack.objective", NULL};
 static const char *const ATTACK_SETTINGS[] = {"attack.iterations", "attack.checkpoint_every",
                                               "attack.log_every", NULL};
 
@@ -179,10 +191,12 @@ kr_status kr_attack_run(const kr_config *cfg, kr_device *dev, const char *model_
     KR_TRY_GOTO(build_run(cfg, dev, model_path, m, &run));
     if (resume) KR_TRY_GOTO(kr_rundir_check_identity(&rd, run));
     KR_TRY_GOTO(kr_rundir_write_run(&rd, run));
-    const kr_kkt_opts o = {cfg->attack.activation, cfg->attack.alpha, cfg->attack.lambda_min};
+    kr_objective obj;
+    KR_TRY_GOTO(kr_attack_objective(cfg, model, model_path, &obj));
+    const kr_kkt_opts o = {cfg->attack.activation, cfg->attack.alpha, cfg->attack.lambda_min, obj};
     KR_TRY_GOTO(kr_alloc((void **)&y, "attack labels", m, 1, sizeof *y));
     KR_TRY_GOTO(kr_alloc((void **)&host, "attack candidates on the host", m, d + 1, sizeof *host));
-    kr_attack_labels(m, y);
+    kr_attack_labels_obj(obj, model->dims[model->layers], m, y);
     KR_TRY_GOTO(kr_kkt_new(dev, dt, model, &o, m, y, &kkt));
     KR_TRY_GOTO(kr_checkpoint_state_new(dev, dt, m, d, cfg->attack.optimizer == KR_OPT_ADAM, &s));
     const kr_checkpoint_info ck = {model_path, o, cfg->attack.seed,
@@ -200,7 +214,7 @@ kr_status kr_attack_run(const kr_config *cfg, kr_device *dev, const char *model_
         KR_TRY_GOTO(kr_checkpoint_trim_log(log_path, start));
         kr_log_info("attack: resuming %s at iteration %ld", ck_path, start);
     } else {
-        kr_attack_init(cfg->attack.seed, cfg->attack.init_scale, m, d, host);
+        kr_attack_init_obj(obj, cfg->attack.seed, cfg->attack.init_scale, m, d, host);
         KR_TRY_GOTO(kr_tensor_write(s.x, host));
         KR_TRY_GOTO(kr_tensor_write(s.lambda, host + m * d));
         remove(log_path);
@@ -296,6 +310,12 @@ kr_status kr_attack_eval_point(kr_device *dev, kr_dtype dt, const char *model_pa
     kr_status st;
     KR_TRY(kr_model_load(model_path, &model));
     KR_TRY_GOTO(kr_candidates_load(candidates_path, &m, &d, &x, &lambda, &y));
+    const kr_objective obj = kr_objective_resolve(o->objective, model->dims[model->layers]);
+    if (obj == KR_OBJ_AUTO) {
+        st = KR_FAIL(KR_E_INVALID, "objective %s does not fit %s, a model with %zu output(s)",
+                     kr_objective_name(o->objective), model_path, model->dims[model->layers]);
+        goto fail;
+    }
     if (d != model->dims[0]) {
         st = KR_FAIL(KR_E_INVALID, "%s: candidates have %zu values each but the model %s takes "
                      "%zu inputs", candidates_path, d, model_path, model->dims[0]);
@@ -323,9 +343,10 @@ kr_status kr_attack_eval_point(kr_device *dev, kr_dtype dt, const char *model_pa
         {"alpha", alpha},
         {"lambda_min", lmin},
         {"activation", o->act == KR_ACT_SOFTPLUS ? "softplus" : "relu"},
+        {"objective", kr_objective_name(obj)},
         {"precision", kr_dtype_name(dt)},
-        {"per_tensor_order", model->b1 ? "layers.0.weight, layers.0.bias, layers.1.weight, ..."
-                                       : "layers.0.weight, layers.1.weight, ..."},
+        {"per_tensor_order", "state_dict order: layers.0.weight, layers.0.bias (if present), "
+                             "layers.1.weight, ..."},
         {"device", kr_device_describe(dev)},
     };
     st = kr_st_write(out_path, e, sizeof e / sizeof e[0], meta, sizeof meta / sizeof meta[0]);

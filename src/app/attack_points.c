@@ -283,11 +283,14 @@ kr_status kr_attack_points_batch(const kr_config *cfg, kr_device *dev, const cha
 
     KR_TRY_GOTO(kr_alloc((void **)&y, "labels", m, 1, sizeof *y));
     KR_TRY_GOTO(kr_alloc((void **)&yrep, "labels of the batch", P, m, sizeof *yrep));
-    kr_attack_labels(m, y);
+    kr_objective obj;
+    KR_TRY_GOTO(kr_attack_objective(cfg, model, model_path, &obj));
+    kr_attack_labels_obj(obj, model->dims[model->layers], m, y);
     for (size_t p = 0; p < P; p++) memcpy(yrep + p * m, y, m * sizeof *y);
     KR_TRY_GOTO(kr_alloc((void **)&kp, "points", P, 1, sizeof *kp));
     for (size_t p = 0; p < P; p++) kp[p] = (kr_kkt_point){pc[p].attack.alpha, pc[p].attack.lambda_min};
-    KR_TRY_GOTO(kr_kkt_new_points(dev, dt, model, cfg->attack.activation, kp, P, m, y, &kkt));
+    KR_TRY_GOTO(kr_kkt_new_objective(dev, dt, model, cfg->attack.activation, obj, kp, P, m, y,
+                                     &kkt));
     KR_TRY_GOTO(kr_checkpoint_state_new(dev, dt, P * m, d, false, &s));
     KR_TRY_GOTO(kr_alloc((void **)&r.host, "batch state on the host", P * m, d + 1, sizeof *r.host));
     KR_TRY_GOTO(per_row(dev, dt, pc, P, m, lr_x_of, "lr_x per row", &lrx));
@@ -295,7 +298,8 @@ kr_status kr_attack_points_batch(const kr_config *cfg, kr_device *dev, const cha
     KR_TRY_GOTO(per_row(dev, dt, pc, P, m, momentum_of, "momentum per row", &mom));
     r.lrx = lrx;
     r.lrl = lrl;
-    const kr_checkpoint_info ck = {model_path, {cfg->attack.activation, kp[0].alpha, kp[0].lambda_min},
+    const kr_checkpoint_info ck = {model_path,
+                                   {cfg->attack.activation, kp[0].alpha, kp[0].lambda_min, obj},
                                    pc[0].attack.seed, "sgd", kr_device_describe(dev)};
 
     long start = 0;
@@ -316,7 +320,7 @@ kr_status kr_attack_points_batch(const kr_config *cfg, kr_device *dev, const cha
     } else {
         /* Point p starts where a single run with its seed starts. */
         for (size_t p = 0; p < P; p++) {
-            kr_attack_init(pc[p].attack.seed, pc[p].attack.init_scale, m, d, r.host);
+            kr_attack_init_obj(obj, pc[p].attack.seed, pc[p].attack.init_scale, m, d, r.host);
             kr_tensor xv = kr_tensor_rows(s.x, p * m, m), lv = kr_tensor_rows(s.lambda, p * m, m);
             KR_TRY_GOTO(kr_tensor_write(&xv, r.host));
             KR_TRY_GOTO(kr_tensor_write(&lv, r.host + m * d));
@@ -391,7 +395,7 @@ kr_status kr_attack_points_batch(const kr_config *cfg, kr_device *dev, const cha
             kr_attack_state ps = point_state(&s, p, m, v);
             const kr_checkpoint_info pk = {model_path,
                                            {pc[p].attack.activation, pc[p].attack.alpha,
-                                            pc[p].attack.lambda_min},
+                                            pc[p].attack.lambda_min, obj},
                                            pc[p].attack.seed, "sgd", kr_device_describe(dev)};
             snprintf(path, sizeof path, "%s/candidates.safetensors", b->dirs[p]);
             KR_TRY_GOTO(kr_checkpoint_write(path, &ps, y, total, &pk));
@@ -443,7 +447,8 @@ kr_status kr_attack_points_run(const kr_config *cfg, kr_device *dev, const char 
     }
     char mm[32];
     snprintf(mm, sizeof mm, "%zu", m);
-    static const char *const IDENTITY[] = {"attack.activation", "attack.precision", NULL};
+    static const char *const IDENTITY[] = {"attack.activation", "attack.precision",
+                                           "attack.objective", NULL};
     KR_TRY_GOTO(kr_runid_add_file(run, "model", model_path));
     KR_TRY_GOTO(kr_runid_add_file(run, "attack.points_file", cfg->attack.points_file));
     KR_TRY_GOTO(kr_runid_add(run, true, "attack.candidates", mm));

@@ -151,7 +151,7 @@ static kr_status work_open(kr_device *dev, kr_dtype dt, const kr_bench_opts *o, 
         w->flops = kr_mlp_step_flops(w->m, o->n);
     } else {
         for (size_t i = 0; i < rows; i++) y[i] = i < rows / 2 ? -1.0 : 1.0;
-        kr_kkt_opts ko = {KR_ACT_RELU, 19.2, 0.42};
+        kr_kkt_opts ko = {KR_ACT_RELU, 19.2, 0.42, KR_OBJ_AUTO};
         KR_TRY_GOTO(kr_kkt_new(dev, dt, w->m, &ko, o->m, y, &w->k));
         KR_TRY_GOTO(kr_tensor_new(dev, dt, o->m, o->d, "X", &w->x));
         KR_TRY_GOTO(kr_tensor_new(dev, dt, o->m, o->d, "dX", &w->gx));

@@ -44,7 +44,7 @@ enum { EXIT_USAGE = 2, EXIT_INTERRUPTED = 130 };
 #define MAX_MULTI 64
 
 typedef struct flags {
-    const char *config, *out, *model, *device, *precision, *activation;
+    const char *config, *out, *model, *device, *precision, *activation, *objective;
     const char *alpha, *lambda_min;
     const char *sets[MAX_MULTI];
     int n_sets;
@@ -69,7 +69,8 @@ typedef struct flag_def {
 
 static const flag_def FLAGS[] = {
     FV("config", config), FV("out", out), FV("model", model), FV("device", device),
-    FV("precision", precision), FV("activation", activation), FV("alpha", alpha),
+    FV("precision", precision), FV("activation", activation), FV("objective", objective),
+    FV("alpha", alpha),
     FV("lambda-min", lambda_min), FV("what", what), FV("size", size), FV("reps", reps),
     FV("repeat", reps), FV("json", json), FV("price-per-hour", price), FV("budget", budget),
     FV("top-k", top_k), FV("top-by", top_by), FV("devices", devices),
@@ -350,8 +351,8 @@ static int cmd_kkt(int argc, char **argv)
 {
     flags f;
     int rc = parse_flags(argc, argv, "kkt",
-                         "model candidates alpha lambda-min out precision activation device "
-                         "overwrite quiet", &f);
+                         "model candidates alpha lambda-min out precision activation objective "
+                         "device overwrite quiet", &f);
     if (rc) return rc;
     if (f.help) return help_for("kkt");
     if (!need("kkt", "model", f.model) || !need("kkt", "out", f.out) ||
@@ -381,6 +382,15 @@ static int cmd_kkt(int argc, char **argv)
     }
     cfg.attack.precision = strcmp(prec, "double") ? KR_F32 : KR_F64;
     cfg.attack.activation = strcmp(act, "relu") ? KR_ACT_SOFTPLUS : KR_ACT_RELU;
+    if (f.objective) {
+        char set[96];
+        snprintf(set, sizeof set, "attack.objective=%s", f.objective);
+        if (kr_config_set(&cfg, set) != KR_OK) {
+            fprintf(stderr, "kktrecon kkt: --objective '%s': expected auto, binary, multiclass or "
+                    "regression\n", f.objective);
+            return EXIT_USAGE;
+        }
+    }
     /* --out is one file, replaced atomically at success; an existing one (a model, another
      * result) only with --overwrite, and never a folder. */
     struct stat sb;
@@ -399,7 +409,8 @@ static int cmd_kkt(int argc, char **argv)
     kr_status st = KR_OK;
     kr_device *dev = NULL;
     if (st == KR_OK) st = open_device(&f, NULL, &dev);
-    kr_kkt_opts o = {cfg.attack.activation, cfg.attack.alpha, cfg.attack.lambda_min};
+    kr_kkt_opts o = {cfg.attack.activation, cfg.attack.alpha, cfg.attack.lambda_min,
+                     cfg.attack.objective};
     kr_kkt_loss loss;
     if (st == KR_OK)
         st = kr_attack_eval_point(dev, cfg.attack.precision, f.model, f.candidates[0], &o, f.out, &loss);
@@ -786,16 +797,19 @@ static const command COMMANDS[] = {
      "runs the known-answer self-test on each in every precision it has (train and attack run it "
      "on their OpenCL device before starting)", cmd_devices},
     {"train", "kktrecon train [--config FILE] [--set section.key=value ...] --out DIR [--device SPEC] [--overwrite]",
-     "train the bias-free ReLU MLP on the configured binary task; writes DIR/model.safetensors, "
+     "train the ReLU MLP (model.first_bias, model.later_biases) on the configured task (binary, "
+     "multiclass or regression; train.loss, train.weight_decay); writes DIR/model.safetensors, "
      "DIR/train.json, DIR/config.ini, DIR/run.json; a folder holding a run is refused without "
      "--overwrite", cmd_train},
     {"attack", "kktrecon attack [--config FILE] --model MODEL.safetensors --out DIR [--resume | --overwrite] [--set ...] [--device SPEC]",
      "run the KKT reconstruction attack; writes DIR/candidates.safetensors (checkpointed), "
      "DIR/attack.jsonl, DIR/attack.json, DIR/run.json; --resume continues from the last checkpoint "
      "if run.json matches this run's model and settings", cmd_attack},
-    {"kkt", "kktrecon kkt --model MODEL --candidates C.safetensors --alpha A --lambda-min L --out G.safetensors [--overwrite] [--precision single|double] [--activation relu|softplus] [--device SPEC]",
+    {"kkt", "kktrecon kkt --model MODEL --candidates C.safetensors --alpha A --lambda-min L --out G.safetensors [--overwrite] [--precision single|double] [--activation relu|softplus] [--objective auto|binary|multiclass|regression] [--device SPEC]",
      "evaluate the KKT loss and its gradient at a given point (no optimisation), for checking "
-     "against another implementation", cmd_kkt},
+     "against another implementation; --objective as attack.objective (auto: binary for one "
+     "output, multiclass for more; the candidates' y holds ±1, the class index, or is ignored "
+     "for regression)", cmd_kkt},
     {"evaluate", "kktrecon evaluate [--config FILE] --model MODEL --candidates C [--candidates C2 ...] --out DIR [--top-k N [--top-by clip_mean|official_mean|clip_above|official_above]] [--overwrite] [--set ...] [--device SPEC]",
      "match the pooled candidates to the training set and score them like the paper; writes "
      "pairs.csv, summary.json, grid.png, ssim_vs_margin.png, report.html, run.json; --top-k N "

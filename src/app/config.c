@@ -20,7 +20,11 @@
 /* T_PATH: a string naming a file or folder; a relative one read from a configuration file is
  * taken relative to that file's folder (and stored absolute), one from --set or the built-in
  * text relative to the current directory. */
-typedef enum { T_STR, T_PATH, T_LONG, T_DOUBLE, T_BOOL, T_U64, T_HIDDEN, T_DTYPE, T_ACT, T_OPT } key_type;
+typedef enum { T_STR, T_PATH, T_LONG, T_DOUBLE, T_BOOL, T_U64, T_HIDDEN, T_DTYPE, T_ACT, T_OPT,
+               T_OBJ, T_LOSS } key_type;
+
+/* train.loss names, in kr_loss order; -1 is auto. */
+static const char *const LOSS_NAMES[] = {"logistic", "cross_entropy", "mse", "huber"};
 
 /* The allowed values of a numeric key: lo..hi, each end open or closed. */
 typedef struct key_range {
@@ -59,15 +63,22 @@ static const key_def KEYS[] = {
      "directory holding the dataset files (relative: to the configuration file's folder)",
      NO_RANGE},
     {"data", "task", T_STR, F(data.task), "",
-     "odd_even | vehicles_animals | clothing_footwear | A/B class-id lists (\"0,1/2,3\"); "
-     "empty = the dataset's usual task", NO_RANGE},
+     "odd_even | vehicles_animals | clothing_footwear | A/B class-id lists (\"0,1/2,3\") | "
+     "multiclass (every class) | multiclass:IDS (\"3,5,8\") | regression:TASK | "
+     "vehicles_animals_regression; empty = the dataset's usual task", NO_RANGE},
     {"data", "per_class", T_LONG, F(data.per_class), "250",
      "training samples per binary class (first k in file order)", CLOSED(1, SAMPLES_MAX)},
     {"data", "test_per_class", T_LONG, F(data.test_per_class), "1000",
      "test samples per binary class (0 = no test evaluation)", CLOSED(0, SAMPLES_MAX)},
+    {"data", "shuffle_seed", T_U64, F(data.shuffle_seed), "0",
+     "0 = the selection in file order; else shuffled with this seed (decoreco shuffles its "
+     "selection; full-batch training sees only the summation order)", NO_RANGE},
     {"model", "hidden", T_HIDDEN, F(model.hidden), "1000,1000", "hidden widths, comma-separated",
      NO_RANGE},
     {"model", "first_bias", T_BOOL, F(model.first_bias), "true", "bias on the first layer",
+     NO_RANGE},
+    {"model", "later_biases", T_BOOL, F(model.later_biases), "false",
+     "a bias on every layer after the first, output included (PyTorch nn.Linear's default)",
      NO_RANGE},
     {"model", "init_scale", T_DOUBLE, F(model.init_scale), "1e-4",
      "std of the first layer's N(0,1) init (W1, b1)", OPEN_LO(0, INFINITY)},
@@ -81,6 +92,12 @@ static const key_def KEYS[] = {
      CLOSED(0, INFINITY)},
     {"train", "stop_loss", T_DOUBLE, F(train.stop_loss), "0",
      "stop early when the mean train loss falls below this (0 = run all steps)",
+     CLOSED(0, INFINITY)},
+    {"train", "loss", T_LOSS, F(train.loss), "auto",
+     "auto (logistic for binary tasks, cross_entropy for multiclass, mse for regression) | "
+     "logistic | cross_entropy | mse | huber", NO_RANGE},
+    {"train", "weight_decay", T_DOUBLE, F(train.weight_decay), "0",
+     "PyTorch SGD weight_decay: adds wd * theta to every gradient (loss + wd/2 |theta|^2)",
      CLOSED(0, INFINITY)},
     {"train", "precision", T_DTYPE, F(train.precision), "auto",
      "auto | single | double; auto: double on the host and OpenCL CPUs, single on GPUs and on "
@@ -106,6 +123,9 @@ static const key_def KEYS[] = {
      "relu (the paper's) | softplus (exact-gradient variant)", NO_RANGE},
     {"attack", "optimizer", T_OPT, F(attack.optimizer), "sgd", "sgd (momentum, the paper's) | adam",
      NO_RANGE},
+    {"attack", "objective", T_OBJ, F(attack.objective), "auto",
+     "auto (binary for one output, multiclass for more) | binary | multiclass | regression "
+     "(Buzaglo et al. 2023: lambda ~ N(0,1), no lambda_min term; must be asked for)", NO_RANGE},
     {"attack", "points_file", T_PATH, F(attack.points_file), "",
      "CSV of hyperparameter points run in one device job (columns among init_scale, lr_x, "
      "lr_lambda, momentum, lambda_min, alpha, seed); empty = one run", NO_RANGE},
@@ -250,6 +270,26 @@ static kr_status set_value(kr_config *c, const key_def *k, const char *v, const 
             return KR_OK;
         }
         expected = "relu or softplus";
+        break;
+    case T_LOSS:
+        if (!strcasecmp(v, "auto")) {
+            *(int *)p = -1;
+            return KR_OK;
+        }
+        for (int o = 0; o < 4; o++)
+            if (!strcasecmp(v, LOSS_NAMES[o]) || (o == 1 && !strcasecmp(v, "ce"))) {
+                *(int *)p = o;
+                return KR_OK;
+            }
+        expected = "auto, logistic, cross_entropy, mse or huber";
+        break;
+    case T_OBJ:
+        for (int o = 0; o < 4; o++)
+            if (!strcasecmp(v, kr_objective_name((kr_objective)o))) {
+                *(kr_objective *)p = (kr_objective)o;
+                return KR_OK;
+            }
+        expected = "auto, binary, multiclass or regression";
         break;
     case T_OPT:
         if (!strcasecmp(v, "sgd")) {
@@ -457,6 +497,12 @@ static void format_value(const kr_config *c, const key_def *k, char *buf, size_t
     }
     case T_ACT: snprintf(buf, cap, "%s", *(const kr_act *)p == KR_ACT_SOFTPLUS ? "softplus" : "relu"); break;
     case T_OPT: snprintf(buf, cap, "%s", *(const kr_optimizer *)p == KR_OPT_ADAM ? "adam" : "sgd"); break;
+    case T_OBJ: snprintf(buf, cap, "%s", kr_objective_name(*(const kr_objective *)p)); break;
+    case T_LOSS: {
+        int l = *(const int *)p;
+        snprintf(buf, cap, "%s", l >= 0 && l < 4 ? LOSS_NAMES[l] : "auto");
+        break;
+    }
     case T_HIDDEN: {
         size_t k2 = 0;
         buf[0] = '\0';

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/eval_classes.h"
 #include "app/task.h"
 #include "engine/pairs.h"
 #include "base/alloc.h"
@@ -180,7 +181,11 @@ static kr_status write_grid(const char *path, const kr_binary_set *s, const pair
             st = KR_FAIL(KR_E_NOMEM, "grid labels");
             goto done;
         }
-        snprintf(labels[k], 32, "#%zu %.2f", k + 1, q->ssim[SC_CLIP]);
+        if (s->kind == KR_TASK_MULTICLASS) /* multiclass grids name each image's class */
+            snprintf(labels[k], 32, "#%zu %.2f c%d", k + 1, q->ssim[SC_CLIP],
+                     s->class_ids[q->train_row]);
+        else
+            snprintf(labels[k], 32, "#%zu %.2f", k + 1, q->ssim[SC_CLIP]);
     }
     char title[160];
     snprintf(title, sizeof title, "reconstruction (top, candidate+mean clipped) above training image; "
@@ -241,7 +246,8 @@ static void summarise(const pair *pr, size_t n, const kr_eval_summary *sum, cJSO
 
 static kr_status write_html(const char *dir, const kr_config *cfg, kr_device *dev,
                             const char *model_path, const kr_eval_summary *s,
-                            const kr_eval_opts *o, const kr_eval_pairs *pairs)
+                            const kr_eval_classes *cs, const kr_eval_opts *o,
+                            const kr_eval_pairs *pairs)
 {
     char path[4200], png[4200];
     KR_TRY(kr_report_path(path, sizeof path, dir, "report.html"));
@@ -276,6 +282,7 @@ static kr_status write_html(const char *dir, const kr_config *cfg, kr_device *de
                              "scores the same pairs without min-max stretching; the mean-image "
                              "baseline is what the training-set mean alone scores. SSIM > 0.4 "
                              "counts as a good reconstruction."));
+    KR_TRY_GOTO(kr_eval_classes_html(h, cs));
     KR_TRY_GOTO(kr_html_h2(h, "Reconstructions, best first"));
     KR_TRY_GOTO(kr_report_path(png, sizeof png, dir, "grid.png"));
     KR_TRY_GOTO(kr_html_png(h, png, "reconstruction (top) above its nearest training image (bottom); label: rank and clip SSIM"));
@@ -442,6 +449,7 @@ kr_status kr_eval_pool_write(const kr_config *cfg, kr_device *dev, const char *m
     size_t *sel = NULL;
     bool *use = NULL;
     pair *pr = NULL;
+    kr_eval_classes *cls = NULL;
     pool pl = {0};
     cJSON *j = NULL;
     kr_status st;
@@ -453,6 +461,12 @@ kr_status kr_eval_pool_write(const kr_config *cfg, kr_device *dev, const char *m
     if (s->d != d) {
         st = KR_FAIL(KR_E_INVALID, "the configured dataset has %zu values per image but %s takes %zu",
                      s->d, model_path, d);
+        goto fail;
+    }
+    if ((size_t)s->n_outputs != model->dims[model->layers]) {
+        st = KR_FAIL(KR_E_INVALID, "data.task = '%s' has %d output(s) but %s has %zu: evaluate "
+                     "with the task the model was trained on", s->task, s->n_outputs, model_path,
+                     model->dims[model->layers]);
         goto fail;
     }
     /* The model carries its training mean; a different one means a different training set. */
@@ -543,6 +557,9 @@ kr_status kr_eval_pool_write(const kr_config *cfg, kr_device *dev, const char *m
     cJSON_AddStringToObject(j, "device", kr_device_describe(dev));
     cJSON_AddStringToObject(j, "matching", down ? "NCC on 2x bicubic-downsampled images" : "NCC");
     summarise(pr, s->n, sum, j);
+    if (!(cls = malloc(sizeof *cls))) goto nomem;
+    kr_eval_classes_count(pr, s, cls, j);
+    cJSON_AddStringToObject(j, "task", s->task);
     KR_TRY_GOTO(kr_report_path(path, sizeof path, out_dir, "summary.json"));
     KR_TRY_GOTO(kr_report_write_json(path, j));
 
@@ -563,7 +580,7 @@ kr_status kr_eval_pool_write(const kr_config *cfg, kr_device *dev, const char *m
     } else {
         ho.top_k = 0;
     }
-    KR_TRY_GOTO(write_html(out_dir, cfg, dev, model_path, sum, &ho, pairs_out));
+    KR_TRY_GOTO(write_html(out_dir, cfg, dev, model_path, sum, cls, &ho, pairs_out));
     st = KR_OK;
     goto fail;
 nomem:
@@ -583,6 +600,7 @@ fail:
     free(tv);
     free(cv);
     free(pr);
+    free(cls);
     free(a);
     free(b);
     return st;

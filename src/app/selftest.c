@@ -70,6 +70,20 @@ fail:
     return st;
 }
 
+/* Row i of t (rows x 1) holds the class i mod classes, on both sides. */
+static kr_status twin_fill_classes(st_ctx *c, twin *t, size_t classes)
+{
+    (void)c;
+    const size_t n = kr_tensor_numel(t->h);
+    double *v;
+    KR_TRY(kr_alloc((void **)&v, "self-test classes", n, 1, sizeof *v));
+    for (size_t i = 0; i < n; i++) v[i] = (double)(i % classes);
+    kr_status st = kr_tensor_write(t->d, v);
+    if (st == KR_OK) st = kr_tensor_write(t->h, v);
+    free(v);
+    return st;
+}
+
 /* max|got − want| / max|want| (NaN if anything is not finite). */
 static double normwise(const double *got, const double *want, size_t n)
 {
@@ -120,7 +134,7 @@ static kr_status check_ops(st_ctx *c)
     enum { R = 7, C = 33 };
     twin x = {0}, y = {0}, z = {0}, s = {0}, g = {0}, buf = {0}, m = {0}, v = {0}, row = {0},
          out = {0}, scal = {0}, phi = {0}, lab = {0}, dphi = {0}, alpha = {0}, lr = {0},
-         mom = {0};
+         mom = {0}, cls = {0};
     kr_status st;
     KR_TRY_GOTO(twin_new(c, R, C, -2, 2, false, &x));
     KR_TRY_GOTO(twin_new(c, R, C, -2, 2, false, &y));
@@ -184,11 +198,24 @@ static kr_status check_ops(st_ctx *c)
     KR_TRY_GOTO(twin_compare(c, "ops_sigmoid_backward_rows", &z));
     BOTH(kr_op_sgd_rows(T(lr), T(mom), false, T(x), T(g), T(buf)));
     KR_TRY_GOTO(twin_compare(c, "ops_sgd_rows", &x));
+    /* Multiclass ops on the R x C operands: x as logits, classes cycling through the columns,
+     * y (rows of 2) as the one-hot-ish labels of xent (any real weights are valid). */
+    KR_TRY_GOTO(twin_new(c, R, 1, 0, 0, false, &cls));
+    KR_TRY_GOTO(twin_fill_classes(c, &cls, C));
+    BOTH(kr_op_class_sign(T(cls), T(x), T(z)));
+    KR_TRY_GOTO(twin_compare(c, "ops_class_sign", &z));
+    BOTH(kr_op_scale_rows(0.5, T(alpha), T(x), T(z)));
+    KR_TRY_GOTO(twin_compare(c, "ops_scale_rows", &z));
+    BOTH(kr_op_xent(1.0 / R, T(x), T(s), T(y), T(scal), 0));
+    BOTH(kr_op_regress(true, 1.0 / C, T(phi), T(lab), T(dphi), T(scal), 2));
+    KR_TRY_GOTO(twin_compare(c, "ops_xent, ops_regress (reductions)", &scal));
+    KR_TRY_GOTO(twin_compare(c, "ops_xent (gradient)", &y));
+    KR_TRY_GOTO(twin_compare(c, "ops_regress (gradient)", &dphi));
 fail:
     twin_free(&x), twin_free(&y), twin_free(&z), twin_free(&s), twin_free(&g);
     twin_free(&buf), twin_free(&m), twin_free(&v), twin_free(&row), twin_free(&out);
     twin_free(&scal), twin_free(&phi), twin_free(&lab), twin_free(&dphi);
-    twin_free(&alpha), twin_free(&lr), twin_free(&mom);
+    twin_free(&alpha), twin_free(&lr), twin_free(&mom), twin_free(&cls);
     return st;
 }
 
@@ -223,7 +250,7 @@ static kr_status small_model(st_ctx *c, kr_model **out)
     kr_model *m = *out;
     for (int l = 0; l < m->layers; l++)
         for (size_t q = 0; q < m->dims[l] * m->dims[l + 1]; q++) m->w[l][q] = round_to(c->dt, m->w[l][q]);
-    for (size_t q = 0; q < m->dims[1]; q++) m->b1[q] = round_to(c->dt, m->b1[q]);
+    for (size_t q = 0; q < m->dims[1]; q++) m->b[0][q] = round_to(c->dt, m->b[0][q]);
     return KR_OK;
 }
 
@@ -237,7 +264,7 @@ static kr_status check_kkt(st_ctx *c, const kr_model *model)
         lam[i] = round_to(c->dt, kr_rng_uniform(&c->rng));
         y[i] = i < M / 2 ? -1.0 : 1.0;
     }
-    const kr_kkt_opts o = {KR_ACT_RELU, 4.0, 0.5};
+    const kr_kkt_opts o = {KR_ACT_RELU, 4.0, 0.5, KR_OBJ_AUTO};
     kr_kkt *k = NULL;
     kr_tensor *tx = NULL, *tl = NULL, *tgx = NULL, *tgl = NULL;
     kr_kkt_loss loss, ref;
@@ -285,7 +312,7 @@ static kr_status check_train(st_ctx *c, const kr_model *model)
     for (int l = 0; l < model->layers; l++)
         judge(c, "training gradient (nn/mlp.c)",
               normwise(g->w[l], rg->w[l], model->dims[l] * model->dims[l + 1]));
-    judge(c, "training gradient of b1 (nn/mlp.c)", normwise(g->b1, rg->b1, model->dims[1]));
+    judge(c, "training gradient of b1 (nn/mlp.c)", normwise(g->b[0], rg->b[0], model->dims[1]));
 fail:
     kr_mlp_free(net);
     kr_model_free(g);

@@ -20,6 +20,8 @@ kr_status kr_task_load_raw(const kr_config *cfg, kr_split split, kr_binary_set *
     KR_TRY_GOTO(kr_task_validate(&task, d->num_classes));
     long k = split == KR_SPLIT_TRAIN ? cfg->data.per_class : cfg->data.test_per_class;
     KR_TRY_GOTO(kr_data_select(d, &task, (size_t)k, out));
+    if (cfg->data.shuffle_seed) /* the test split gets its own permutation */
+        kr_binary_set_shuffle(*out, cfg->data.shuffle_seed + (split == KR_SPLIT_TEST ? 1u : 0u));
 fail:
     kr_dataset_free(d);
     return st;

@@ -15,23 +15,41 @@
 #include "io/model_io.h"
 #include "io/report.h"
 #include "io/rundir.h"
+#include "nn/mlp.h"
+
+static const char *kr_train_loss_name(kr_loss l)
+{
+    static const char *const names[] = {"logistic", "cross_entropy", "mse", "huber"};
+    return (unsigned)l < 4 ? names[l] : "?";
+}
+
+static const char *task_kind_name(kr_task_kind k)
+{
+    return k == KR_TASK_MULTICLASS ? "multiclass" : k == KR_TASK_REGRESSION ? "regression"
+                                                                            : "binary";
+}
 
 static kr_status write_outputs(const kr_config *cfg, kr_device *dev, const kr_model *m,
-                               const kr_train_result *r, const char *task, const char *dir,
-                               bool interrupted)
+                               const kr_train_result *r, const kr_binary_set *set,
+                               const char *dir, bool interrupted)
 {
+    const char *task = set->task;
     char path[4200];
     KR_TRY(kr_report_path(path, sizeof path, dir, "model.safetensors"));
-    char steps[32], loss[32], ntrain[32];
+    char steps[32], loss[32], ntrain[32], wd[32];
     snprintf(steps, sizeof steps, "%ld", r->steps);
     snprintf(ntrain, sizeof ntrain, "%zu", r->n);
     snprintf(loss, sizeof loss, "%.6g", r->loss);
+    snprintf(wd, sizeof wd, "%.17g", cfg->train.weight_decay);
     kr_st_meta extra[] = {
         {"dataset", cfg->data.dataset},
         {"task", task},
+        {"task_kind", task_kind_name(set->kind)},
         {"n_train", ntrain},
         {"train_steps", steps},
         {"train_loss", loss},
+        {"train_loss_kind", kr_train_loss_name(r->loss_kind)},
+        {"weight_decay", wd},
         {"device", kr_device_describe(dev)},
     };
     KR_TRY(kr_model_save(path, m, cfg->train.precision, extra, sizeof extra / sizeof extra[0]));
@@ -40,6 +58,18 @@ static kr_status write_outputs(const kr_config *cfg, kr_device *dev, const kr_mo
     if (!j) return KR_FAIL(KR_E_NOMEM, "train.json");
     cJSON_AddStringToObject(j, "dataset", cfg->data.dataset);
     cJSON_AddStringToObject(j, "task", task);
+    cJSON_AddStringToObject(j, "task_kind", task_kind_name(set->kind));
+    cJSON_AddNumberToObject(j, "outputs", (double)set->n_outputs);
+    cJSON_AddStringToObject(j, "loss_kind", kr_train_loss_name(r->loss_kind));
+    cJSON_AddNumberToObject(j, "weight_decay", cfg->train.weight_decay);
+    if (set->kind == KR_TASK_MULTICLASS) {
+        cJSON *pc = cJSON_AddArrayToObject(j, "n_train_per_class");
+        for (int k = 0; k < set->n_outputs; k++) {
+            size_t c = 0;
+            for (size_t i = 0; i < set->n; i++) c += set->y[i] == (double)k;
+            cJSON_AddItemToArray(pc, cJSON_CreateNumber((double)c));
+        }
+    }
     cJSON_AddNumberToObject(j, "n_train", (double)r->n);
     cJSON_AddNumberToObject(j, "n_test", (double)r->n_test);
     cJSON_AddNumberToObject(j, "steps", (double)r->steps);
@@ -52,6 +82,9 @@ static kr_status write_outputs(const kr_config *cfg, kr_device *dev, const kr_mo
     kr_report_json_number(j, "test_accuracy", r->test_accuracy);
     kr_report_json_number(j, "lr_final", r->lr_final);
     kr_report_json_number(j, "kkt_gap", r->kkt_gap);
+    if (set->kind != KR_TASK_BINARY)
+        cJSON_AddStringToObject(j, "kkt_gap_note", "not applicable: the KKT gap is the max-margin "
+                                "gap of a binary model (DESIGN §6)");
     cJSON *per = cJSON_AddArrayToObject(j, "kkt_gap_per_tensor");
     for (int t = 0; t < r->kkt_gap_tensors; t++)
         cJSON_AddItemToArray(per, isfinite(r->kkt_gap_per_tensor[t])
@@ -76,7 +109,8 @@ static kr_status write_outputs(const kr_config *cfg, kr_device *dev, const kr_mo
 static const char *const TRAIN_IDENTITY[] = {
     "data.dataset", "data.path", "data.task", "data.per_class", "data.test_per_class",
     "model.hidden", "model.first_bias", "model.init_scale", "train.seed", "train.steps",
-    "train.lr", "train.lr_max", "train.stop_loss", "train.precision", NULL};
+    "train.lr", "train.lr_max", "train.stop_loss", "train.precision", "model.later_biases",
+    "train.loss", "train.weight_decay", "data.shuffle_seed", NULL};
 static const char *const TRAIN_SETTINGS[] = {"train.log_every", NULL};
 
 static kr_status write_run(const kr_config *cfg, kr_device *dev, const kr_rundir *rd)
@@ -124,8 +158,14 @@ kr_status kr_train_run(const kr_config *cfg, kr_device *dev, const char *out_dir
     res->n = train->n;
     res->n_test = test ? test->n : 0;
 
-    KR_TRY_GOTO(kr_model_new(train->d, cfg->model.hidden, cfg->model.n_hidden,
-                             cfg->model.first_bias, &model));
+    const int L = cfg->model.n_hidden + 1;
+    const unsigned bias_mask = (cfg->model.first_bias ? 1u : 0u) |
+                               (cfg->model.later_biases ? ((1u << L) - 1u) & ~1u : 0u);
+    const kr_loss loss_kind = cfg->train.loss >= 0 ? (kr_loss)cfg->train.loss
+                            : train->kind == KR_TASK_MULTICLASS ? KR_LOSS_CE
+                            : train->kind == KR_TASK_REGRESSION ? KR_LOSS_MSE : KR_LOSS_LOGISTIC;
+    KR_TRY_GOTO(kr_model_new_general(train->d, cfg->model.hidden, cfg->model.n_hidden,
+                                     (size_t)train->n_outputs, bias_mask, &model));
     kr_model_init(model, cfg->model.init_scale, cfg->train.seed);
     memcpy(model->mean, mean, train->d * sizeof *mean);
     model->image_c = (size_t)train->c;
@@ -136,19 +176,27 @@ kr_status kr_train_run(const kr_config *cfg, kr_device *dev, const char *out_dir
     kr_log_info("train: %zu samples (%zu test), model %s, %s, %s", train->n, res->n_test, arch,
                 kr_dtype_name(cfg->train.precision), kr_device_describe(dev));
 
-    const kr_train_loop_opts lo = {cfg->train.precision, cfg->train.steps, cfg->train.lr,
-                                   cfg->train.lr_max, cfg->train.stop_loss, cfg->train.log_every};
+    const kr_train_loop_opts lo = {cfg->train.precision,  loss_kind,         cfg->train.weight_decay,
+                                   cfg->train.steps,       cfg->train.lr,     cfg->train.lr_max,
+                                   cfg->train.stop_loss,   cfg->train.log_every};
+    if ((loss_kind == KR_LOSS_CE) != (train->n_outputs >= 2)) { /* kr_mlp_set_loss's rule */
+        st = KR_FAIL(KR_E_INVALID, "train.loss = %s does not fit task '%s' (%d output(s)): "
+                     "logistic for binary tasks, cross_entropy for multiclass, mse or huber "
+                     "for regression", kr_train_loss_name(loss_kind), train->task,
+                     train->n_outputs);
+        goto fail;
+    }
     kr_progress prog;
     kr_progress_begin(&prog, "train", 0, cfg->train.steps);
     KR_TRY_GOTO(kr_train_loop_run(dev, &lo, model, train->n, train->x, train->y, on_step, &prog,
                                   res));
     const bool interrupted = res->interrupted;
     const long step = res->steps;
-    KR_TRY_GOTO(kr_train_loop_stats(dev, cfg->train.precision, model, train->n, train->x,
-                                    train->y, test ? test->n : 0, test ? test->x : NULL,
+    KR_TRY_GOTO(kr_train_loop_stats(dev, &lo, model, train->n, train->x, train->y,
+                                    test ? test->n : 0, test ? test->x : NULL,
                                     test ? test->y : NULL, res));
     /* Written to the staging folder, then switched in whole (io/rundir.h). */
-    KR_TRY_GOTO(write_outputs(cfg, dev, model, res, train->task, rd.work, interrupted));
+    KR_TRY_GOTO(write_outputs(cfg, dev, model, res, train, rd.work, interrupted));
     KR_TRY_GOTO(write_run(cfg, dev, &rd));
     KR_TRY_GOTO(kr_rundir_commit(&rd));
     char test_acc[48] = "no test set";

@@ -16,15 +16,29 @@
 
 void kr_attack_labels(size_t m, double *y)
 {
-    for (size_t i = 0; i < m; i++) y[i] = i < m / 2 ? -1.0 : 1.0;
+    kr_attack_labels_obj(KR_OBJ_BINARY, 1, m, y);
+}
+
+void kr_attack_labels_obj(kr_objective obj, size_t C, size_t m, double *y)
+{
+    for (size_t i = 0; i < m; i++)
+        y[i] = obj == KR_OBJ_MULTICLASS ? (double)(i * C / m)
+             : obj == KR_OBJ_REGRESSION ? 0.0 : i < m / 2 ? -1.0 : 1.0;
 }
 
 void kr_attack_init(uint64_t seed, double init_scale, size_t m, size_t d, double *host)
 {
+    kr_attack_init_obj(KR_OBJ_BINARY, seed, init_scale, m, d, host);
+}
+
+void kr_attack_init_obj(kr_objective obj, uint64_t seed, double init_scale, size_t m, size_t d,
+                        double *host)
+{
     kr_rng r;
     kr_rng_seed(&r, seed);
     for (size_t i = 0; i < m * d; i++) host[i] = kr_rng_normal(&r) * init_scale;
-    for (size_t i = 0; i < m; i++) host[m * d + i] = kr_rng_uniform(&r);
+    for (size_t i = 0; i < m; i++)
+        host[m * d + i] = obj == KR_OBJ_REGRESSION ? kr_rng_normal(&r) : kr_rng_uniform(&r);
 }
 
 static kr_status notify(kr_attack_hook hook, void *user, kr_attack_event e)
@@ -153,8 +167,8 @@ static kr_status per_row(kr_device *dev, kr_dtype dt, const kr_attack_point *pts
 }
 
 kr_status kr_attack_points_new(kr_device *dev, kr_dtype dt, const kr_model *model, kr_act act,
-                               const kr_attack_point *pts, size_t P, size_t m,
-                               kr_attack_points_job *job)
+                               kr_objective objective, const kr_attack_point *pts, size_t P,
+                               size_t m, kr_attack_points_job *job)
 {
     memset(job, 0, sizeof *job);
     const size_t d = model->dims[0];
@@ -163,16 +177,21 @@ kr_status kr_attack_points_new(kr_device *dev, kr_dtype dt, const kr_model *mode
     double *host = NULL;
     kr_status st;
     /* The labels of every point, and one KKT object for all points. */
+    const size_t C = model->dims[model->layers];
+    const kr_objective obj = kr_objective_resolve(objective, C);
+    if (obj == KR_OBJ_AUTO)
+        return KR_FAIL(KR_E_INVALID, "attack points: objective %s does not fit a model with %zu "
+                       "output(s)", kr_objective_name(objective), C);
     KR_TRY_GOTO(kr_alloc((void **)&job->y, "labels", m, 1, sizeof *job->y));
-    kr_attack_labels(m, job->y);
+    kr_attack_labels_obj(obj, C, m, job->y);
     KR_TRY_GOTO(kr_alloc((void **)&kp, "points", P, 1, sizeof *kp));
     for (size_t p = 0; p < P; p++) kp[p] = (kr_kkt_point){pts[p].alpha, pts[p].lambda_min};
-    KR_TRY_GOTO(kr_kkt_new_points(dev, dt, model, act, kp, P, m, job->y, &job->kkt));
+    KR_TRY_GOTO(kr_kkt_new_objective(dev, dt, model, act, obj, kp, P, m, job->y, &job->kkt));
     KR_TRY_GOTO(kr_checkpoint_state_new(dev, dt, P * m, d, false, &job->s));
     /* Point p starts where a single run with its seed starts. */
     KR_TRY_GOTO(kr_alloc((void **)&host, "initial candidates", m, d + 1, sizeof *host));
     for (size_t p = 0; p < P; p++) {
-        kr_attack_init(pts[p].seed, pts[p].init_scale, m, d, host);
+        kr_attack_init_obj(obj, pts[p].seed, pts[p].init_scale, m, d, host);
         kr_tensor xv = kr_tensor_rows(job->s.x, p * m, m);
         kr_tensor lv = kr_tensor_rows(job->s.lambda, p * m, m);
         KR_TRY_GOTO(kr_tensor_write(&xv, host));
@@ -207,9 +226,14 @@ kr_status kr_attack_eval_at(kr_device *dev, kr_dtype dt, const kr_model *model,
                             const double *lambda, const double *y, const char *what,
                             kr_kkt_loss *loss, double *gx, double *glambda)
 {
-    const size_t d = model->dims[0];
-    /* The loss of a NaN point is NaN and a label other than ±1 is no binary task: refused with
-     * the place named rather than evaluated. */
+    const size_t d = model->dims[0], C = model->dims[model->layers];
+    const kr_objective obj = kr_objective_resolve(o->objective, C);
+    if (obj == KR_OBJ_AUTO)
+        return KR_FAIL(KR_E_INVALID, "%s: objective %s does not fit a model with %zu output(s)",
+                       what, kr_objective_name(o->objective), C);
+    /* The loss of a NaN point is NaN and a label the objective cannot use (binary: ±1,
+     * multiclass: a class index; regression ignores y) is no task: refused with the place
+     * named rather than evaluated. */
     for (size_t i = 0; i < m; i++) {
         for (size_t k = 0; k < d; k++)
             if (!isfinite(x[i * d + k]))
@@ -218,9 +242,12 @@ kr_status kr_attack_eval_at(kr_device *dev, kr_dtype dt, const kr_model *model,
         if (!isfinite(lambda[i]))
             return KR_FAIL(KR_E_INVALID, "%s: tensor 'lambda' element %zu is %g: the point to "
                            "evaluate must be finite", what, i, lambda[i]);
-        if (y[i] != 1.0 && y[i] != -1.0)
+        if (obj == KR_OBJ_BINARY && y[i] != 1.0 && y[i] != -1.0)
             return KR_FAIL(KR_E_INVALID, "%s: tensor 'y' element %zu is %g: labels must be -1 "
                            "or +1", what, i, y[i]);
+        if (obj == KR_OBJ_MULTICLASS && !(y[i] >= 0 && y[i] < (double)C && y[i] == floor(y[i])))
+            return KR_FAIL(KR_E_INVALID, "%s: tensor 'y' element %zu is %g: multiclass labels "
+                           "must be class indices 0..%zu", what, i, y[i], C - 1);
     }
     kr_kkt *kkt = NULL;
     kr_tensor *tx = NULL, *tl = NULL, *tgx = NULL, *tgl = NULL;

@@ -24,8 +24,9 @@ static bool model_finite(const kr_model *m)
     for (int l = 0; l < m->layers; l++)
         for (size_t q = 0; q < m->dims[l] * m->dims[l + 1]; q++)
             if (!isfinite(m->w[l][q])) return false;
-    for (size_t q = 0; m->b1 && q < m->dims[1]; q++)
-        if (!isfinite(m->b1[q])) return false;
+    for (int l = 0; l < m->layers; l++)
+        for (size_t q = 0; m->b[l] && q < m->dims[l + 1]; q++)
+            if (!isfinite(m->b[l][q])) return false;
     return true;
 }
 
@@ -51,7 +52,9 @@ kr_status kr_train_loop_run(kr_device *dev, const kr_train_loop_opts *o, kr_mode
     kr_mlp *net = NULL;
     kr_status st;
     KR_TRY(kr_mlp_new(dev, o->dt, model, n, &net));
+    KR_TRY_GOTO(kr_mlp_set_loss(net, o->loss, o->weight_decay));
     KR_TRY_GOTO(kr_mlp_set_batch(net, x, y));
+    res->loss_kind = o->loss;
     const double t0 = kr_time_now();
     double loss = NAN, errors = NAN, lr = o->lr;
     /* The loss is read back (a blocking wait for the device) only where it is used: every
@@ -97,27 +100,29 @@ fail:
     return st;
 }
 
-kr_status kr_train_loop_stats(kr_device *dev, kr_dtype dt, const kr_model *model, size_t n,
-                              const double *x, const double *y, size_t n_test,
+kr_status kr_train_loop_stats(kr_device *dev, const kr_train_loop_opts *o, const kr_model *model,
+                              size_t n, const double *x, const double *y, size_t n_test,
                               const double *xt, const double *yt, kr_train_result *res)
 {
     double *margins = NULL;
+    kr_mlp *net = NULL;
     kr_status st;
     res->n = n;
     res->n_test = n_test;
+    res->loss_kind = o->loss;
     res->test_accuracy = NAN;
     res->kkt_gap = NAN;
     if (!(margins = malloc((n ? n : 1) * sizeof *margins)))
         return KR_FAIL(KR_E_NOMEM, "margins");
-    KR_TRY_GOTO(kr_mlp_margins(dev, dt, model, n, x, y, margins));
-    double sum = 0;
+    KR_TRY_GOTO(kr_mlp_margins(dev, o->dt, model, n, x, y, margins));
+    /* The loss at the final θ (the loop's last read is one step behind). */
+    double errors;
+    KR_TRY_GOTO(kr_mlp_new(dev, o->dt, model, n, &net));
+    KR_TRY_GOTO(kr_mlp_set_loss(net, o->loss, o->weight_decay));
+    KR_TRY_GOTO(kr_mlp_set_batch(net, x, y));
+    KR_TRY_GOTO(kr_mlp_loss_grad(net, &res->loss, &errors));
     res->errors = 0;
-    for (size_t i = 0; i < n; i++) {
-        double mg = margins[i];
-        sum += mg > 0 ? log1p(exp(-mg)) : -mg + log1p(exp(mg));
-        res->errors += mg <= 0;
-    }
-    res->loss = sum / (double)n;
+    for (size_t i = 0; i < n; i++) res->errors += margins[i] <= 0;
     qsort(margins, n, sizeof *margins, cmp_double);
     res->min_margin = margins[0];
     res->median_margin = n % 2 ? margins[n / 2] : 0.5 * (margins[n / 2 - 1] + margins[n / 2]);
@@ -127,7 +132,7 @@ kr_status kr_train_loop_stats(kr_device *dev, kr_dtype dt, const kr_model *model
             st = KR_FAIL(KR_E_NOMEM, "test margins");
             goto fail;
         }
-        st = kr_mlp_margins(dev, dt, model, n_test, xt, yt, tm);
+        st = kr_mlp_margins(dev, o->dt, model, n_test, xt, yt, tm);
         size_t ok = 0;
         for (size_t i = 0; st == KR_OK && i < n_test; i++) ok += tm[i] > 0;
         free(tm);
@@ -137,7 +142,11 @@ kr_status kr_train_loop_stats(kr_device *dev, kr_dtype dt, const kr_model *model
     /* How close training came to a KKT point of the max-margin problem (DESIGN §6): what the
      * attack relies on. Float64 on the host; about 0.1 s at n = 500, 784-1000-1000-1. */
     kr_kkt_gap_result gap;
-    if (kr_kkt_gap(model, n, x, y, NULL, &gap) == KR_OK) {
+    if (model->dims[model->layers] != 1 || o->loss != KR_LOSS_LOGISTIC) {
+        kr_log_info("train: KKT gap not computed: it is the max-margin gap of a binary model "
+                    "(DESIGN §6); not applicable to this %s model",
+                    model->dims[model->layers] != 1 ? "multiclass" : "regression");
+    } else if (kr_kkt_gap(model, n, x, y, NULL, &gap) == KR_OK) {
         res->kkt_gap = gap.gap;
         res->kkt_gap_tensors = gap.n_tensors;
         memcpy(res->kkt_gap_per_tensor, gap.per_tensor_rel, sizeof gap.per_tensor_rel);
@@ -146,6 +155,7 @@ kr_status kr_train_loop_stats(kr_device *dev, kr_dtype dt, const kr_model *model
     }
     st = KR_OK;
 fail:
+    kr_mlp_free(net);
     free(margins);
     return st;
 }

@@ -14,6 +14,8 @@
 
 #include <ctype.h>
 #include <stdint.h>
+
+#include "base/rng.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,12 +177,92 @@ static kr_status task_parse_group(const char *spec, const char *begin, const cha
     return KR_OK;
 }
 
+/* "multiclass:3,5,8": the listed classes, outputs in that order. */
+static kr_status task_parse_multiclass(const char *spec, const char *list, kr_task *t)
+{
+    const char *p = list;
+    for (;;) {
+        while (isspace((unsigned char)*p)) p++;
+        const char *tok = p;
+        long v = 0;
+        while (isdigit((unsigned char)*p) && v < KR_TASK_MAX_CLASSES) v = v * 10 + (*p++ - '0');
+        if (p == tok || v >= KR_TASK_MAX_CLASSES)
+            return KR_FAIL(KR_E_INVALID, "task '%s': expected a class id 0..%d at character %d",
+                           spec, KR_TASK_MAX_CLASSES - 1, (int)(tok - spec) + 1);
+        if (t->out[v])
+            return KR_FAIL(KR_E_INVALID, "task '%s': class %ld is listed twice", spec, v);
+        t->out[v] = (short)(++t->n_listed);
+        if ((int)v > t->max_class) t->max_class = (int)v;
+        while (isspace((unsigned char)*p)) p++;
+        if (*p == '\0') break;
+        if (*p++ != ',')
+            return KR_FAIL(KR_E_INVALID, "task '%s': expected ',' at character %d", spec,
+                           (int)(p - spec));
+    }
+    if (t->n_listed < 2)
+        return KR_FAIL(KR_E_INVALID, "task '%s': a multiclass task needs at least 2 classes",
+                       spec);
+    return KR_OK;
+}
+
+int kr_task_outputs(const kr_task *t, int num_classes)
+{
+    if (t->kind != KR_TASK_MULTICLASS) return 1;
+    return t->all_classes ? num_classes : t->n_listed;
+}
+
+/* The group of class lab under t: binary/regression 0 (−1) or 1 (+1), multiclass the output
+ * index; −1 when the class is not used. */
+static int task_group(const kr_task *t, int lab)
+{
+    if (lab < 0 || lab >= KR_TASK_MAX_CLASSES) return -1;
+    if (t->kind == KR_TASK_MULTICLASS) return t->all_classes ? lab : t->out[lab] - 1;
+    return t->sign[lab] == 0 ? -1 : t->sign[lab] > 0;
+}
+
 kr_status kr_task_parse(const char *spec, kr_task *out)
 {
     if (!out) return KR_FAIL(KR_E_INVALID, "kr_task_parse: out is NULL");
     memset(out, 0, sizeof *out);
     out->max_class = -1;
     if (!spec) return KR_FAIL(KR_E_INVALID, "kr_task_parse: spec is NULL");
+
+    if (spec_is(spec, "multiclass")) {
+        out->kind = KR_TASK_MULTICLASS;
+        out->all_classes = 1;
+        snprintf(out->name, sizeof out->name, "multiclass");
+        return KR_OK;
+    }
+    if (!strncasecmp(spec, "multiclass:", 11)) {
+        out->kind = KR_TASK_MULTICLASS;
+        kr_status st = task_parse_multiclass(spec, spec + 11, out);
+        if (st != KR_OK) {
+            memset(out, 0, sizeof *out);
+            out->max_class = -1;
+            return st;
+        }
+        snprintf(out->name, sizeof out->name, "multiclass:");
+        for (int j = 1; j <= out->n_listed; j++)
+            for (int k = 0; k <= out->max_class; k++)
+                if (out->out[k] == j) {
+                    size_t len = strlen(out->name);
+                    if (len + 5 < sizeof out->name)
+                        snprintf(out->name + len, sizeof out->name - len, j > 1 ? ",%d" : "%d", k);
+                }
+        return KR_OK;
+    }
+    if (spec_is(spec, "vehicles_animals_regression") || !strncasecmp(spec, "regression:", 11)) {
+        const char *inner = spec[0] == 'r' || spec[0] == 'R' ? spec + 11 : "vehicles_animals";
+        if (!strncasecmp(inner, "multiclass", 10) || !strncasecmp(inner, "regression", 10))
+            return KR_FAIL(KR_E_INVALID, "task '%s': regression takes a binary task (A/B or a "
+                           "named one)", spec);
+        KR_TRY(kr_task_parse(inner, out));
+        char name[128];
+        snprintf(name, sizeof name, "%s", out->name);
+        snprintf(out->name, sizeof out->name, "regression:%.100s", name);
+        out->kind = KR_TASK_REGRESSION;
+        return KR_OK;
+    }
 
     if (spec_is(spec, "odd_even")) {
         static const int neg[] = {0, 2, 4, 6, 8}, pos[] = {1, 3, 5, 7, 9};
@@ -208,8 +290,9 @@ kr_status kr_task_parse(const char *spec, kr_task *out)
     const char *slash = strchr(spec, '/');
     if (!slash || strchr(slash + 1, '/')) {
         st = KR_FAIL(KR_E_INVALID,
-                     "unknown task '%s' (expected odd_even, vehicles_animals, clothing_footwear "
-                     "or A/B with comma-separated class ids, e.g. 0,1/2,3)",
+                     "unknown task '%s' (expected odd_even, vehicles_animals, clothing_footwear, "
+                     "A/B with comma-separated class ids, e.g. 0,1/2,3, multiclass, "
+                     "multiclass:IDS or regression:TASK)",
                      spec);
         goto fail;
     }
@@ -254,6 +337,16 @@ kr_status kr_task_default(const char *kind, int num_classes, kr_task *out)
 kr_status kr_task_validate(const kr_task *t, int num_classes)
 {
     if (!t) return KR_FAIL(KR_E_INVALID, "kr_task_validate: task is NULL");
+    if (t->kind == KR_TASK_MULTICLASS) {
+        if (t->all_classes && num_classes < 2)
+            return KR_FAIL(KR_E_INVALID, "task '%s' needs a dataset with at least 2 classes, "
+                           "this one has %d", t->name, num_classes);
+        if (t->max_class >= num_classes)
+            return KR_FAIL(KR_E_INVALID,
+                           "task '%s' uses class %d, but the dataset has %d classes (0..%d)",
+                           t->name, t->max_class, num_classes, num_classes - 1);
+        return KR_OK;
+    }
     int neg = 0, pos = 0;
     for (int k = 0; k < KR_TASK_MAX_CLASSES; k++) {
         if (t->sign[k] == 0) continue;
@@ -292,17 +385,27 @@ kr_status kr_data_select(const kr_dataset *d, const kr_task *t, size_t per_class
     KR_TRY(kr_task_validate(t, d->num_classes));
     const char *src = d->num_sources ? d->sources[0] : d->kind;
 
-    /* Pass 1: how many of each group exist, and how many will be kept. */
-    size_t have[2] = {0, 0}, keep[2] = {0, 0}; /* [0]: -1 group, [1]: +1 group */
+    /* Pass 1: how many of each group exist, and how many will be kept. Groups: [0] the −1
+     * group, [1] the +1 group; multiclass: one per output. */
+    const int G = t->kind == KR_TASK_MULTICLASS ? kr_task_outputs(t, d->num_classes) : 2;
+    size_t have[KR_TASK_MAX_CLASSES] = {0}, keep[KR_TASK_MAX_CLASSES] = {0};
     for (size_t i = 0; i < d->n; i++) {
-        int lab = d->labels[i];
-        if (lab < 0 || lab >= KR_TASK_MAX_CLASSES || t->sign[lab] == 0) continue;
-        int g = t->sign[lab] > 0;
+        int g = task_group(t, d->labels[i]);
+        if (g < 0) continue;
         have[g]++;
         if (per_class == 0 || keep[g] < per_class) keep[g]++;
     }
-    for (int g = 0; g < 2; g++) {
+    for (int g = 0; g < G; g++) {
         if ((per_class && have[g] < per_class) || have[g] == 0) {
+            if (t->kind == KR_TASK_MULTICLASS) {
+                int cls = g;
+                for (int k = 0; !t->all_classes && k <= t->max_class; k++)
+                    if (t->out[k] == g + 1) cls = k;
+                return KR_FAIL(KR_E_INVALID,
+                               "%s (%zu records): task '%s', class %d has %zu samples, %zu "
+                               "requested", src, d->n, t->name, cls, have[g],
+                               per_class ? per_class : (size_t)1);
+            }
             char classes[KR_TASK_MAX_CLASSES * 4] = "";
             task_append_group(t, g ? +1 : -1, classes, sizeof classes);
             return KR_FAIL(KR_E_INVALID,
@@ -313,7 +416,8 @@ kr_status kr_data_select(const kr_dataset *d, const kr_task *t, size_t per_class
         }
     }
 
-    size_t n = keep[0] + keep[1];
+    size_t n = 0;
+    for (int g = 0; g < G; g++) n += keep[g];
     s = calloc(1, sizeof *s);
     if (!s) goto oom;
     s->n = n;
@@ -322,6 +426,8 @@ kr_status kr_data_select(const kr_dataset *d, const kr_task *t, size_t per_class
     s->h = d->h;
     s->w = d->w;
     snprintf(s->task, sizeof s->task, "%s", t->name);
+    s->kind = t->kind;
+    s->n_outputs = kr_task_outputs(t, d->num_classes);
     if (d->d && n > SIZE_MAX / sizeof(double) / d->d) goto oom;
     s->x = malloc(n * d->d * sizeof *s->x);      /* n x d */
     s->y = malloc(n * sizeof *s->y);             /* n */
@@ -330,17 +436,17 @@ kr_status kr_data_select(const kr_dataset *d, const kr_task *t, size_t per_class
     if (!s->x || !s->y || !s->class_ids || !s->index) goto oom;
 
     /* Pass 2: copy the kept samples in file order. */
-    size_t took[2] = {0, 0}, j = 0;
+    size_t took[KR_TASK_MAX_CLASSES] = {0}, j = 0;
     for (size_t i = 0; i < d->n && j < n; i++) {
         int lab = d->labels[i];
-        if (lab < 0 || lab >= KR_TASK_MAX_CLASSES || t->sign[lab] == 0) continue;
-        int g = t->sign[lab] > 0;
+        int g = task_group(t, lab);
+        if (g < 0) continue;
         if (took[g] >= keep[g]) continue;
         took[g]++;
         const unsigned char *px = d->pixels + i * d->d;
         double *xr = s->x + j * d->d;
         for (size_t k = 0; k < d->d; k++) xr[k] = (double)px[k] / 255.0;
-        s->y[j] = g ? 1.0 : -1.0;
+        s->y[j] = t->kind == KR_TASK_MULTICLASS ? (double)g : g ? 1.0 : -1.0;
         s->class_ids[j] = lab;
         s->index[j] = i;
         j++;
@@ -348,10 +454,30 @@ kr_status kr_data_select(const kr_dataset *d, const kr_task *t, size_t per_class
     *out = s;
     return KR_OK;
 oom:
-    st = KR_FAIL(KR_E_NOMEM, "selecting %zu + %zu samples of %zu values: out of memory", keep[0],
-                 keep[1], d->d);
+    st = KR_FAIL(KR_E_NOMEM, "selecting %zu samples of %zu values: out of memory", n, d->d);
     kr_binary_set_free(s);
     return st;
+}
+
+void kr_binary_set_shuffle(kr_binary_set *s, uint64_t seed)
+{
+    kr_rng r;
+    kr_rng_seed(&r, seed);
+    for (size_t i = s->n; i > 1; i--) {
+        size_t j = (size_t)(kr_rng_u64(&r) % i), a = i - 1;
+        if (j == a) continue;
+        for (size_t k = 0; k < s->d; k++) {
+            double t = s->x[a * s->d + k];
+            s->x[a * s->d + k] = s->x[j * s->d + k];
+            s->x[j * s->d + k] = t;
+        }
+        double ty = s->y[a];
+        s->y[a] = s->y[j], s->y[j] = ty;
+        int tc = s->class_ids[a];
+        s->class_ids[a] = s->class_ids[j], s->class_ids[j] = tc;
+        size_t ti = s->index[a];
+        s->index[a] = s->index[j], s->index[j] = ti;
+    }
 }
 
 /* ---------- mean image ---------- */

@@ -2,9 +2,9 @@
  *
  * Does: save with architecture metadata; load our files and plain PyTorch state_dicts
  * ("layers.N.weight" from an nn.ModuleList, or "N.weight" from an nn.Sequential), checking the
- * layer chain, the output row, the first-layer bias and, when present, the metadata.
- * Does not: touch devices, store optimiser state, accept biases beyond the first layer
- * (DESIGN §2: the paper's model has none).
+ * layer chain, each layer's bias shape and, when present, the metadata. The output count C
+ * comes from the last weight's rows; a bias may sit on any layer (nn.Linear's default).
+ * Does not: touch devices or store optimiser state.
  */
 #include "io/model_io.h"
 
@@ -16,8 +16,8 @@
 
 #define KR_MIO_FORMAT "kktrecon-mlp"
 
-static const char *const kr_mio_reserved[] = {"format", "dims", "first_bias", "image_shape",
-                                              "dtype"};
+static const char *const kr_mio_reserved[] = {"format", "dims", "first_bias", "biases",
+                                              "image_shape", "dtype"};
 
 /* "a,b,c" from n sizes; false if it does not fit. */
 static bool kr_mio_join(char *buf, size_t cap, const size_t *v, int n)
@@ -56,12 +56,9 @@ kr_status kr_model_save(const char *path, const kr_model *m, kr_dtype dtype,
                         const kr_st_meta *extra, size_t n_extra)
 {
     int L = m->layers;
-    if (L < 2 || L > KR_MAX_LAYERS || m->dims[L] != 1)
-        return KR_FAIL(KR_E_INVALID, "saving model to %s: expected 2..%d layers ending in one "
+    if (L < 2 || L > KR_MAX_LAYERS || m->dims[L] < 1)
+        return KR_FAIL(KR_E_INVALID, "saving model to %s: expected 2..%d layers and >= 1 "
                        "output, got %d layers", path, KR_MAX_LAYERS, L);
-    if (m->first_bias != (m->b1 != NULL))
-        return KR_FAIL(KR_E_INVALID, "saving model to %s: first_bias is %s but b1 is %s", path,
-                       m->first_bias ? "true" : "false", m->b1 ? "set" : "NULL");
     for (size_t i = 0; i < n_extra; i++)
         for (size_t k = 0; k < sizeof kr_mio_reserved / sizeof *kr_mio_reserved; k++)
             if (extra[i].key && strcmp(extra[i].key, kr_mio_reserved[k]) == 0)
@@ -69,8 +66,8 @@ kr_status kr_model_save(const char *path, const kr_model *m, kr_dtype dtype,
                                "for the architecture", path, extra[i].key);
 
     kr_st_dtype sdt = dtype == KR_F64 ? KR_ST_F64 : KR_ST_F32;
-    char names[KR_MAX_LAYERS][32];
-    kr_st_entry ent[KR_MAX_LAYERS + 2];
+    char names[KR_MAX_LAYERS][32], bnames[KR_MAX_LAYERS][32];
+    kr_st_entry ent[2 * KR_MAX_LAYERS + 1];
     size_t ne = 0;
     memset(ent, 0, sizeof ent);
     for (int l = 0; l < L; l++) {
@@ -78,28 +75,33 @@ kr_status kr_model_save(const char *path, const kr_model *m, kr_dtype dtype,
         ent[ne++] = (kr_st_entry){.name = names[l], .dtype = sdt, .ndim = 2,
                                   .shape = {m->dims[l + 1], m->dims[l]}, .data = m->w[l],
                                   .src_dtype = KR_ST_F64};
-        if (l == 0 && m->b1)
-            ent[ne++] = (kr_st_entry){.name = "layers.0.bias", .dtype = sdt, .ndim = 1,
-                                      .shape = {m->dims[1]}, .data = m->b1,
+        snprintf(bnames[l], sizeof bnames[l], "layers.%d.bias", l);
+        if (m->b[l])
+            ent[ne++] = (kr_st_entry){.name = bnames[l], .dtype = sdt, .ndim = 1,
+                                      .shape = {m->dims[l + 1]}, .data = m->b[l],
                                       .src_dtype = KR_ST_F64};
     }
     if (m->mean)
         ent[ne++] = (kr_st_entry){.name = "data.mean", .dtype = sdt, .ndim = 1,
                                   .shape = {m->dims[0]}, .data = m->mean, .src_dtype = KR_ST_F64};
 
-    char dims[KR_MAX_LAYERS * 24], shape[80];
+    char dims[KR_MAX_LAYERS * 24], shape[80], biases[KR_MAX_LAYERS * 2 + 1];
     if (!kr_mio_join(dims, sizeof dims, m->dims, L + 1))
         return KR_FAIL(KR_E_INVALID, "saving model to %s: dims do not fit the metadata", path);
+    size_t flags[KR_MAX_LAYERS];
+    for (int l = 0; l < L; l++) flags[l] = m->b[l] != NULL;
+    kr_mio_join(biases, sizeof biases, flags, L);
     size_t img[3] = {m->image_c, m->image_h, m->image_w};
     bool has_img = img[0] && img[1] && img[2] && img[0] * img[1] * img[2] == m->dims[0];
     kr_mio_join(shape, sizeof shape, img, 3);
 
-    kr_st_meta *meta = malloc((n_extra + 5) * sizeof *meta);
+    kr_st_meta *meta = malloc((n_extra + 6) * sizeof *meta);
     if (!meta) return KR_FAIL(KR_E_NOMEM, "saving model to %s", path);
     size_t nm = 0;
     meta[nm++] = (kr_st_meta){"format", KR_MIO_FORMAT};
     meta[nm++] = (kr_st_meta){"dims", dims};
-    meta[nm++] = (kr_st_meta){"first_bias", m->first_bias ? "true" : "false"};
+    meta[nm++] = (kr_st_meta){"first_bias", m->b[0] ? "true" : "false"};
+    meta[nm++] = (kr_st_meta){"biases", biases};
     if (has_img) meta[nm++] = (kr_st_meta){"image_shape", shape};
     meta[nm++] = (kr_st_meta){"dtype", kr_st_dtype_name(sdt)};
     for (size_t i = 0; i < n_extra; i++) meta[nm++] = extra[i];
@@ -170,23 +172,24 @@ static kr_status kr_mio_scan(const kr_st_file *f, const char **prefix, int *idx,
     if (n < 2)
         return KR_FAIL(KR_E_INVALID, "%s: found %d weight layer(s) ('%s%d.weight'); expected at "
                        "least 2 (D-H-1)", path, n, *prefix, idx[0]);
-    /* biases: only on the first layer */
+    /* every bias belongs to a weight layer */
     for (size_t i = 0; i < kr_st_count(f); i++) {
         const char *name = kr_st_tensor_at(f, i)->name;
         int k;
-        bool is_bias;
-        if (kr_mio_layer_name(name, *prefix, &k, &is_bias) && is_bias && k != idx[0])
-            return KR_FAIL(KR_E_INVALID, "%s: unexpected tensor '%s': kktrecon's model has a "
-                           "bias only on the first layer ('%s%d.bias')", path, name, *prefix,
-                           idx[0]);
+        bool is_bias, found = false;
+        if (!kr_mio_layer_name(name, *prefix, &k, &is_bias) || !is_bias) continue;
+        for (int l = 0; l < n; l++) found = found || idx[l] == k;
+        if (!found)
+            return KR_FAIL(KR_E_INVALID, "%s: unexpected tensor '%s': there is no weight "
+                           "'%s%d.weight' for it", path, name, *prefix, k);
     }
     *L = n;
     return KR_OK;
 }
 
 /* Checks optional metadata against what the tensors say. */
-static kr_status kr_mio_check_meta(const kr_st_file *f, const size_t *dims, int L, bool bias,
-                                   size_t img[3])
+static kr_status kr_mio_check_meta(const kr_st_file *f, const size_t *dims, int L,
+                                   const bool *bias, size_t img[3])
 {
     const char *path = kr_st_path(f);
     const char *v;
@@ -206,9 +209,19 @@ static kr_status kr_mio_check_meta(const kr_st_file *f, const size_t *dims, int 
         if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
             return KR_FAIL(KR_E_INVALID, "%s: metadata first_bias \"%s\": expected true or false",
                            path, v);
-        if ((strcmp(v, "true") == 0) != bias)
+        if ((strcmp(v, "true") == 0) != bias[0])
             return KR_FAIL(KR_E_INVALID, "%s: metadata first_bias \"%s\" but the first layer's "
-                           "bias tensor is %s", path, v, bias ? "present" : "absent");
+                           "bias tensor is %s", path, v, bias[0] ? "present" : "absent");
+    }
+    if ((v = kr_st_metadata(f, "biases"))) {
+        size_t flags[KR_MAX_LAYERS];
+        int n = kr_mio_split(v, flags, KR_MAX_LAYERS);
+        bool same = n == L;
+        for (int l = 0; same && l < L; l++) same = flags[l] == (size_t)bias[l];
+        if (!same)
+            return KR_FAIL(KR_E_INVALID, "%s: metadata biases \"%s\" disagree with the tensors "
+                           "(expected one 0/1 per layer, 1 where 'layers.N.bias' exists)", path,
+                           v);
     }
     if ((v = kr_st_metadata(f, "image_shape"))) {
         size_t s[3];
@@ -233,13 +246,13 @@ kr_status kr_model_load(const char *path, kr_model **out)
     int idx[KR_MAX_LAYERS], L = 0;
     KR_TRY_GOTO(kr_mio_scan(f, &prefix, idx, &L));
 
-    char wname[KR_MAX_LAYERS][48], bname[48];
+    char wname[KR_MAX_LAYERS][48], bname[KR_MAX_LAYERS][48];
     size_t dims[KR_MAX_LAYERS + 1];
     for (int l = 0; l < L; l++) {
         snprintf(wname[l], sizeof wname[l], "%s%d.weight", prefix, idx[l]);
         const kr_st_tensor *t = kr_st_find(f, wname[l]);
         size_t want_cols = l ? dims[l] : (t->ndim == 2 ? t->shape[1] : 0);
-        size_t want_rows = l == L - 1 ? 1 : (t->ndim == 2 ? t->shape[0] : 0);
+        size_t want_rows = t->ndim == 2 ? t->shape[0] : 0;
         if (t->ndim != 2 || t->shape[1] != want_cols || t->shape[0] != want_rows ||
             want_rows == 0 || want_cols == 0) {
             char got[160], want[200];
@@ -249,9 +262,6 @@ kr_status kr_model_load(const char *path, kr_model **out)
             if (k < sizeof got) snprintf(got + k, sizeof got - k, "]");
             if (l == 0)
                 snprintf(want, sizeof want, "[H1, D] with H1, D > 0");
-            else if (l == L - 1)
-                snprintf(want, sizeof want, "[1, %zu] (one output row; %zu columns = rows of "
-                         "'%s')", want_cols, want_cols, wname[l - 1]);
             else
                 snprintf(want, sizeof want, "[H, %zu] (%zu columns = rows of '%s')", want_cols,
                          want_cols, wname[l - 1]);
@@ -262,17 +272,22 @@ kr_status kr_model_load(const char *path, kr_model **out)
         if (l == 0) dims[0] = t->shape[1];
         dims[l + 1] = t->shape[0];
     }
-    snprintf(bname, sizeof bname, "%s%d.bias", prefix, idx[0]);
-    bool bias = kr_st_find(f, bname) != NULL;
+    bool bias[KR_MAX_LAYERS];
+    unsigned mask = 0;
+    for (int l = 0; l < L; l++) {
+        snprintf(bname[l], sizeof bname[l], "%s%d.bias", prefix, idx[l]);
+        bias[l] = kr_st_find(f, bname[l]) != NULL;
+        mask |= (bias[l] ? 1u : 0u) << l;
+    }
     size_t img[3] = {0, 0, 0};
     KR_TRY_GOTO(kr_mio_check_meta(f, dims, L, bias, img));
 
-    KR_TRY_GOTO(kr_model_new(dims[0], dims + 1, L - 1, bias, &m));
+    KR_TRY_GOTO(kr_model_new_general(dims[0], dims + 1, L - 1, dims[L], mask, &m));
     for (int l = 0; l < L; l++) {
         size_t shape[2] = {dims[l + 1], dims[l]};
         KR_TRY_GOTO(kr_st_read_f64(f, wname[l], 2, shape, m->w[l]));
+        if (bias[l]) KR_TRY_GOTO(kr_st_read_f64(f, bname[l], 1, &dims[l + 1], m->b[l]));
     }
-    if (bias) KR_TRY_GOTO(kr_st_read_f64(f, bname, 1, &dims[1], m->b1));
 
     const kr_st_tensor *mt = kr_st_find(f, "data.mean");
     if (mt) {
@@ -286,10 +301,11 @@ kr_status kr_model_load(const char *path, kr_model **out)
     }
     /* A NaN or Inf weight makes every output NaN: what it trains or attacks is meaningless,
      * so the model is refused here, with the tensor named. */
-    for (int l = 0; l <= L + 1; l++) {
-        const double *v = l < L ? m->w[l] : l == L ? m->b1 : (mt ? m->mean : NULL);
-        const char *name = l < L ? wname[l] : l == L ? bname : "data.mean";
-        size_t n = l < L ? dims[l + 1] * dims[l] : l == L ? dims[1] : dims[0];
+    for (int q = 0; q <= 2 * L; q++) {
+        const int l = q / 2;
+        const double *v = q == 2 * L ? (mt ? m->mean : NULL) : q % 2 ? m->b[l] : m->w[l];
+        const char *name = q == 2 * L ? "data.mean" : q % 2 ? bname[l] : wname[l];
+        size_t n = q == 2 * L ? dims[0] : q % 2 ? dims[l + 1] : dims[l + 1] * dims[l];
         for (size_t i = 0; v && i < n; i++)
             if (!isfinite(v[i])) {
                 st = KR_FAIL(KR_E_INVALID, "%s: tensor '%s' element %zu is %g: a model must hold "

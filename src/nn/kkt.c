@@ -36,6 +36,30 @@
  *   per point sums      ‖E_l^p‖², the box prior, 5 Σ relu(λ_min^p − λ)², ‖X^p‖²: reductions
  *                       over point p's block into row p of the P × (slots) scalar tensor.
  * P = 1 is exactly the single-point path (scalar-α ops, plain GEMMs, whole-tensor sums).
+ *
+ * Multiclass, every bias, regression (Buzaglo et al. 2023, decoreco's get_kkt_loss). The model
+ * has C outputs, Φ = A_{L−1} W_Lᵀ (+ b_L) (m × C), and any layer l may carry a bias b_l. Per
+ * candidate S_i (kkt_types.h) and g = ∇θ Σ_i S_i/m. Every S_i is linear in Φ(x_i) with a
+ * coefficient row A_i (1 × C) that does not depend on θ, so c is replaced by the coefficient
+ * matrix A (m × C), δ_L = A, and everything above holds with δ_L, ∂δ_L m × C:
+ *   binary      A_{i,0} = λ_i y_i / m                     (c of the derivation above)
+ *   regression  A_{i,0} = λ_i / m                         (y ≡ 1)
+ *   multiclass  A = (λ/m) ⊙_rows Σ,  Σ_{i,y_i} = +1,  Σ_{i,j*_i} = −1,  0 elsewhere,
+ *               j*_i = argmax_{j≠y_i} Φ_{ij} from this evaluation's forward pass (ops
+ *               class_sign: ties to the lowest index): the plain ReLU forward in the paper's
+ *               mode, as decoreco's model(x); in softplus mode (the FD test mode) the softplus
+ *               forward, so that the loss stays one function of X. The pick is piecewise
+ *               constant in X, so no gradient flows through it (decoreco: the max's
+ *               subgradient, the same).
+ * Biases: g_{b_l} = 1ᵀ δ_l for every layer with a bias (l = L: 1ᵀ A), the residual
+ *   e_{b_l} = −2 (b_l − 1ᵀ δ_l) enters the loss as ‖e_{b_l}‖²/4, and reverse step 1 gains
+ *   ∂δ_l += 1 e_{b_l}ᵀ (for l < L fused into step 2's dual_mul when P = 1; for l = L before
+ *   ∂λ reads ∂δ_L = ∂A). The forward adds b_l to Z_l (l < L) and to Φ.
+ * ∂λ_i = Σ_j ∂A_ij · ∂A_ij/∂λ_i = (1/m) Σ_j Σ_ij ∂A_ij  (∂A = ∂δ_L; binary: (y_i/m) ∂A_{i,0}; regression
+ *   (1/m) ∂A_{i,0}; multiclass: Σ ⊙ ∂A summed over the row, a GEMM with a C × 1 of ones).
+ * Regression drops the dual-feasibility term (λ may be negative). The per-tensor losses keep
+ * the state_dict order W_1, b_1, W_2, b_2, ...; scalar slots S_KKT0 + l − 1 hold ‖E_l‖² and
+ * S_KKT0 + L + l − 1 ‖e_{b_l}‖².
  */
 #include "nn/kkt.h"
 
@@ -61,16 +85,20 @@ struct kr_kkt {
     size_t P, mp;                     /* points, candidates per point */
     size_t ns;                        /* scalar slots per point: S_KKT0 + L + 1 */
     kr_kkt_point *pts;                /* P */
-    bool bias;
+    kr_objective obj;                 /* resolved: BINARY, MULTICLASS or REGRESSION */
+    size_t C;                         /* outputs, H_L */
     kr_tensor *alpha;                 /* m × 1: α of each row's point (P > 1) */
     kr_tensor *wrep[KR_MAX_LAYERS];   /* W_l repeated P times, P·H_l × H_{l−1} (P > 1) */
-    kr_tensor *brep;                  /* b_1 repeated, P × H_1 (P > 1, bias) */
-    kr_tensor *ones;                  /* m × 1 of 1 (P > 1, bias) */
+    kr_tensor *brep[KR_MAX_LAYERS];   /* b_l repeated, P × H_l (P > 1, layers with a bias) */
+    kr_tensor *ones;                  /* m × 1 of 1 (P > 1 and some bias) */
+    kr_tensor *onesc;                 /* C × 1 of 1 (multiclass: ∂λ's row sums) */
     kr_tensor *w[KR_MAX_LAYERS];      /* w[l−1]: W_l, H_l × H_{l−1} (as model.h) */
     kr_tensor *e[KR_MAX_LAYERS];      /* e[l−1]: E_l, P·H_l × H_{l−1} (block p: point p) */
-    kr_tensor *b1;                    /* 1 × H_1 */
-    kr_tensor *eb;                    /* P × H_1 */
-    kr_tensor *y;                     /* m × 1 */
+    kr_tensor *b[KR_MAX_LAYERS];      /* b[l−1]: b_l, 1 × H_l, or NULL */
+    kr_tensor *eb[KR_MAX_LAYERS];     /* eb[l−1]: e_{b_l}, P × H_l (with b_l) */
+    kr_tensor *y;                     /* m × 1: y (binary), 1 (regression), class (multiclass) */
+    kr_tensor *sign;                  /* m × C: Σ of the multiclass objective */
+    kr_tensor *phi;                   /* m × C: Φ (multiclass) */
     kr_tensor *a[KR_MAX_LAYERS + 1];  /* a[l]: Z_l then A_l, m × H_l (l = 1..L−1) */
     kr_tensor *s[KR_MAX_LAYERS + 1];  /* s[l]: S_l */
     kr_tensor *t[KR_MAX_LAYERS + 1];  /* t[l]: T_l then ∂S_l */
@@ -88,10 +116,15 @@ void kr_kkt_free(kr_kkt *k)
         kr_tensor_free(k->w[l]);
         kr_tensor_free(k->e[l]);
         kr_tensor_free(k->wrep[l]);
+        kr_tensor_free(k->brep[l]);
+        kr_tensor_free(k->b[l]);
+        kr_tensor_free(k->eb[l]);
     }
     kr_tensor_free(k->alpha);
-    kr_tensor_free(k->brep);
     kr_tensor_free(k->ones);
+    kr_tensor_free(k->onesc);
+    kr_tensor_free(k->sign);
+    kr_tensor_free(k->phi);
     free(k->pts);
     for (int l = 0; l <= KR_MAX_LAYERS; l++) {
         kr_tensor_free(k->a[l]);
@@ -101,8 +134,6 @@ void kr_kkt_free(kr_kkt *k)
         kr_tensor_free(k->dd[l]);
         kr_tensor_free(k->da[l]);
     }
-    kr_tensor_free(k->b1);
-    kr_tensor_free(k->eb);
     kr_tensor_free(k->y);
     kr_tensor_free(k->da0);
     kr_tensor_free(k->scal);
@@ -120,14 +151,50 @@ static kr_status upload_repeated(kr_tensor *dst, const double *src, size_t r, si
     return st;
 }
 
+/* The labels as the y tensor holds them (mp values, checked): ±1, 1 or a class index. */
+static kr_status labels(kr_objective obj, size_t C, size_t mp, const double *y, double *out)
+{
+    for (size_t i = 0; i < mp; i++) {
+        if (obj == KR_OBJ_REGRESSION) {
+            out[i] = 1.0;
+            continue;
+        }
+        const double v = y[i];
+        if (obj == KR_OBJ_BINARY && v != 1.0 && v != -1.0)
+            return KR_FAIL(KR_E_INVALID, "kkt: label %g of candidate %zu: the binary objective "
+                           "needs ±1", v, i);
+        if (obj == KR_OBJ_MULTICLASS && !(v >= 0.0 && v < (double)C && v == floor(v)))
+            return KR_FAIL(KR_E_INVALID, "kkt: label %g of candidate %zu: the multiclass "
+                           "objective needs a class index 0..%zu", v, i, C - 1);
+        out[i] = v;
+    }
+    return KR_OK;
+}
+
 kr_status kr_kkt_new_points(kr_device *dev, kr_dtype dt, const kr_model *m, kr_act act,
                             const kr_kkt_point *points, size_t P, size_t mp, const double *y,
                             kr_kkt **out)
+{
+    return kr_kkt_new_objective(dev, dt, m, act, KR_OBJ_AUTO, points, P, mp, y, out);
+}
+
+kr_status kr_kkt_new_objective(kr_device *dev, kr_dtype dt, const kr_model *m, kr_act act,
+                               kr_objective objective, const kr_kkt_point *points, size_t P,
+                               size_t mp, const double *y, kr_kkt **out)
 {
     *out = NULL;
     KR_TRY(kr_device_prepare(dev, dt)); /* builds and warms only the precision in use */
     if (mp == 0) return KR_FAIL(KR_E_INVALID, "kkt: 0 candidates");
     if (P == 0) return KR_FAIL(KR_E_INVALID, "kkt: 0 points");
+    const size_t C = m->dims[m->layers];
+    const kr_objective obj = kr_objective_resolve(objective, C);
+    if (obj == KR_OBJ_AUTO)
+        return KR_FAIL(KR_E_INVALID, "kkt: the %s objective does not fit a model with %zu "
+                       "output(s) (binary and regression need 1, multiclass >= 2)",
+                       kr_objective_name(objective), C);
+    if (!y && obj != KR_OBJ_REGRESSION)
+        return KR_FAIL(KR_E_INVALID, "kkt: the %s objective needs labels",
+                       kr_objective_name(obj));
     size_t mc;
     if (!kr_size_mul(P, mp, 1, &mc))
         return KR_FAIL(KR_E_INVALID, "kkt: %zu points × %zu candidates overflow", P, mp);
@@ -150,8 +217,10 @@ kr_status kr_kkt_new_points(kr_device *dev, kr_dtype dt, const kr_model *m, kr_a
     k->m = mc;
     k->P = P;
     k->mp = mp;
-    k->ns = S_KKT0 + (size_t)m->layers + 1;
-    k->bias = m->b1 != NULL;
+    k->ns = S_KKT0 + 2 * (size_t)m->layers;
+    k->obj = obj;
+    k->C = C;
+    bool any_bias = false;
     memcpy(k->dims, m->dims, sizeof k->dims);
     KR_TRY_GOTO(kr_alloc((void **)&k->pts, "kkt points", P, 1, sizeof *k->pts));
     memcpy(k->pts, points, P * sizeof *points);
@@ -174,6 +243,18 @@ kr_status kr_kkt_new_points(kr_device *dev, kr_dtype dt, const kr_model *m, kr_a
         KR_TRY_GOTO(kr_tensor_new(dev, dt, mc, m->dims[l], name, &k->d[l]));
         snprintf(name, sizeof name, "ddelta%d", l);
         KR_TRY_GOTO(kr_tensor_new(dev, dt, mc, m->dims[l], name, &k->dd[l]));
+        if (!m->b[l - 1]) continue;
+        any_bias = true;
+        snprintf(name, sizeof name, "b%d", l);
+        KR_TRY_GOTO(kr_tensor_new(dev, dt, 1, m->dims[l], name, &k->b[l - 1]));
+        KR_TRY_GOTO(kr_tensor_write(k->b[l - 1], m->b[l - 1]));
+        snprintf(name, sizeof name, "e_b%d", l);
+        KR_TRY_GOTO(kr_tensor_new(dev, dt, P, m->dims[l], name, &k->eb[l - 1]));
+        if (P > 1) {
+            snprintf(name, sizeof name, "b%d repeated", l);
+            KR_TRY_GOTO(kr_tensor_new(dev, dt, P, m->dims[l], name, &k->brep[l - 1]));
+            KR_TRY_GOTO(upload_repeated(k->brep[l - 1], m->b[l - 1], 1, m->dims[l], P));
+        }
     }
     for (int l = 1; l < L; l++) {
         KR_TRY_GOTO(kr_tensor_new(dev, dt, mc, m->dims[l], "A", &k->a[l]));
@@ -181,19 +262,22 @@ kr_status kr_kkt_new_points(kr_device *dev, kr_dtype dt, const kr_model *m, kr_a
         KR_TRY_GOTO(kr_tensor_new(dev, dt, mc, m->dims[l], "T", &k->t[l]));
         KR_TRY_GOTO(kr_tensor_new(dev, dt, mc, m->dims[l], "dA", &k->da[l]));
     }
-    if (k->bias) {
-        KR_TRY_GOTO(kr_tensor_new(dev, dt, 1, m->dims[1], "b1", &k->b1));
-        KR_TRY_GOTO(kr_tensor_write(k->b1, m->b1));
-        KR_TRY_GOTO(kr_tensor_new(dev, dt, P, m->dims[1], "e_b", &k->eb));
-        if (P > 1) {
-            KR_TRY_GOTO(kr_tensor_new(dev, dt, P, m->dims[1], "b1 repeated", &k->brep));
-            KR_TRY_GOTO(upload_repeated(k->brep, m->b1, 1, m->dims[1], P));
-            KR_TRY_GOTO(kr_tensor_new(dev, dt, mc, 1, "ones", &k->ones));
-            KR_TRY_GOTO(kr_tensor_fill(k->ones, 1.0));
-        }
+    if (any_bias && P > 1) {
+        KR_TRY_GOTO(kr_tensor_new(dev, dt, mc, 1, "ones", &k->ones));
+        KR_TRY_GOTO(kr_tensor_fill(k->ones, 1.0));
     }
+    if (obj == KR_OBJ_MULTICLASS) {
+        KR_TRY_GOTO(kr_tensor_new(dev, dt, mc, C, "phi", &k->phi));
+        KR_TRY_GOTO(kr_tensor_new(dev, dt, mc, C, "class signs", &k->sign));
+        KR_TRY_GOTO(kr_tensor_new(dev, dt, C, 1, "ones C", &k->onesc));
+        KR_TRY_GOTO(kr_tensor_fill(k->onesc, 1.0));
+    }
+    KR_TRY_GOTO(kr_alloc((void **)&col, "kkt: labels", mp, 1, sizeof *col));
+    KR_TRY_GOTO(labels(obj, C, mp, y, col));
     KR_TRY_GOTO(kr_tensor_new(dev, dt, mc, 1, "y", &k->y));
-    KR_TRY_GOTO(upload_repeated(k->y, y, mp, 1, P));
+    KR_TRY_GOTO(upload_repeated(k->y, col, mp, 1, P));
+    free(col);
+    col = NULL;
     if (P > 1) {
         KR_TRY_GOTO(kr_alloc((void **)&col, "kkt: alpha per row", mc, 1, sizeof *col));
         for (size_t i = 0; i < mc; i++) col[i] = points[i / mp].alpha;
@@ -201,6 +285,7 @@ kr_status kr_kkt_new_points(kr_device *dev, kr_dtype dt, const kr_model *m, kr_a
         KR_TRY_GOTO(kr_tensor_write(k->alpha, col));
     }
     KR_TRY_GOTO(kr_tensor_new(dev, dt, P, k->ns, "kkt scalars", &k->scal));
+    KR_TRY_GOTO(kr_tensor_fill(k->scal, 0.0)); /* regression never writes S_LAMBDA */
     free(col);
     *out = k;
     return KR_OK;
@@ -214,7 +299,7 @@ kr_status kr_kkt_new(kr_device *dev, kr_dtype dt, const kr_model *m, const kr_kk
                      size_t mc, const double *y, kr_kkt **out)
 {
     const kr_kkt_point pt = {o->alpha, o->lambda_min};
-    return kr_kkt_new_points(dev, dt, m, o->act, &pt, 1, mc, y, out);
+    return kr_kkt_new_objective(dev, dt, m, o->act, o->objective, &pt, 1, mc, y, out);
 }
 
 size_t kr_kkt_points(const kr_kkt *k) { return k->P; }
@@ -264,7 +349,7 @@ static kr_status sum_sq_points(kr_kkt *k, const kr_tensor *t, size_t slot)
     return KR_OK;
 }
 
-/* t = t − 2 w (w: W_l or b_1, repeated per point) and scal[p, slot] = ‖block p of t‖². */
+/* t = t − 2 w (w: W_l or b_l, repeated per point) and scal[p, slot] = ‖block p of t‖². */
 static kr_status residual_points(kr_kkt *k, kr_tensor *t, const kr_tensor *w, size_t slot)
 {
     for (size_t p = 0; p < k->P; p++) {
@@ -281,6 +366,7 @@ static kr_status hinge_points(kr_kkt *k, const kr_tensor *x, bool lambda, kr_ten
     for (size_t p = 0; p < k->P; p++) {
         kr_tensor v = point_rows(k, x, p), gv;
         if (g) gv = point_rows(k, g, p);
+        if (lambda && k->obj == KR_OBJ_REGRESSION) continue; /* no λ_min term */
         if (lambda)
             KR_TRY(kr_op_hinge_sq(&v, k->pts[p].lambda_min, INFINITY, 5.0, g ? &gv : NULL,
                                   k->scal, p * k->ns + S_LAMBDA));
@@ -302,16 +388,25 @@ static kr_status kkt_eval(kr_kkt *k, const kr_tensor *x, const kr_tensor *lambda
     /* Forward: one GEMM over all points' rows (W is common), α per point. */
     for (int l = 1; l < L; l++) {
         KR_TRY(kr_blas_gemm(1.0, input_of(k, x, l), false, k->w[l - 1], true, 0.0, k->a[l]));
-        if (l == 1 && k->bias && P == 1) /* bias, activation and S in one pass */
-            KR_TRY(kr_op_bias_act_forward(k->act, k->pts[0].alpha, k->b1, k->a[1], k->a[1],
-                                          k->s[1]));
+        if (k->b[l - 1] && P == 1) /* bias, activation and S in one pass */
+            KR_TRY(kr_op_bias_act_forward(k->act, k->pts[0].alpha, k->b[l - 1], k->a[l],
+                                          k->a[l], k->s[l]));
         else {
-            if (l == 1 && k->bias) KR_TRY(kr_op_add_row(1.0, k->b1, k->a[1]));
+            if (k->b[l - 1]) KR_TRY(kr_op_add_row(1.0, k->b[l - 1], k->a[l]));
             KR_TRY(act_forward(k, k->a[l], k->s[l]));
         }
     }
-    /* First backward: δ_L = c = λ ⊙ y / m, then δ_l = (δ_{l+1} W_{l+1}) ⊙ S_l. */
-    KR_TRY(kr_op_mul(inv_m, lambda, k->y, k->d[L]));
+    /* First backward: δ_L = A (m × C): c = λ ⊙ y / m for one output; multiclass (1/m) λ ⊙_rows
+     * Σ, with Σ's runner-up picked from Φ = A_{L−1} W_Lᵀ + b_L. Then δ_l = (δ_{l+1} W_{l+1})
+     * ⊙ S_l. */
+    if (k->obj == KR_OBJ_MULTICLASS) {
+        KR_TRY(kr_blas_gemm(1.0, k->a[L - 1], false, k->w[L - 1], true, 0.0, k->phi));
+        if (k->b[L - 1]) KR_TRY(kr_op_add_row(1.0, k->b[L - 1], k->phi));
+        KR_TRY(kr_op_class_sign(k->y, k->phi, k->sign));
+        KR_TRY(kr_op_scale_rows(inv_m, lambda, k->sign, k->d[L]));
+    } else {
+        KR_TRY(kr_op_mul(inv_m, lambda, k->y, k->d[L]));
+    }
     for (int l = L - 1; l >= 1; l--) {
         KR_TRY(kr_blas_gemm(1.0, k->d[l + 1], false, k->w[l], false, 0.0, k->t[l]));
         KR_TRY(kr_op_mul(1.0, k->t[l], k->s[l], k->d[l]));
@@ -325,12 +420,15 @@ static kr_status kkt_eval(kr_kkt *k, const kr_tensor *x, const kr_tensor *lambda
         KR_TRY(residual_points(k, k->e[l - 1], P == 1 ? k->w[l - 1] : k->wrep[l - 1],
                                S_KKT0 + (size_t)l - 1));
     }
-    if (k->bias) { /* e_b^p = 2 · 1ᵀ δ_1^p − 2 b_1 */
+    for (int l = 1; l <= L; l++) { /* e_{b_l}^p = 2 · 1ᵀ δ_l^p − 2 b_l */
+        if (!k->b[l - 1]) continue;
         if (P == 1)
-            KR_TRY(kr_op_col_sum(2.0, k->d[1], 0.0, k->eb));
+            KR_TRY(kr_op_col_sum(2.0, k->d[l], 0.0, k->eb[l - 1]));
         else
-            KR_TRY(kr_blas_gemm_batched(P, 2.0, k->ones, true, k->d[1], false, 0.0, k->eb));
-        KR_TRY(residual_points(k, k->eb, P == 1 ? k->b1 : k->brep, S_KKT0 + (size_t)L));
+            KR_TRY(kr_blas_gemm_batched(P, 2.0, k->ones, true, k->d[l], false, 0.0,
+                                        k->eb[l - 1]));
+        KR_TRY(residual_points(k, k->eb[l - 1], P == 1 ? k->b[l - 1] : k->brep[l - 1],
+                               S_KKT0 + (size_t)(L + l - 1)));
     }
     KR_TRY(sum_sq_points(k, x, S_XSQ));
 
@@ -351,17 +449,20 @@ static kr_status kkt_eval(kr_kkt *k, const kr_tensor *x, const kr_tensor *lambda
         kr_tensor *dprev = l == 1 ? da0 : k->da[l - 1];
         KR_TRY(kr_blas_gemm_batched(P, 1.0, k->d[l], false, k->e[l - 1], false, 0.0, dprev));
     }
-    /* ∂δ_1 += 1 e_bᵀ; one point and L > 1: inside the first dual_mul below. */
-    const bool eb_in_step2 = k->bias && P == 1 && L > 1;
-    if (k->bias && P > 1)
-        KR_TRY(kr_blas_gemm_batched(P, 1.0, k->ones, false, k->eb, false, 1.0, k->dd[1]));
-    else if (k->bias && !eb_in_step2)
-        KR_TRY(kr_op_add_row(1.0, k->eb, k->dd[1]));
+    /* ∂δ_l += 1 e_{b_l}ᵀ; one point and l < L: inside layer l's dual_mul below. */
+    for (int l = 1; l <= L; l++) {
+        if (!k->b[l - 1]) continue;
+        if (P > 1)
+            KR_TRY(kr_blas_gemm_batched(P, 1.0, k->ones, false, k->eb[l - 1], false, 1.0,
+                                        k->dd[l]));
+        else if (l == L)
+            KR_TRY(kr_op_add_row(1.0, k->eb[l - 1], k->dd[l]));
+    }
     /* Reverse step 2, l = 1..L−1: ∂S_l = ∂δ_l ⊙ T_l (into T_l), ∂T_l = ∂δ_l ⊙ S_l (into ∂δ_l)
      * in one pass, then ∂δ_{l+1} += ∂T_l W_{l+1}ᵀ. ∂δ_l is complete because layer l−1 ran
      * first. */
     for (int l = 1; l < L; l++) {
-        const kr_tensor *row = l == 1 && eb_in_step2 ? k->eb : NULL;
+        const kr_tensor *row = P == 1 ? k->eb[l - 1] : NULL;
         KR_TRY(kr_op_dual_mul(row, k->dd[l], k->t[l], k->s[l]));
         KR_TRY(kr_blas_gemm(1.0, k->dd[l], false, k->w[l], true, 1.0, k->dd[l + 1]));
     }
@@ -371,10 +472,16 @@ static kr_status kkt_eval(kr_kkt *k, const kr_tensor *x, const kr_tensor *lambda
         kr_tensor *dprev = l == 1 ? da0 : k->da[l - 1];
         KR_TRY(kr_blas_gemm(1.0, k->da[l], false, k->w[l - 1], false, 1.0, dprev));
     }
-    /* Step 4: priors add their gradients; ∂λ = (y/m) ⊙ ∂c + dual-feasibility'. */
+    /* Step 4: priors add their gradients; ∂λ = (1/m) Σ_j Σ_ij ∂A_ij + dual-feasibility'
+     * (one output: (y/m) ⊙ ∂c). */
     KR_TRY(hinge_points(k, x, false, da0));
     if (glambda) {
-        KR_TRY(kr_op_mul(inv_m, k->y, k->dd[L], glambda));
+        if (k->obj == KR_OBJ_MULTICLASS) {
+            KR_TRY(kr_op_mul(1.0, k->sign, k->dd[L], k->dd[L]));
+            KR_TRY(kr_blas_gemm(inv_m, k->dd[L], false, k->onesc, false, 0.0, glambda));
+        } else {
+            KR_TRY(kr_op_mul(inv_m, k->y, k->dd[L], glambda));
+        }
         return hinge_points(k, lambda, true, glambda);
     }
     return hinge_points(k, lambda, true, NULL);
@@ -404,11 +511,11 @@ kr_status kr_kkt_read_losses(kr_kkt *k, kr_kkt_loss *losses, double *x_sumsq)
         const double *s = all + p * k->ns;
         kr_kkt_loss *loss = &losses[p];
         memset(loss, 0, sizeof *loss);
-        /* State-dict order: W_1, b_1 (if present), W_2, ..., W_L; sum_sq gave ‖E‖² = 4‖R‖². */
+        /* State-dict order: W_1, b_1 (if present), W_2, b_2, ...; sum_sq gave ‖E‖² = 4‖R‖². */
         int t = 0;
         for (int l = 1; l <= L; l++) {
             loss->kkt_per_tensor[t++] = 0.25 * s[S_KKT0 + l - 1];
-            if (l == 1 && k->bias) loss->kkt_per_tensor[t++] = 0.25 * s[S_KKT0 + L];
+            if (k->b[l - 1]) loss->kkt_per_tensor[t++] = 0.25 * s[S_KKT0 + L + l - 1];
         }
         loss->n_tensors = t;
         for (int i = 0; i < t; i++) loss->kkt += loss->kkt_per_tensor[i];
@@ -442,5 +549,8 @@ double kr_kkt_flops(const kr_model *m, size_t mc)
         if (l >= 2) count += 2;          /* T_{l−1}, ∂T_{l−1} W_lᵀ */
         f += unit * count;
     }
+    const double C = (double)m->dims[L];
+    if (C >= 2) /* multiclass: Φ for the runner-up pick and ∂λ's row sums */
+        f += 2.0 * (double)mc * C * ((double)m->dims[L - 1] + 1.0);
     return f;
 }

@@ -13,25 +13,28 @@
  * ---------------------------------------------------------------------------------------
  * Derivation.
  *
- * Forward (rows = samples):  A_0 = X (n×D),  Z_l = A_{l−1} W_lᵀ (+ b_1 for l = 1),
- * A_l = relu(Z_l) (n×H_l) for l = 1..L−1,  Φ = Z_L = A_{L−1} w_Lᵀ (n×1).
+ * Forward (rows = samples):  A_0 = X (n×D),  Z_l = A_{l−1} W_lᵀ (+ b_l where layer l has a
+ * bias), A_l = relu(Z_l) (n×H_l) for l = 1..L−1,  Φ = Z_L = A_{L−1} w_Lᵀ (+ b_L) (n×1).
+ * (One output only: the max-margin KKT conditions of a multiclass or regression model are
+ * not this NNLS; kr_kkt_gap refuses C != 1.)
  * Backward of Φ itself (not of a loss), per sample:  Δ_L = 1 (n×1),
  *   Δ_l = (Δ_{l+1} W_{l+1}) ⊙ [Z_l > 0]   (n×H_l),   so Δ_{L−1} = 1 w_L ⊙ [Z_{L−1} > 0].
  * The mask is read off A_l: A_l > 0 exactly where Z_l > 0.
  * Per-sample gradient: ∇_{W_l}Φ(x_i) = Δ_l[i]ᵀ A_{l−1}[i] (outer product, H_l × H_{l−1}),
- * ∇_{b_1}Φ(x_i) = Δ_1[i].
+ * ∇_{b_l}Φ(x_i) = Δ_l[i] (∇_{b_L}Φ = 1).
  *
  * Gram matrix: ⟨δ aᵀ, δ' a'ᵀ⟩ = (δ·δ')(a·a'), so
- *   K_ij = ỹ_i ỹ_j Σ_{l=1}^{L} (Δ_l Δ_lᵀ)_ij ((A_{l−1} A_{l−1}ᵀ)_ij + [l = 1 and b_1]),
- * where the "+1" folds the b_1 term (Δ_1 Δ_1ᵀ)_ij into layer 1, and layer L contributes
- * (A_{L−1} A_{L−1}ᵀ)_ij alone (Δ_L Δ_Lᵀ = all ones). Two SYRKs per layer and a Hadamard
+ *   K_ij = ỹ_i ỹ_j Σ_{l=1}^{L} (Δ_l Δ_lᵀ)_ij ((A_{l−1} A_{l−1}ᵀ)_ij + [layer l has a bias]),
+ * where the "+1" folds the b_l term (Δ_l Δ_lᵀ)_ij into layer l, and layer L contributes
+ * (A_{L−1} A_{L−1}ᵀ)_ij (+ 1 with b_L) alone (Δ_L Δ_Lᵀ = all ones). Two SYRKs per layer and a Hadamard
  * product on the upper triangle; mirrored at the end.
- * Right-hand side: ⟨W_l, δ aᵀ⟩ = δᵀ W_l a, so with z_l = W_l a_{l−1} (+ b_1 for l = 1),
- *   c_i = ỹ_i [ Σ_l Δ_l[i]ᵀ W_l A_{l−1}[i] + Δ_1[i]·b_1 ] = ỹ_i Σ_{l=1}^{L} Δ_l[i]·Z_l[i]
+ * Right-hand side: ⟨W_l, δ aᵀ⟩ = δᵀ W_l a, so with z_l = W_l a_{l−1} (+ b_l),
+ *   c_i = ỹ_i [ Σ_l Δ_l[i]ᵀ W_l A_{l−1}[i] + Δ_l[i]·b_l ] = ỹ_i Σ_{l=1}^{L} Δ_l[i]·Z_l[i]
  *       = ỹ_i ( Σ_{l=1}^{L−1} Δ_l[i]·A_l[i] + Φ_i ),
- * since Δ_l vanishes where Z_l <= 0 and A_l = Z_l elsewhere. (Every term equals Φ_i — Euler's
- * theorem for the degree-1 homogeneous layers — so c_i = L ỹ_i Φ_i; it is computed layer by
- * layer anyway, so that a model that is not homogeneous would not silently get a wrong c.)
+ * since Δ_l vanishes where Z_l <= 0 and A_l = Z_l elsewhere. (With a first-layer bias only,
+ * every term equals Φ_i — Euler's theorem for the degree-1 homogeneous layers — so c_i =
+ * L ỹ_i Φ_i; with later biases Φ is not homogeneous, which is why c is computed layer by
+ * layer.)
  *
  * NNLS: f(λ) = ‖θ − Σ λ_i J_i‖² = ‖θ‖² − 2cᵀλ + λᵀKλ, ∇f = 2g with g = Kλ − c. Exact
  * minimisation along coordinate i subject to λ_i >= 0 is λ_i ← max(0, λ_i − g_i/K_ii);
@@ -48,7 +51,7 @@
  * "Solving Least Squares Problems", ch. 23), and CD resumes to add or drop coordinates.
  *
  * Residual: R_l = W_l − (Δ_l ⊙ (λỹ) 1ᵀ)ᵀ A_{l−1} (one GEMM, H_l × H_{l−1}),
- * R_L = w_L − (λỹ)ᵀ A_{L−1},  r_b = b_1 − Σ_i λ_i ỹ_i Δ_1[i]. Its norm is the reported gap:
+ * R_L = w_L − (λỹ)ᵀ A_{L−1},  r_{b_l} = b_l − Σ_i λ_i ỹ_i Δ_l[i],  r_{b_L} = b_L − Σ_i λ_i ỹ_i. Its norm is the reported gap:
  * f itself is a difference of O(‖θ‖²) terms and cannot resolve gaps below ~1e-7.
  * ---------------------------------------------------------------------------------------
  */
@@ -98,7 +101,7 @@ static kr_status check_model(const kr_model *m, size_t n, const char *who)
             return KR_FAIL(KR_E_INVALID, "%s: model dims[%d] = %zu", who, l, m->dims[l]);
     for (int l = 0; l < m->layers; l++)
         if (!m->w[l]) return KR_FAIL(KR_E_INVALID, "%s: model W_%d is NULL", who, l + 1);
-    if (m->first_bias && !m->b1) return KR_FAIL(KR_E_INVALID, "%s: model b_1 is NULL", who);
+    (void)0; /* biases: any layer (model.h) */
     return KR_OK;
 }
 
@@ -135,8 +138,9 @@ static void forward_backward(const kr_model *m, gap_work *w)
         const int h = (int)m->dims[l], hp = (int)m->dims[l - 1];
         double *z = w->a[l];
         double beta = 0.0;
-        if (l == 1 && m->first_bias) {
-            for (int i = 0; i < n; i++) memcpy(z + (size_t)i * h, m->b1, (size_t)h * sizeof *z);
+        if (m->b[l - 1]) {
+            for (int i = 0; i < n; i++)
+                memcpy(z + (size_t)i * h, m->b[l - 1], (size_t)h * sizeof *z);
             beta = 1.0;
         }
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, h, hp, 1.0, act(w, l - 1), hp,
@@ -145,7 +149,8 @@ static void forward_backward(const kr_model *m, gap_work *w)
             if (!(z[q] > 0)) z[q] = 0.0; /* relu; keeps NaN out of the mask test below */
     }
     const int hl = (int)m->dims[L - 1];
-    cblas_dgemv(CblasRowMajor, CblasNoTrans, n, hl, 1.0, w->a[L - 1], hl, m->w[L - 1], 1, 0.0,
+    for (int i = 0; i < n; i++) w->phi[i] = m->b[L - 1] ? m->b[L - 1][0] : 0.0;
+    cblas_dgemv(CblasRowMajor, CblasNoTrans, n, hl, 1.0, w->a[L - 1], hl, m->w[L - 1], 1, 1.0,
                 w->phi, 1);
     for (int l = L - 1; l >= 1; l--) {
         const int h = (int)m->dims[l];
@@ -168,8 +173,8 @@ static double theta_sq(const kr_model *m)
     double s = 0;
     for (int l = 0; l < m->layers; l++)
         for (size_t q = 0; q < m->dims[l] * m->dims[l + 1]; q++) s += m->w[l][q] * m->w[l][q];
-    if (m->first_bias)
-        for (size_t j = 0; j < m->dims[1]; j++) s += m->b1[j] * m->b1[j];
+    for (int l = 0; l < m->layers; l++)
+        for (size_t j = 0; m->b[l] && j < m->dims[l + 1]; j++) s += m->b[l][j] * m->b[l][j];
     return s;
 }
 
@@ -182,9 +187,12 @@ static void gram(const kr_model *m, const gap_work *w, const double *y, double *
     /* layer L: (A_{L−1} A_{L−1}ᵀ), upper triangle */
     const int hl = (int)m->dims[L - 1];
     cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, n, hl, 1.0, w->a[L - 1], hl, 0.0, K, n);
+    if (m->b[L - 1]) /* ∇_{b_L}Φ = 1 for every sample */
+        for (size_t i = 0; i < nn; i++)
+            for (size_t j = i; j < nn; j++) K[i * nn + j] += 1.0;
     for (int l = 1; l < L; l++) {
         const int h = (int)m->dims[l], hp = (int)m->dims[l - 1];
-        const double one = (l == 1 && m->first_bias) ? 1.0 : 0.0;
+        const double one = m->b[l - 1] ? 1.0 : 0.0;
         cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, n, hp, 1.0, act(w, l - 1), hp, 0.0,
                     t2, n);
         cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, n, h, 1.0, w->d[l], h, 0.0, t1, n);
@@ -503,14 +511,15 @@ static void residual(const kr_model *m, const gap_work *w, const double *coef, d
         res->per_tensor_rel[p] = t2 > 0 ? sqrt(e / t2) : NAN;
         res->per_tensor[p++] = e / th2;
         tot += e;
-        if (l == 1 && m->first_bias) {
+        if (m->b[l - 1]) {
             double eb = 0;
             for (size_t j = 0; j < (size_t)h; j++) {
-                double rb = m->b1[j];
-                for (size_t i = 0; i < (size_t)n; i++) rb -= s[i * (size_t)h + j];
+                double rb = m->b[l - 1][j];
+                for (size_t i = 0; i < (size_t)n; i++)
+                    rb -= l == L ? coef[i] : s[i * (size_t)h + j];
                 eb += rb * rb;
             }
-            const double tb = sumsq(m->b1, (size_t)h);
+            const double tb = sumsq(m->b[l - 1], (size_t)h);
             res->per_tensor_rel[p] = tb > 0 ? sqrt(eb / tb) : NAN;
             res->per_tensor[p++] = eb / th2;
             tot += eb;

@@ -61,7 +61,7 @@ static void model_seeds(void)
     for (int l = 0; l < m->layers; l++)
         for (size_t k = 0; k < m->dims[l] * m->dims[l + 1]; k++)
             m->w[l][k] = 0.125 * (double)(k + 1) * (l % 2 ? -1 : 1);
-    for (size_t k = 0; k < m->dims[1]; k++) m->b1[k] = 0.01 * (double)k;
+    for (size_t k = 0; k < m->dims[1]; k++) m->b[0][k] = 0.01 * (double)k;
     m->image_c = 1, m->image_h = 2, m->image_w = 2;
     check(kr_model_save(at("model", "ours_f32.safetensors"), m, KR_F32, NULL, 0), "ours f32");
     kr_st_meta extra[] = {{"n_train", "4"}};
@@ -73,7 +73,7 @@ static void model_seeds(void)
     kr_st_entry e[] = {
         {.name = "0.weight", .dtype = KR_ST_F32, .ndim = 2, .shape = {3, 4}, .data = m->w[0],
          .src_dtype = KR_ST_F64},
-        {.name = "0.bias", .dtype = KR_ST_F32, .ndim = 1, .shape = {3}, .data = m->b1,
+        {.name = "0.bias", .dtype = KR_ST_F32, .ndim = 1, .shape = {3}, .data = m->b[0],
          .src_dtype = KR_ST_F64},
         {.name = "2.weight", .dtype = KR_ST_F32, .ndim = 2, .shape = {2, 3}, .data = m->w[1],
          .src_dtype = KR_ST_F64},

@@ -237,9 +237,10 @@ def test_errors():
     with pytest.raises(kktrecon.Error, match="layer 1"):
         kktrecon.Model.from_state_dict({"layers.0.weight": np.ones((3, 4)),
                                         "layers.1.weight": np.ones((1, 2))})
-    with pytest.raises(kktrecon.Error, match="first layer only"):
-        kktrecon.Model.from_state_dict({"0.weight": np.ones((3, 4)), "2.weight": np.ones((1, 3)),
-                                        "2.bias": np.ones(1)})
+    # A bias on a later layer and several outputs are a model (Buzaglo et al. 2023), not an error.
+    mc = kktrecon.Model.from_state_dict({"0.weight": np.ones((3, 4)), "2.weight": np.ones((2, 3)),
+                                         "2.bias": np.array([0.5, -0.5])})
+    assert mc.biases[0] is None and list(mc.biases[1]) == [0.5, -0.5]
     with pytest.raises(kktrecon.Error, match="parameters must be finite"):
         kktrecon.Model.from_arrays([np.full((3, 4), np.nan), np.ones((1, 3))])
     with pytest.raises(kktrecon.Error, match="labels must be -1 or \\+1"):
