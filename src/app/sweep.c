@@ -266,6 +266,10 @@ static void *worker_main(void *arg)
     const kr_device_info *di = kr_device_get_info(dev);
     if (di->backend == KR_BACKEND_HOST) snprintf(w->device, sizeof w->device, "host");
     else snprintf(w->device, sizeof w->device, "%.100s (%d:%d)", di->name, di->platform, di->device);
+    if (sw->ranks > 1) {
+        size_t k = strlen(w->device);
+        snprintf(w->device + k, sizeof w->device - k, " rank %d", sw->rank);
+    }
     kr_config_resolve_precision(&wc, dev);
     if (kr_device_backend(dev) == KR_BACKEND_OPENCL) KR_TRY_GOTO(kr_selftest_run(dev, wc.attack.precision));
     KR_TRY_GOTO(kr_model_load(sw->model, &model));
