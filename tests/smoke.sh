@@ -39,9 +39,13 @@ INI
 
 "$bin" help > "$work/help.txt"
 grep -q "attack" "$work/help.txt" || fail "help lists no attack command"
-"$bin" help config | grep -q "attack.lr_x" || fail "help config lacks attack.lr_x"
+# To a file, not a pipe: grep -q stops reading at its match and the writer's last flush would
+# die of SIGPIPE (pipefail) once the listing is longer than one stdio buffer.
+"$bin" help config > "$work/help_config.txt"
+grep -q "attack.lr_x" "$work/help_config.txt" || fail "help config lacks attack.lr_x"
 for c in devices train attack kkt evaluate demo bench; do
-  "$bin" "$c" --help | grep -q "^usage: kktrecon $c" || fail "$c --help"
+  "$bin" "$c" --help > "$work/help_cmd.txt"
+  grep -q "^usage: kktrecon $c" "$work/help_cmd.txt" || fail "$c --help"
 done
 "$bin" devices | tee "$work/devices.txt"
 grep -q "^0 *host" "$work/devices.txt" || fail "devices does not list host first"

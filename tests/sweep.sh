@@ -54,8 +54,10 @@ INI
 run() { "$bin" "$@" --device "$dev" --quiet; }
 sweep() { run sweep --config "$work/tiny.ini" --model "$work/train/model.safetensors" "$@"; }
 
-"$bin" sweep --help | grep -q "^usage: kktrecon sweep" || fail "sweep --help"
-"$bin" help config | grep -q "sweep.lr_x" || fail "help config lacks sweep.lr_x"
+"$bin" sweep --help > "$work/help.txt"   # a file, not a pipe to grep -q (SIGPIPE, pipefail)
+grep -q "^usage: kktrecon sweep" "$work/help.txt" || fail "sweep --help"
+"$bin" help config > "$work/help.txt"
+grep -q "sweep.lr_x" "$work/help.txt" || fail "help config lacks sweep.lr_x"
 run train --config "$work/tiny.ini" --out "$work/train"
 
 # Bad distributions and unknown keys: refused before anything is written.
