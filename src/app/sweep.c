@@ -54,8 +54,14 @@ static kr_status local_take(kr_sweep *sw, size_t want, const char *device, long 
     kr_manifest *m = &sw->man;
     if (sw->stop || kr_interrupted()) goto done;
     size_t got = SIZE_MAX;
-    for (size_t k = 0; k < m->n_batches && got == SIZE_MAX; k++)
-        if (m->bt[k].status == KR_PT_PENDING && !m->bt[k].taken) got = k;
+    for (size_t k = 0; k < m->n_batches && got == SIZE_MAX; k++) {
+        kr_manifest_batch *t = &m->bt[k];
+        if (t->status != KR_PT_PENDING || t->taken) continue;
+        bool live = false; /* a resumed batch whose points all failed has nothing left to do */
+        for (size_t i = 0; i < t->n; i++) live |= m->pt[t->points[i]].status != KR_PT_FAILED;
+        if (live) got = k;
+        else t->status = KR_PT_DONE;
+    }
     if (got == SIZE_MAX) {
         size_t ids[1024], c = 0;
         for (size_t i = 0; i < m->n_points && c < want && c < 1024; i++)
