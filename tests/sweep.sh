@@ -72,6 +72,8 @@ printf '[sweep]\npoints = 4\nbatchsize = 2\n' > "$work/badkey.ini"
 expect_fail "an unknown key in a file" "badkey.ini:3: unknown key 'sweep.batchsize'" "$bin" sweep \
   --config "$work/badkey.ini" --model "$work/train/model.safetensors" --out "$work/bad" --quiet
 expect_fail "a bad batch" "sweep.batch = 'many'" sweep --out "$work/bad" --set sweep.batch=many
+expect_fail "a device twice" "names 'host' twice" "$bin" sweep --config "$work/tiny.ini" \
+  --model "$work/train/model.safetensors" --out "$work/bad" --devices host,host --quiet
 test ! -e "$work/bad" || fail "a refused sweep left $work/bad"
 
 # The reference sweep, then the same sweep killed at iteration 25 of its first batch (its
@@ -121,7 +123,7 @@ sweep --out "$work/sok" --set sweep.points_file="$work/pok.csv" --set sweep.batc
 
 # Separate attacks with each sweep point's values and seed (from its point.json).
 for p in 0 1 2; do
-  set -- $(python3 -c "import json,sys; v=json.load(open(sys.argv[1]))['values']; print(' '.join('--set attack.%s=%r' % (k, v[k]) for k in ('init_scale','lr_x','lambda_min','alpha','seed')))" \
+  set -- $(python3 -c "import json,sys; v=json.load(open(sys.argv[1]))['values']; print(' '.join('--set attack.%s=%r' % (k, int(v[k]) if k == 'seed' else v[k]) for k in ('init_scale','lr_x','lambda_min','alpha','seed')))" \
     "$work/s1/points/000$p/point.json")
   run attack --config "$work/tiny.ini" --model "$work/train/model.safetensors" --out "$work/a$p" "$@"
 done

@@ -32,7 +32,7 @@ t1=$(now)
 "$bin" sweep "${common[@]}" --model "$model" --out "$work/sP" --set sweep.batch="$P" > /dev/null
 t2=$(now)
 for ((p = 0; p < P; p++)); do
-  set -- $(python3 -c "import json,sys; v=json.load(open(sys.argv[1]))['values']; print(' '.join('--set attack.%s=%r' % (k, v[k]) for k in ('init_scale','lr_x','lambda_min','alpha','seed')))" \
+  set -- $(python3 -c "import json,sys; v=json.load(open(sys.argv[1]))['values']; print(' '.join('--set attack.%s=%r' % (k, int(v[k]) if k == 'seed' else v[k]) for k in ('init_scale','lr_x','lambda_min','alpha','seed')))" \
     "$(printf '%s/s1/points/%04d/point.json' "$work" "$p")")
   "$bin" attack "${common[@]}" --model "$model" --out "$work/a$p" "$@" > /dev/null
 done

@@ -387,6 +387,10 @@ static kr_status device_specs(const kr_sweep_opts *o, const kr_config *cfg, int 
         if (*n == 16) return KR_FAIL(KR_E_INVALID, "--devices '%s': at most 16 devices", list);
         size_t len = strlen(s);
         if (len >= 128) return KR_FAIL(KR_E_INVALID, "--devices: device spec '%.40s...' too long", s);
+        for (size_t k = 0; k < *n; k++)
+            if (!strcmp(specs[k], s))
+                return KR_FAIL(KR_E_INVALID, "--devices '%s' names '%s' twice: one worker per "
+                               "device (a batch already fills it)", list, s);
         memcpy(specs[(*n)++], s, len + 1);
     }
     return KR_OK;
