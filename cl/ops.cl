@@ -77,6 +77,13 @@ __kernel void ops_axpby(ulong n, REAL a, __global const REAL *x, ulong xo, REAL 
 }
 
 /* z = s * x .* y. */
+__kernel void ops_fill(ulong n, REAL v, __global REAL *y, ulong yo)
+{
+    size_t i = get_global_id(0);
+    if (i >= n) return;
+    y[yo + i] = v;
+}
+
 __kernel void ops_mul(ulong n, REAL s, __global const REAL *x, ulong xo, __global const REAL *y,
                       ulong yo, __global REAL *z, ulong zo)
 {

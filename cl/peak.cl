@@ -8,6 +8,10 @@
  *   peak_fma16  2 chains of 16-wide vectors (REAL16): 64 * iters operations per work-item,
  *               for compilers that fill wide SIMD units better from vector types (CPUs);
  *               the host takes the better of the two, as clpeak reports the best width.
+ *   peak_fma16_dep  clpeak's method, for comparison with it: two REAL16 values that depend on
+ *               each other (every multiply-add waits for the previous one), 64 * iters
+ *               operations per work-item. It measures latency-bound throughput: on devices that
+ *               hide latency only with independent work (CPUs) it reads below peak_fma16.
  *   peak_read4, peak_read16   each work-group reads a contiguous block of FETCH vectors per
  *               work-item (float4 or float16), consecutive work-items on consecutive
  *               addresses, and stores one sum per work-item: global-memory read bandwidth
@@ -66,6 +70,20 @@ __kernel void peak_fma16(__global REAL *out, REAL a, REAL b, uint iters)
         v1 = mad(va, v1, vb);
     }
     REAL16 v = v0 + v1;
+    REAL8 h = v.lo + v.hi;
+    REAL4 q = h.lo + h.hi;
+    out[get_global_id(0)] = (q.x + q.y) + (q.z + q.w);
+}
+
+__kernel void peak_fma16_dep(__global REAL *out, REAL a, REAL b, uint iters)
+{
+    REAL16 x = (REAL16)((REAL)get_local_id(0)), y = x + (REAL)1;
+    REAL16 va = (REAL16)(a), vb = (REAL16)(b);
+    for (uint i = 0; i < iters; i++) {
+        x = mad(va, y, vb);
+        y = mad(va, x, vb);
+    }
+    REAL16 v = x + y;
     REAL8 h = v.lo + v.hi;
     REAL4 q = h.lo + h.hi;
     out[get_global_id(0)] = (q.x + q.y) + (q.z + q.w);

@@ -14,7 +14,8 @@ trap 'rm -rf "$work"' EXIT
 fail() { echo "bench_smoke: FAIL: $*" >&2; exit 1; }
 
 # 1. JSON round trip on the host, a tiny custom size.
-"$bin" bench --device host --size 32-8-8:6 --repeat 1 --budget 0 --json "$work/host.json" \
+"$bin" bench --device host --size 32-8-8:6 --what train,attack,points,start --repeat 1 --budget 0 \
+  --json "$work/host.json" \
   --quiet > "$work/host.txt" || fail "bench on host: $(cat "$work/host.txt")"
 grep -q "self-test: passed" "$work/host.txt" || fail "no self-test line: $(cat "$work/host.txt")"
 grep -q "^float64  attack iter m=6 32-8-8-1" "$work/host.txt" || fail "no attack row: $(cat "$work/host.txt")"
@@ -49,6 +50,18 @@ assert need(d, "selftest", dict) == {"float32": "passed", "float64": "passed"}
 lim = need(d, "limits", dict)
 for k in ("gflops_float32", "gflops_float64", "read_gbs", "launch_us"): need(lim, k, num)
 assert lim["to_device_gbs"] is None  # the host has one memory
+assert lim["gflops_float32_dependent"] is None  # clpeak's method needs kernels
+st = need(d, "start", list)
+assert sorted(x["dtype"] for x in st) == ["float32", "float64"]
+for x in st:
+    assert need(x, "cold_ms", num) > 0 and need(x, "warm_ms", num) > 0
+pts = need(d, "points", list)
+assert [(p["dtype"], p["points"]) for p in pts] == [
+    (dt, p) for dt in ("float32", "float64") for p in (1, 2, 4, 8, 16)], pts
+for p in pts:
+    assert need(p, "candidates_per_point", int) == 160 and need(p, "model", str) == "784-200-200-1"
+    for k in ("ms_median", "point_iterations_per_s", "vs_sequential"): assert need(p, k, num) > 0
+    if p["points"] == 1: assert p["vs_sequential"] == 1
 res = need(d, "results", list)
 assert sorted((r["dtype"], r["workload"]) for r in res) == [
     ("float32", "attack"), ("float32", "train"), ("float64", "attack"), ("float64", "train")]

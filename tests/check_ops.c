@@ -229,6 +229,64 @@ START_TEST(test_axpby)
 }
 END_TEST
 
+START_TEST(test_fill)
+{
+    kr_rng r;
+    kr_rng_seed(&r, kr_test_seed() ^ 0x10f);
+    ctx cs[8];
+    int nc = contexts(cs);
+    char w[256];
+    for (int c = 0; c < nc; c++)
+        for (size_t si = 0; si < N_SHAPES; si++)
+            for (int view = 0; view < 2; view++) {
+                size_t R = g_shapes[si][0], C = g_shapes[si][1], n = R * C;
+                const char *vt = view ? "(view)" : "";
+                /* A random value (rounded to the dtype as the device stores it), NaN, ±Inf. */
+                double v0 = 8 * kr_rng_uniform(&r) - 4;
+                const double vals[4] = {cs[c].dt == KR_F32 ? (double)(float)v0 : v0, NAN,
+                                        INFINITY, -INFINITY};
+                tbuf y;
+                tb_init(&y, &cs[c], R, C, view, &r, -1, 1, "y");
+                double *got = xalloc(n);
+                for (int k = 0; k < 4; k++) {
+                    ck_assert_int_eq(kr_op_fill(vals[k], y.t), KR_OK);
+                    tag(w, sizeof w, "fill", &cs[c], R, C, vt);
+                    tb_get(&y, got, w);
+                    for (size_t i = 0; i < n; i++)
+                        ck_assert_msg(isnan(vals[k]) ? isnan(got[i]) : got[i] == vals[k],
+                                      "%s: element %zu is %g, want %g", w, i, got[i], vals[k]);
+                }
+                /* kr_tensor_fill on a non-contiguous view (all rows, columns [1, C-1)): the
+                 * fill op row by row; the first and last column keep their values. */
+                if (C >= 3) {
+                    tb_fill(&y, 0.5);
+                    kr_tensor inner = *y.t;
+                    inner.cols = C - 2;
+                    inner.offset += 1;
+                    ck_assert_int_eq(kr_tensor_fill(&inner, vals[0]), KR_OK);
+                    tag(w, sizeof w, "kr_tensor_fill, inner columns", &cs[c], R, C, vt);
+                    tb_get(&y, got, w);
+                    for (size_t i = 0; i < R; i++)
+                        for (size_t j = 0; j < C; j++) {
+                            double want = j == 0 || j == C - 1 ? 0.5 : vals[0];
+                            ck_assert_msg(got[i * C + j] == want, "%s: (%zu, %zu) is %g, want %g",
+                                          w, i, j, got[i * C + j], want);
+                        }
+                }
+                /* A new tensor is zero everywhere (the fill op at creation on OpenCL). */
+                kr_tensor *z = NULL;
+                ck_assert_int_eq(kr_tensor_new(cs[c].dev, cs[c].dt, R, C, "z", &z), KR_OK);
+                ck_assert_int_eq(kr_tensor_read(z, got), KR_OK);
+                for (size_t i = 0; i < n; i++)
+                    ck_assert_msg(got[i] == 0.0 && !signbit(got[i]), "new tensor: element %zu is %g",
+                                  i, got[i]);
+                kr_tensor_free(z);
+                free(got);
+                tb_free(&y);
+            }
+}
+END_TEST
+
 START_TEST(test_mul)
 {
     kr_rng r;
@@ -1149,6 +1207,7 @@ int main(void)
     TCase *tc = tcase_create("device");
     tcase_set_timeout(tc, 900); /* cold PoCL compiles */
     tcase_add_test(tc, test_axpby);
+    tcase_add_test(tc, test_fill);
     tcase_add_test(tc, test_mul);
     tcase_add_test(tc, test_act_forward);
     tcase_add_test(tc, test_relu_backward);

@@ -2,7 +2,9 @@
  * next to the GEMM rate of that device measured in the same run (not a test: never asserts
  * on time). Workloads: one training step (n×D-H-H-1) and one attack iteration (m candidates);
  * on request (`--what points`) P = 1, 2, 4, 8, 16 attack points in one kkt object at the demo's
- * size (784-200-200-1, 160 candidates per point) against P sequential single-point iterations.
+ * size (784-200-200-1, 160 candidates per point) against P sequential single-point iterations;
+ * and (`start`) the time from opening a fresh instance of the device to the end of the first
+ * attack iteration at the benchmark's size, cold (empty program cache) and warm.
  *
  * Before anything is timed, the device runs the known-answer self-test (app/selftest.h) in
  * every requested precision it has; a device that fails is reported FAILED with the reason
@@ -38,12 +40,13 @@ typedef struct kr_bench_opts {
     int reps;           /* at least this many interleaved pairs per figure */
     double budget_s;    /* per figure; 0: exactly reps pairs */
     double spread_target; /* relative spread of the last KR_BENCH_WINDOW ratios */
-    bool train, attack, points;
+    bool train, attack, points, start; /* start: time to the first iteration, cold and warm */
     kr_dtype dtypes[2];
     int n_dtypes;
 } kr_bench_opts;
 
-/* Paper size, 5 pairs at least, 3 s per figure, 5% spread, train and attack, both precisions. */
+/* Paper size, 5 pairs at least, 3 s per figure, 5% spread, train, attack and start, both
+ * precisions. */
 void kr_bench_defaults(kr_bench_opts *o);
 
 /* Sets d, h, n, m and size_name from a size name: demo (784-200-200-1, m = 160, n = 20, the

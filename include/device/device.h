@@ -84,7 +84,7 @@ typedef struct kr_device_counters {
     unsigned long long ops;       /* element-wise and reduction ops (device/ops.h) */
     unsigned long long kernels;   /* our OpenCL kernels enqueued (a reduction is two) */
     unsigned long long gemms;     /* GEMM calls (CLBlast may enqueue more than one kernel) */
-    unsigned long long copies;    /* buffer copies and fills enqueued */
+    unsigned long long copies;    /* buffer copies enqueued (fills are the fill op) */
     unsigned long long blocking;  /* calls that waited for the device: reads, writes, finish */
     unsigned long long bytes_to_device, bytes_from_device;
 } kr_device_counters;

@@ -2,7 +2,9 @@
  * can put the attack's own rates next to the device's limits.
  *
  * OpenCL devices run the kernels of cl/peak.cl (their own program, built on demand): the
- * multiply-add rate of 16 independent chains per work-item, the global-memory read bandwidth
+ * multiply-add rate of independent chains per work-item (16 scalar ones or 2 of 16-wide vectors,
+ * the better of the two) and, for comparison with clpeak, of clpeak's method (dependent
+ * chains: each multiply-add waits for the one before), the global-memory read bandwidth
  * (float4 reads, coalesced), the host↔device transfer rates of one large blocking copy each
  * way, and the cost of a kernel launch when launches are enqueued back to back. The host
  * backend has no kernels: its compute peak is OpenBLAS's rate on a large square GEMM (the
@@ -19,6 +21,7 @@
 
 typedef struct kr_peak {
     double gflops[2];     /* compute peak by kr_dtype (NaN for float64 without fp64) */
+    double gflops_dependent[2]; /* clpeak's method, dependent chains (NaN on host) */
     double read_gbs;      /* global-memory read bandwidth, GB/s (10^9 bytes) */
     double to_device_gbs; /* host → device, blocking write of one large buffer */
     double from_device_gbs;

@@ -692,13 +692,25 @@ static int cmd_bench(int argc, char **argv)
     }
     kr_bench_opts o;
     kr_bench_defaults(&o);
-    if (f.what) {
-        o.train = strstr(f.what, "train") != NULL;
-        o.attack = strstr(f.what, "attack") != NULL;
-        o.points = strstr(f.what, "points") != NULL;
-        if (!o.train && !o.attack && !o.points) {
-            fprintf(stderr, "kktrecon bench: --what takes train, attack, points or a comma "
-                    "list of them\n");
+    if (f.what) { /* a comma list of workload names, each known */
+        o.train = o.attack = o.points = o.start = false;
+        char list[256];
+        snprintf(list, sizeof list, "%s", f.what);
+        char *save = NULL;
+        int n = 0;
+        for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save), n++) {
+            bool *flag = !strcmp(t, "train") ? &o.train : !strcmp(t, "attack") ? &o.attack
+                       : !strcmp(t, "points") ? &o.points : !strcmp(t, "start") ? &o.start : NULL;
+            if (!flag) {
+                fprintf(stderr, "kktrecon bench: --what: unknown workload '%s'; expected a comma "
+                        "list of train, attack, points, start\n", t);
+                return EXIT_USAGE;
+            }
+            *flag = true;
+        }
+        if (!n) {
+            fprintf(stderr, "kktrecon bench: --what takes a comma list of train, attack, points, "
+                    "start\n");
             return EXIT_USAGE;
         }
     }
@@ -803,12 +815,16 @@ static const command COMMANDS[] = {
      "checkpointed every attack.checkpoint_every iterations and --resume runs only what is "
      "unfinished; under mpirun rank 0 hands out the batches and each rank uses its own device "
      "(--device, else its local rank's GPU, else host)", cmd_sweep},
-    {"bench", "kktrecon bench [--device SPEC|all] [--what train,attack,points] [--precision single,double] "
+    {"bench", "kktrecon bench [--device SPEC|all] [--what train,attack,points,start] [--precision single,double] "
      "[--size demo|paper|cifar|small|D-H-H:M] [--repeat N] [--budget SECONDS] [--json FILE]\n"
      "       kktrecon bench --compare A.json B.json ... --out DIR [--price-per-hour DEVICE=USD,...]",
-     "self-test each device, then time one training step and one attack iteration (paper size "
-     "by default) interleaved with the device's reference GEMM, and report GFLOP/s, the ratio "
-     "to that GEMM with its spread and the fraction of the device's peak; --device all runs "
+     "self-test each device, measure its limits (FMA peak, also by clpeak's method; read "
+     "bandwidth; transfers; launch cost), then time one training step and one attack iteration "
+     "(paper size by default) interleaved with the device's reference GEMM, and report GFLOP/s, "
+     "the ratio to that GEMM with its spread and the fraction of the device's peak, and the time "
+     "to the first attack iteration on a fresh instance of the device, cold (empty program "
+     "cache) and warm (default --what: train,attack,start; points: P = 1..16 batched "
+     "hyperparameter points at the demo's size against P sequential runs); --device all runs "
      "every device of `kktrecon devices`; --json writes the kktrecon-bench/1 file "
      "(docs/bench-schema.md); --reps is --repeat. --compare turns such files from several "
      "machines into DIR/compare.html, compare.md and PNG bar charts, with the time (and, given "

@@ -144,6 +144,8 @@ static kr_status check_ops(st_ctx *c)
     KR_TRY_GOTO(twin_compare(c, "ops_axpby", &y));
     BOTH(kr_op_mul(1.5, T(x), T(y), T(z)));
     KR_TRY_GOTO(twin_compare(c, "ops_mul", &z));
+    BOTH(kr_op_fill(-0.375, T(buf)));
+    KR_TRY_GOTO(twin_compare(c, "ops_fill", &buf));
     BOTH(kr_op_act_forward(KR_ACT_SOFTPLUS, 3.0, T(x), T(y), T(s)));
     KR_TRY_GOTO(twin_compare(c, "ops_act_forward (softplus)", &y));
     KR_TRY_GOTO(twin_compare(c, "ops_act_forward (sigmoid)", &s));

@@ -9,7 +9,7 @@
  * depends on the device is decided in kr_device_quirks, from capability queries, never from
  * vendor names.
  * What it does not: print anything, read config files (the caller resolves the spec with
- * kr_device_spec_resolve), or cache compiled binaries (PoCL and drivers have their own caches).
+ * kr_device_spec_resolve), or compile and cache programs (kernels.c, progcache.c).
  *
  * PoCL needs a writable cache directory: POCL_CACHE_DIR, else XDG_CACHE_HOME, else HOME, else
  * a folder in the temp directory. If none is writable clGetDeviceIDs reports

@@ -57,6 +57,7 @@ struct kr_device {
     cl_command_queue queue;
     size_t max_work_group;              /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
     cl_program program[2];              /* indexed by kr_dtype; NULL when not built */
+    bool program_cached[2];             /* program[dt] was loaded from the program cache */
     cl_kernel kernel[2][KR_K_COUNT];    /* indexed by kr_dtype, kr_kernel_id */
     size_t kernel_wg[2][KR_K_COUNT];    /* CL_KERNEL_WORK_GROUP_SIZE of each kernel */
     cl_mem scratch;                     /* KR_REDUCE_PENDING_MAX regions of partials (ops.c) */

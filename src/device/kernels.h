@@ -4,7 +4,8 @@
  * The program sources (the files in cl/) are embedded into the binary at build time by cl/embed.py.
  * Each is built with "-cl-std=CL1.2 -DREAL=float" and, on devices whose
  * CL_DEVICE_DOUBLE_FP_CONFIG is non-zero, again with "-DREAL=double -DKR_FP64=1". No
- * fast-math: NaN and Inf must survive so that the pipeline can detect them.
+ * fast-math: NaN and Inf must survive so that the pipeline can detect them. Built binaries are
+ * kept in the on-disk program cache (progcache.h) and loaded from it on the next open.
  * Private to the device layer (device.c builds, ops.c launches).
  */
 #ifndef KR_KERNELS_H
@@ -23,6 +24,9 @@ kr_status kr_kernels_build(kr_device *dev, kr_dtype dt);
 
 /* Releases the kernels and programs of every dtype (safe on partly built devices). */
 void kr_kernels_release(kr_device *dev);
+
+/* Whether dt's program came from the on-disk program cache (progcache.h) instead of a compile. */
+bool kr_kernels_from_cache(const kr_device *dev, kr_dtype dt);
 
 /* The kernel for (dt, id), or NULL if dt was not built. */
 cl_kernel kr_kernels_get(const kr_device *dev, kr_dtype dt, kr_kernel_id id);

@@ -35,7 +35,7 @@ extern const char kr_cl_source_peak[];
 typedef struct peak_cl {
     kr_device *dev;
     cl_program prog[2];
-    cl_kernel fma[2][2]; /* [dtype][16 scalar chains, 2 REAL16 chains] */
+    cl_kernel fma[2][3]; /* [dtype][16 scalar chains, 2 REAL16 chains, 2 dependent REAL16] */
     cl_kernel read[2];   /* float4, float16 */
     cl_kernel nop;
 } peak_cl;
@@ -43,7 +43,7 @@ typedef struct peak_cl {
 static void peak_cl_release(peak_cl *p)
 {
     for (int d = 0; d < 2; d++) {
-        for (int v = 0; v < 2; v++)
+        for (int v = 0; v < 3; v++)
             if (p->fma[d][v]) clReleaseKernel(p->fma[d][v]);
         if (p->read[d]) clReleaseKernel(p->read[d]);
         if (p->prog[d]) clReleaseProgram(p->prog[d]);
@@ -75,6 +75,7 @@ static kr_status peak_cl_build(peak_cl *p, kr_dtype dt)
     }
     p->fma[dt][0] = clCreateKernel(p->prog[dt], "peak_fma", &err);
     if (err == CL_SUCCESS) p->fma[dt][1] = clCreateKernel(p->prog[dt], "peak_fma16", &err);
+    if (err == CL_SUCCESS) p->fma[dt][2] = clCreateKernel(p->prog[dt], "peak_fma16_dep", &err);
     if (err == CL_SUCCESS && dt == KR_F32) p->read[0] = clCreateKernel(p->prog[dt], "peak_read4", &err);
     if (err == CL_SUCCESS && dt == KR_F32) p->read[1] = clCreateKernel(p->prog[dt], "peak_read16", &err);
     if (err == CL_SUCCESS && dt == KR_F32) p->nop = clCreateKernel(p->prog[dt], "peak_nop", &err);
@@ -131,7 +132,9 @@ static kr_status peak_cl_measure(kr_device *dev, kr_peak *out)
     /* Compute: 2048 work-items per compute unit keep any GPU busy; PoCL packs them. */
     size_t global = cu * 2048;
     global = (global + local - 1) / local * local;
-    small = clCreateBuffer(dev->context, CL_MEM_READ_WRITE, global * sizeof(double), NULL, &err);
+    /* Room for the dependent-chain kernel's global size too (rounded up to its work-group). */
+    small = clCreateBuffer(dev->context, CL_MEM_READ_WRITE,
+                           (global + dev->max_work_group) * sizeof(double), NULL, &err);
     if (err != CL_SUCCESS) {
         small = NULL;
         st = KR_FAIL(KR_E_OPENCL, "peak: output buffer on '%s': %s", dev->info.name,
@@ -144,9 +147,19 @@ static kr_status peak_cl_measure(kr_device *dev, kr_peak *out)
         KR_TRY_GOTO(peak_cl_build(&p, dt));
         cl_uint iters = KR_PEAK_FMA_ITERS;
         double best = 0;
-        for (int v = 0; v < 2; v++) {
-            double flop = (v ? 64.0 : 32.0) * iters * (double)global; /* per launch */
+        for (int v = 0; v < 3; v++) {
             cl_kernel k = p.fma[d][v];
+            /* clpeak's method also takes its launch shape: work-groups of the kernel's largest
+             * size, the global size a multiple of it. */
+            size_t lk = local, gk = global;
+            if (v == 2) {
+                size_t kw = 0;
+                if (clGetKernelWorkGroupInfo(k, dev->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kw,
+                                             &kw, NULL) == CL_SUCCESS && kw > 0)
+                    lk = kw < dev->max_work_group ? kw : dev->max_work_group;
+                gk = (global + lk - 1) / lk * lk;
+            }
+            double flop = (v ? 64.0 : 32.0) * iters * (double)gk; /* per launch */
             if (dt == KR_F64) {
                 cl_double a = 0.999, b = 1e-3;
                 clSetKernelArg(k, 1, sizeof a, &a);
@@ -159,8 +172,11 @@ static kr_status peak_cl_measure(kr_device *dev, kr_peak *out)
             clSetKernelArg(k, 0, sizeof small, &small);
             clSetKernelArg(k, 3, sizeof iters, &iters);
             double rate;
-            KR_TRY_GOTO(peak_cl_best(dev, k, global, local, flop, &rate));
-            best = fmax(best, rate);
+            KR_TRY_GOTO(peak_cl_best(dev, k, gk, lk, flop, &rate));
+            if (v < 2)
+                best = fmax(best, rate);
+            else
+                out->gflops_dependent[dt] = rate * 1e-9;
         }
         out->gflops[dt] = best * 1e-9;
     }
@@ -302,7 +318,7 @@ static kr_status peak_host_measure(kr_device *dev, kr_peak *out)
 kr_status kr_peak_measure(kr_device *dev, kr_peak *out)
 {
     if (!dev || !out) return KR_FAIL(KR_E_INVALID, "kr_peak_measure: NULL argument");
-    *out = (kr_peak){{NAN, NAN}, NAN, NAN, NAN, NAN};
+    *out = (kr_peak){{NAN, NAN}, {NAN, NAN}, NAN, NAN, NAN, NAN};
     kr_status st = dev->backend == KR_BACKEND_OPENCL ? peak_cl_measure(dev, out)
                                                       : peak_host_measure(dev, out);
     if (st != KR_OK) kr_error_context(st, "measuring the peaks of %s", dev->describe);

@@ -1,9 +1,10 @@
 /* tensor.c — 2-D row-major matrices in host memory or OpenCL buffers; copies between them.
  *
  * What it does: allocation (64-byte aligned host memory, or a cl_mem checked against
- * CL_DEVICE_MAX_MEM_ALLOC_SIZE), zero-fill at creation, row views, float64 <-> dtype
- * conversion on write/read, raw (bit-exact) transfers, device-side copy and fill, and a
- * live-object counter of owned tensors for leak checks in tests.
+ * CL_DEVICE_MAX_MEM_ALLOC_SIZE), zero-fill at creation (on OpenCL by the fill op's kernel,
+ * ops.def), row views, float64 <-> dtype conversion on write/read, raw (bit-exact) transfers,
+ * device-side copy and fill (the fill op), and a live-object counter of owned tensors for leak
+ * checks in tests.
  * What it does not: arithmetic (blas.c, ops.c), or any implicit synchronisation beyond what
  * a transfer needs: reads and writes are blocking (the queue is in order, so a blocking read
  * also waits for every kernel enqueued before it), copies and fills are only enqueued.
@@ -21,6 +22,7 @@
 #include <string.h>
 
 #include "device/device_impl.h"
+#include "device/ops.h"
 
 static atomic_long kr_tensor_live = 0;
 
@@ -83,14 +85,11 @@ kr_status kr_tensor_new(kr_device *dev, kr_dtype dt, size_t rows, size_t cols, c
                              dev->info.name, kr_cl_error_name(err));
                 goto fail;
             }
-            const double zero64 = 0.0;
-            const float zero32 = 0.0f;
-            err = clEnqueueFillBuffer(dev->queue, t->mem,
-                                      dt == KR_F64 ? (const void *)&zero64 : (const void *)&zero32,
-                                      es, 0, bytes, 0, NULL, NULL);
-            if (err != CL_SUCCESS) {
-                st = KR_FAIL(KR_E_OPENCL, "zero-filling tensor '%s' on '%s': %s", kr_tname(t),
-                             dev->info.name, kr_cl_error_name(err));
+            /* Zeroed by a kernel (kr_op_fill), not clEnqueueFillBuffer: see ops.def. */
+            st = kr_op_fill(0.0, t);
+            if (st != KR_OK) {
+                kr_error_context(st, "zero-filling tensor '%s' on '%s'", kr_tname(t),
+                                 dev->info.name);
                 goto fail;
             }
         }
@@ -267,26 +266,16 @@ kr_status kr_tensor_copy(kr_tensor *dst, const kr_tensor *src)
 kr_status kr_tensor_fill(kr_tensor *t, double value)
 {
     KR_TRY(kr_tensor_check(t, "kr_tensor_fill"));
-    size_t es = kr_dtype_size(t->dtype);
     if (kr_tensor_numel(t) == 0) return KR_OK;
-    float v32 = (float)value;
-    const void *pat = t->dtype == KR_F64 ? (const void *)&value : (const void *)&v32;
-    t->dev->counters.copies++;
-    if (t->dev->backend == KR_BACKEND_HOST) {
-        for (size_t i = 0; i < t->rows; i++) {
-            char *row = kr_host_row(t, i);
-            for (size_t j = 0; j < t->cols; j++) memcpy(row + j * es, pat, es);
-        }
-        return KR_OK;
-    }
-    size_t nrun = kr_tensor_contiguous(t) ? 1 : t->rows;
-    size_t run = kr_tensor_contiguous(t) ? kr_tensor_numel(t) * es : t->cols * es;
-    for (size_t i = 0; i < nrun; i++) {
-        cl_int err = clEnqueueFillBuffer(t->dev->queue, t->mem, pat, es,
-                                         (t->offset + i * t->ld) * es, run, 0, NULL, NULL);
-        if (err != CL_SUCCESS)
-            return KR_FAIL(KR_E_OPENCL, "filling tensor '%s' on '%s': %s", kr_tname(t),
-                           t->dev->info.name, kr_cl_error_name(err));
+    /* The fill op (on OpenCL a kernel, see ops.def), on each row of a non-contiguous tensor. */
+    if (kr_tensor_contiguous(t)) return kr_op_fill(value, t);
+    for (size_t i = 0; i < t->rows; i++) {
+        kr_tensor row = *t;
+        row.rows = 1;
+        row.ld = t->cols;
+        row.offset = t->offset + i * t->ld;
+        row.owner = false;
+        KR_TRY(kr_op_fill(value, &row));
     }
     return KR_OK;
 }
