@@ -412,6 +412,46 @@ START_TEST(test_plot_log_x)
 }
 END_TEST
 
+/* Panels: each cell is pixel for pixel the plot kr_plot_scatter_png draws alone at that size,
+ * an unused cell is white, and bad arguments are refused. */
+START_TEST(test_plot_panels)
+{
+    const double x[3] = {1e-4, 1e-2, 1.0}, y[3] = {0.2, 0.8, 0.5}, x2[3] = {10, 250, 490};
+    kr_plot_panel pn[3] = {
+        {.n = 3, .x = x, .y = y, .title = "log", .xlabel = "lr_x", .ylabel = "q",
+         .opt = {.width = 400, .height = 300, .log_x = 1}},
+        {.n = 3, .x = x2, .y = y, .title = "linear", .xlabel = "alpha",
+         .opt = {.width = 400, .height = 300, .fixed_y = 1, .y_min = 0, .y_max = 1}},
+        {.n = 0, .title = "empty", .opt = {.width = 400, .height = 300}},
+    };
+    const char *path = out_path("panels.png"), *one = out_path("panel_one.png");
+    ck_assert_int_eq(kr_plot_panels_png(path, 3, 2, pn), KR_OK);
+    png_img p = png_load(path);
+    ck_assert_int_eq(p.w, 800);
+    ck_assert_int_eq(p.h, 600);
+    for (int k = 0; k < 3; k++) {
+        ck_assert_int_eq(kr_plot_scatter_png(one, pn[k].n, pn[k].x, pn[k].y, pn[k].title,
+                                             pn[k].xlabel, pn[k].ylabel, &pn[k].opt, NULL), KR_OK);
+        png_img q = png_load(one);
+        int ox = 400 * (k % 2), oy = 300 * (k / 2), diff = 0;
+        for (int yy = 0; yy < 300; yy++)
+            for (int xx = 0; xx < 400; xx++) diff += px(&p, ox + xx, oy + yy) != px(&q, xx, yy);
+        ck_assert_msg(diff == 0, "panel %d differs from its plot alone in %d pixels", k, diff);
+        cairo_surface_destroy(q.sf);
+    }
+    for (int yy = 300; yy < 600; yy += 7)
+        for (int xx = 400; xx < 800; xx += 7) ck_assert(px(&p, xx, yy) == WHITE);
+    cairo_surface_destroy(p.sf);
+    remove(path);
+    remove(one);
+    ck_assert_int_ne(kr_plot_panels_png(path, 0, 2, pn), KR_OK);
+    ck_assert_int_ne(kr_plot_panels_png(path, 3, 0, pn), KR_OK);
+    pn[0].x = NULL;
+    ck_assert_int_ne(kr_plot_panels_png(path, 3, 2, pn), KR_OK);
+    ck_assert(!file_exists(path));
+}
+END_TEST
+
 START_TEST(test_plot_errors)
 {
     const char *path = out_path("err.png");
@@ -630,6 +670,7 @@ static Suite *plot_suite(void)
     tcase_add_test(tp, test_plot_edge_cases);
     tcase_add_test(tp, test_plot_log_x);
     tcase_add_test(tp, test_plot_errors);
+    tcase_add_test(tp, test_plot_panels);
     suite_add_tcase(s, tp);
     TCase *th = tcase_create("html");
     tcase_add_test(th, test_html_base64_vectors);

@@ -54,8 +54,10 @@ INI
 run() { "$bin" "$@" --device "$dev" --quiet; }
 sweep() { run sweep --config "$work/tiny.ini" --model "$work/train/model.safetensors" "$@"; }
 
-"$bin" sweep --help | grep -q "^usage: kktrecon sweep" || fail "sweep --help"
-"$bin" help config | grep -q "sweep.lr_x" || fail "help config lacks sweep.lr_x"
+"$bin" sweep --help > "$work/help.txt"   # a file, not a pipe to grep -q (SIGPIPE, pipefail)
+grep -q "^usage: kktrecon sweep" "$work/help.txt" || fail "sweep --help"
+"$bin" help config > "$work/help.txt"
+grep -q "sweep.lr_x" "$work/help.txt" || fail "help config lacks sweep.lr_x"
 run train --config "$work/tiny.ini" --out "$work/train"
 
 # Bad distributions and unknown keys: refused before anything is written.
@@ -70,6 +72,8 @@ printf '[sweep]\npoints = 4\nbatchsize = 2\n' > "$work/badkey.ini"
 expect_fail "an unknown key in a file" "badkey.ini:3: unknown key 'sweep.batchsize'" "$bin" sweep \
   --config "$work/badkey.ini" --model "$work/train/model.safetensors" --out "$work/bad" --quiet
 expect_fail "a bad batch" "sweep.batch = 'many'" sweep --out "$work/bad" --set sweep.batch=many
+expect_fail "a device twice" "names 'host' twice" "$bin" sweep --config "$work/tiny.ini" \
+  --model "$work/train/model.safetensors" --out "$work/bad" --devices host,host --quiet
 test ! -e "$work/bad" || fail "a refused sweep left $work/bad"
 
 # The reference sweep, then the same sweep killed at iteration 25 of its first batch (its
@@ -97,14 +101,17 @@ sweep --out "$work/s4" --set sweep.points=4
 sweep --out "$work/s4" --resume 2>&1 | tee /dev/null
 expect_fail "lowering sweep.points on --resume" "only grows" sweep --out "$work/s4" --resume --set sweep.points=3
 
-if [ "${KKTRECON_MPI:-0}" = 1 ] && command -v mpirun > /dev/null; then
+if [ "${KKTRECON_MPI:-0}" = 1 ]; then
+  command -v mpirun > /dev/null || fail "built with MPI but no mpirun (apt-get install openmpi-bin)"
+  # Containers often forbid the cross-process memory copy of the shared-memory transport.
   OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 \
+    OMPI_MCA_btl_vader_single_copy_mechanism=none \
     timeout 300 mpirun -np 2 --oversubscribe "$bin" sweep --config "$work/tiny.ini" \
     --model "$work/train/model.safetensors" --out "$work/s_mpi" --device "$dev" --quiet \
     || fail "mpirun -np 2 sweep"
   mpi=s_mpi
 else
-  echo "sweep: MPI not built or mpirun missing: the MPI case is skipped"
+  echo "sweep: built without MPI: the mpirun case is skipped"
   mpi=
 fi
 
@@ -116,7 +123,7 @@ sweep --out "$work/sok" --set sweep.points_file="$work/pok.csv" --set sweep.batc
 
 # Separate attacks with each sweep point's values and seed (from its point.json).
 for p in 0 1 2; do
-  set -- $(python3 -c "import json,sys; v=json.load(open(sys.argv[1]))['values']; print(' '.join('--set attack.%s=%r' % (k, v[k]) for k in ('init_scale','lr_x','lambda_min','alpha','seed')))" \
+  set -- $(python3 -c "import json,sys; v=json.load(open(sys.argv[1]))['values']; print(' '.join('--set attack.%s=%r' % (k, int(v[k]) if k == 'seed' else v[k]) for k in ('init_scale','lr_x','lambda_min','alpha','seed')))" \
     "$work/s1/points/000$p/point.json")
   run attack --config "$work/tiny.ini" --model "$work/train/model.safetensors" --out "$work/a$p" "$@"
 done

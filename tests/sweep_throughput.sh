@@ -5,7 +5,7 @@
 #   tests/sweep_throughput.sh [DEVICE (host)] [POINTS (8)] [ITERATIONS (1000)] [BUILD (build)]
 #
 # The demo's model (configs/mnist_sweep_small.ini: 784-200-200-1, 40 candidates per point,
-# float64) is trained once; then the sweep's first POINTS points run (1) as POINTS separate
+# float64) is trained once on the host; then the sweep's first POINTS points run (1) as POINTS separate
 # attacks with each point's values and seed, (2) as one sweep with sweep.batch = 1 (one point
 # per device job) and (3) as one sweep with sweep.batch = POINTS (all in one batched job).
 # Prints the wall time and points per second of each. Timings on shared machines are noisy:
@@ -22,7 +22,7 @@ work=$(mktemp -d /tmp/kktrecon-throughput.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 common=(--config "$cfg" --device "$dev" --quiet --set attack.iterations="$it" --set sweep.points="$P"
         --set attack.checkpoint_every=0)
-"$bin" train --config "$cfg" --out "$work/train" --device "$dev" --quiet > /dev/null
+"$bin" train --config "$cfg" --out "$work/train" --device host --quiet > /dev/null # not timed
 model=$work/train/model.safetensors
 now() { date +%s.%N; }
 
@@ -32,7 +32,7 @@ t1=$(now)
 "$bin" sweep "${common[@]}" --model "$model" --out "$work/sP" --set sweep.batch="$P" > /dev/null
 t2=$(now)
 for ((p = 0; p < P; p++)); do
-  set -- $(python3 -c "import json,sys; v=json.load(open(sys.argv[1]))['values']; print(' '.join('--set attack.%s=%r' % (k, v[k]) for k in ('init_scale','lr_x','lambda_min','alpha','seed')))" \
+  set -- $(python3 -c "import json,sys; v=json.load(open(sys.argv[1]))['values']; print(' '.join('--set attack.%s=%r' % (k, int(v[k]) if k == 'seed' else v[k]) for k in ('init_scale','lr_x','lambda_min','alpha','seed')))" \
     "$(printf '%s/s1/points/%04d/point.json' "$work" "$p")")
   "$bin" attack "${common[@]}" --model "$model" --out "$work/a$p" "$@" > /dev/null
 done

@@ -59,8 +59,8 @@ size_t kr_attack_candidate_count(const kr_config *cfg, const char *model_path);
  * (nn/kkt.h points, SGD), each as a separate attack would run it. DIR/points/NNNN/ holds point
  * NNNN's candidates.safetensors (readable by evaluate) and point.json (values, final loss
  * terms, status); DIR/attack.json the summary. A point that diverges is marked so and the
- * others go on. No checkpoints yet: the run is staged and switched in at its end, and --resume
- * is refused (src/app/attack_points.c). */
+ * others go on. The run is staged and switched in at its end; it is not checkpointed and
+ * --resume is refused (`kktrecon sweep` checkpoints its batches: app/sweep.h). */
 kr_status kr_attack_points_run(const kr_config *cfg, kr_device *dev, const char *model_path,
                                const char *out_dir, kr_run_mode mode, kr_attack_result *res);
 

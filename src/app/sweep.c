@@ -54,8 +54,14 @@ static kr_status local_take(kr_sweep *sw, size_t want, const char *device, long 
     kr_manifest *m = &sw->man;
     if (sw->stop || kr_interrupted()) goto done;
     size_t got = SIZE_MAX;
-    for (size_t k = 0; k < m->n_batches && got == SIZE_MAX; k++)
-        if (m->bt[k].status == KR_PT_PENDING && !m->bt[k].taken) got = k;
+    for (size_t k = 0; k < m->n_batches && got == SIZE_MAX; k++) {
+        kr_manifest_batch *t = &m->bt[k];
+        if (t->status != KR_PT_PENDING || t->taken) continue;
+        bool live = false; /* a resumed batch whose points all failed has nothing left to do */
+        for (size_t i = 0; i < t->n; i++) live |= m->pt[t->points[i]].status != KR_PT_FAILED;
+        if (live) got = k;
+        else t->status = KR_PT_DONE;
+    }
     if (got == SIZE_MAX) {
         size_t ids[1024], c = 0;
         for (size_t i = 0; i < m->n_points && c < want && c < 1024; i++)
@@ -266,6 +272,10 @@ static void *worker_main(void *arg)
     const kr_device_info *di = kr_device_get_info(dev);
     if (di->backend == KR_BACKEND_HOST) snprintf(w->device, sizeof w->device, "host");
     else snprintf(w->device, sizeof w->device, "%.100s (%d:%d)", di->name, di->platform, di->device);
+    if (sw->ranks > 1) {
+        size_t k = strlen(w->device);
+        snprintf(w->device + k, sizeof w->device - k, " rank %d", sw->rank);
+    }
     kr_config_resolve_precision(&wc, dev);
     if (kr_device_backend(dev) == KR_BACKEND_OPENCL) KR_TRY_GOTO(kr_selftest_run(dev, wc.attack.precision));
     KR_TRY_GOTO(kr_model_load(sw->model, &model));
@@ -377,6 +387,10 @@ static kr_status device_specs(const kr_sweep_opts *o, const kr_config *cfg, int 
         if (*n == 16) return KR_FAIL(KR_E_INVALID, "--devices '%s': at most 16 devices", list);
         size_t len = strlen(s);
         if (len >= 128) return KR_FAIL(KR_E_INVALID, "--devices: device spec '%.40s...' too long", s);
+        for (size_t k = 0; k < *n; k++)
+            if (!strcmp(specs[k], s))
+                return KR_FAIL(KR_E_INVALID, "--devices '%s' names '%s' twice: one worker per "
+                               "device (a batch already fills it)", list, s);
         memcpy(specs[(*n)++], s, len + 1);
     }
     return KR_OK;

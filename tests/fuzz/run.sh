@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/fuzz/run.sh — runs one libFuzzer target over its seed corpus.
 #   tests/fuzz/run.sh TARGET [SECONDS [more libFuzzer flags...]]      (SECONDS default 60)
-# TARGET is idx, cifar10, image, safetensors, model, candidates, config or points. The binary is
+# TARGET is idx, cifar10, image, safetensors, model, candidates, config, points or manifest. The binary is
 # $FUZZ_BIN, else build-fuzz/tests/fuzz/fuzz_TARGET (configure build-fuzz as meson_options.txt
 # says). The repo corpus tests/fuzz/corpus/TARGET is only read; new inputs go to
 # build-fuzz/fuzz-corpus/TARGET (kept between runs), or with FUZZ_TEMP_CORPUS=1 (the meson
