@@ -48,6 +48,11 @@ kr_status kr_pairs_match(kr_device *dev, const kr_model *model, const kr_binary_
                          const double *cand, size_t m, bool downsample, kr_pair *pairs,
                          kr_eval_summary *sum);
 
+/* The images as NCC compares them: x itself (*out = NULL, *p = h·w per channel) or, with
+ * down (CIFAR-10, 3×32×32), 2× bicubic-downsampled into *out (malloc'd, n·c rows of *p). */
+kr_status kr_pairs_ncc_view(const double *x, size_t n, size_t c, size_t h, size_t w, bool down,
+                            double **out, size_t *p);
+
 /* The summary's counts, means and medians over n pairs (n_* fields untouched). */
 void kr_pairs_summarise(const kr_pair *pr, size_t n, kr_eval_summary *sum);
 

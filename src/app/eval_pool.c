@@ -127,19 +127,6 @@ static int cmp_pair_desc(const void *a, const void *b)
     return (x < y) - (x > y);
 }
 
-/* NCC inputs: CIFAR-10 (3×32×32) is compared at 16×16 after bicubic downsampling. */
-static kr_status ncc_view(const double *x, size_t n, size_t c, size_t h, size_t w, bool down,
-                          double **out, size_t *p)
-{
-    *p = down ? (h / 2) * (w / 2) : h * w;
-    if (!down) {
-        *out = NULL;
-        return KR_OK;
-    }
-    KR_TRY(kr_alloc((void **)out, "downsampled images", n * c, *p, sizeof **out));
-    return kr_metrics_downsample2_bicubic(x, n, c, h, w, *out);
-}
-
 static kr_status write_csv(const char *dir, const kr_binary_set *s, const pair *pr,
                            const pool *pl, const char *const *paths)
 {
@@ -488,8 +475,8 @@ kr_status kr_eval_pool_write(const kr_config *cfg, kr_device *dev, const char *m
     if (!(a = malloc(d * sizeof *a)) || !(b = malloc(d * sizeof *b))) goto nomem;
     if (top || pairs_out) {
         size_t p;
-        KR_TRY_GOTO(ncc_view(s->x, s->n, c, h, w, down, &tv, &p));
-        KR_TRY_GOTO(ncc_view(pl.x, pl.m, c, h, w, down, &cv, &p));
+        KR_TRY_GOTO(kr_pairs_ncc_view(s->x, s->n, c, h, w, down, &tv, &p));
+        KR_TRY_GOTO(kr_pairs_ncc_view(pl.x, pl.m, c, h, w, down, &cv, &p));
         KR_TRY_GOTO(kr_alloc((void **)&dist, "NCC distances (training images x candidates)",
                              s->n, pl.m, sizeof *dist));
         KR_TRY_GOTO(kr_metrics_ncc_matrix(tv ? tv : s->x, s->n, cv ? cv : pl.x, pl.m, c, p, dist));

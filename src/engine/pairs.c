@@ -27,9 +27,8 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* NCC inputs: CIFAR-10 (3×32×32) is compared at 16×16 after bicubic downsampling. */
-static kr_status ncc_view(const double *x, size_t n, size_t c, size_t h, size_t w, bool down,
-                          double **out, size_t *p)
+kr_status kr_pairs_ncc_view(const double *x, size_t n, size_t c, size_t h, size_t w, bool down,
+                            double **out, size_t *p)
 {
     *p = down ? (h / 2) * (w / 2) : h * w;
     if (!down) {
@@ -95,8 +94,8 @@ kr_status kr_pairs_match(kr_device *dev, const kr_model *model, const kr_binary_
 
     /* Matching (DESIGN §4.1–4.2). */
     size_t p;
-    KR_TRY_GOTO(ncc_view(s->x, s->n, c, h, w, downsample, &tv, &p));
-    KR_TRY_GOTO(ncc_view(fx, mf, c, h, w, downsample, &cv, &p));
+    KR_TRY_GOTO(kr_pairs_ncc_view(s->x, s->n, c, h, w, downsample, &tv, &p));
+    KR_TRY_GOTO(kr_pairs_ncc_view(fx, mf, c, h, w, downsample, &cv, &p));
     KR_TRY_GOTO(kr_alloc((void **)&dist, "NCC distances (training images x candidates)", s->n,
                          mf, sizeof *dist));
     KR_TRY_GOTO(kr_alloc((void **)&idx, "nearest candidates", s->n, 1, sizeof *idx));
