@@ -19,7 +19,7 @@ export KKTRECON_TEST_DEVICE=$spec KKTRECON_REQUIRE_DEVICE=1 KKTRECON_SMOKE_DEVIC
 meson test -C build --suite device --suite smoke --print-errorlogs > "$out/tests.txt" 2>&1
 echo "tests rc=$?" >> "$out/tests.txt"
 build/kktrecon bench --device all --size paper --json "$out/bench_paper.json" > "$out/bench_paper.txt" 2>&1
-build/kktrecon bench --device "$spec" --size demo --what train,attack,points --json "$out/bench_demo.json" \
+build/kktrecon bench --device "$spec" --size demo --what train,attack,points,start --json "$out/bench_demo.json" \
   > "$out/bench_gpu.txt" 2>&1
 cp build/meson-logs/testlog.txt "$out/" 2>/dev/null
 tail -n 3 "$out/tests.txt"; cat "$out/bench_paper.txt" "$out/bench_gpu.txt"
