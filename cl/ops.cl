@@ -336,17 +336,21 @@ __kernel void ops_xent(ulong n, REAL s, REAL classes, __global const REAL *phi, 
         size_t r0 = (i / C) * C, j = i - r0; /* no div/rem pair (see ops_class_sign) */
         __global const REAL *pr = phi + po + r0;
         __global const REAL *yr = y + yo + r0;
-        REAL mx = pr[0], other = -INFINITY, se = (REAL)0, ysum = (REAL)0;
-        for (size_t k = 1; k < C; k++) mx = pr[k] > mx ? pr[k] : mx;
+        size_t km = 0; /* the first largest output */
+        for (size_t k = 1; k < C; k++) km = pr[k] > pr[km] ? k : km;
+        REAL mx = pr[km], other = -INFINITY, so = (REAL)0, ysum = (REAL)0;
         for (size_t k = 0; k < C; k++) {
-            se += exp(pr[k] - mx);
+            if (k != km) so += exp(pr[k] - mx);
             ysum += yr[k];
             if (k != j && pr[k] > other) other = pr[k];
         }
-        REAL lse = mx + log(se), yj = yr[j];
-        if (yj != (REAL)0) kr_kahan_add(&loss, &comp, yj * (lse - pr[j]));
+        /* logsumexp - phi_j = (max - phi_j) + log1p(so): no cancellation at the max */
+        REAL se = (REAL)1 + so, yj = yr[j];
+        if (yj != (REAL)0) kr_kahan_add(&loss, &comp, yj * ((mx - pr[j]) + log1p(so)));
         errors += yj > (REAL)0 && !(pr[j] > other) ? (REAL)1 : (REAL)0;
-        dphi[dpo + i] = s * (exp(pr[j] - mx) / se * ysum - yj);
+        /* at the max: ((sum y - y) - y so) / se, no cancellation of ~1 - 1 */
+        dphi[dpo + i] = s * (j == km ? ((ysum - yj) - yj * so) / se
+                                     : exp(pr[j] - mx) / se * ysum - yj);
     }
     buf[lid] = loss;
     buf2[lid] = errors;

@@ -132,7 +132,14 @@ static double sample_loss(kr_loss kind, const double *phi, size_t C, double y, d
         double se = 0.0;
         for (size_t j = 0; j < C; j++) se += exp(phi[j] - mx);
         for (size_t j = 0; j < C; j++) g[j] = exp(phi[j] - mx) / se - (j == c ? 1.0 : 0.0);
-        return mx + log(se) - phi[c];
+        if (phi[c] < mx) return mx + log(se) - phi[c];
+        /* the class leads: log1p of the others, no cancellation of a tiny loss; its gradient
+         * softmax_c − 1 = −rest / (1 + rest) likewise */
+        double rest = 0.0;
+        for (size_t j = 0; j < C; j++)
+            if (j != c) rest += exp(phi[j] - phi[c]);
+        g[c] = -rest / (1.0 + rest);
+        return log1p(rest);
     }
     case KR_LOSS_MSE: {
         double r = phi[0] - y;
