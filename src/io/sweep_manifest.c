@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,12 +103,13 @@ static int status_of(const cJSON *s)
     return -1;
 }
 
-/* A whole number in [lo, hi] or -1. */
+/* A whole number in [lo, hi] or -2 (the range is checked before the conversion, which is
+ * undefined for a double outside long's range: found by fuzz_manifest). */
 static long whole(const cJSON *v, long lo, long hi)
 {
     if (!cJSON_IsNumber(v)) return -2;
     double d = v->valuedouble;
-    if (d != (double)(long)d || d < (double)lo || d > (double)hi) return -2;
+    if (!(d >= (double)lo && d <= (double)hi) || d != floor(d)) return -2;
     return (long)d;
 }
 
