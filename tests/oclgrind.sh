@@ -2,7 +2,8 @@
 # oclgrind.sh — runs a device test program on Debian's oclgrind OpenCL simulator, which reports
 # data races, uninitialised values, out-of-bounds accesses and API misuse in kernels; any report
 # (or a failing test) fails. Without oclgrind installed it skips (exit 77).
-# Usage: oclgrind.sh PATH/TO/check_X
+# Usage: oclgrind.sh PATH/TO/check_X   (KKTRECON_TEST_SMALL=1: the tests skip their largest
+# shapes, as the simulator runs every work-item in turn)
 # Note: oclgrind counts memory whose only contents came from clEnqueueFillBuffer as
 # uninitialised; the tests write the data they compute on (tests/check_ops.c test_counters).
 set -uo pipefail
@@ -10,7 +11,7 @@ exe=${1:?usage: oclgrind.sh PATH/TO/check_X}
 command -v oclgrind >/dev/null 2>&1 || { echo "oclgrind.sh: no oclgrind (apt-get install oclgrind): skipped"; exit 77; }
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-KKTRECON_TEST_DEVICE=oclgrind KKTRECON_REQUIRE_DEVICE=1 CK_FORK=no \
+KKTRECON_TEST_DEVICE=oclgrind KKTRECON_REQUIRE_DEVICE=1 KKTRECON_TEST_SMALL=1 CK_FORK=no \
   oclgrind --data-races --uninitialized --check-api "$exe" > "$log" 2>&1
 rc=$?
 reports=$(grep -cE "^(Uninitialized value|Invalid (read|write)|Read-write data race|Write-write data race|Oclgrind - OpenCL runtime error)" "$log")
