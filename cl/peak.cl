@@ -9,8 +9,8 @@
  *               for compilers that fill wide SIMD units better from vector types (CPUs);
  *               the host takes the better of the two, as clpeak reports the best width.
  *   peak_fma16_dep  clpeak's method, for comparison with it: two REAL16 values that depend on
- *               each other (every multiply-add waits for the previous one), 64 * iters
- *               operations per work-item. It measures latency-bound throughput: on devices that
+ *               each other (every multiply-add waits for the previous one), a fixed unrolled
+ *               loop of KR_DEP_ITERS rounds, 256 * KR_DEP_ITERS operations per work-item. It measures latency-bound throughput: on devices that
  *               hide latency only with independent work (CPUs) it reads below peak_fma16.
  *   peak_read4, peak_read16   each work-group reads a contiguous block of FETCH vectors per
  *               work-item (float4 or float16), consecutive work-items on consecutive
@@ -75,13 +75,23 @@ __kernel void peak_fma16(__global REAL *out, REAL a, REAL b, uint iters)
     out[get_global_id(0)] = (q.x + q.y) + (q.z + q.w);
 }
 
+/* The trip count is a compile-time constant (KR_DEP_ITERS) and the body unrolled, as in
+ * clpeak's kernels: a runtime bound keeps PoCL from vectorising across work-items, the only
+ * source of independent work this kernel has. `iters` is ignored (the host counts with the
+ * same constant). */
+#ifndef KR_DEP_ITERS
+#define KR_DEP_ITERS 64
+#endif
+#define KR_DEP2 x = mad(va, y, vb); y = mad(va, x, vb);
+#define KR_DEP8 KR_DEP2 KR_DEP2 KR_DEP2 KR_DEP2
+
 __kernel void peak_fma16_dep(__global REAL *out, REAL a, REAL b, uint iters)
 {
     REAL16 x = (REAL16)((REAL)get_local_id(0)), y = x + (REAL)1;
     REAL16 va = (REAL16)(a), vb = (REAL16)(b);
-    for (uint i = 0; i < iters; i++) {
-        x = mad(va, y, vb);
-        y = mad(va, x, vb);
+    (void)iters;
+    for (int i = 0; i < KR_DEP_ITERS; i++) {
+        KR_DEP8 /* 8 dependent multiply-adds of REAL16: 256 operations per round */
     }
     REAL16 v = x + y;
     REAL8 h = v.lo + v.hi;

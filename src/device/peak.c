@@ -132,9 +132,12 @@ static kr_status peak_cl_measure(kr_device *dev, kr_peak *out)
     /* Compute: 2048 work-items per compute unit keep any GPU busy; PoCL packs them. */
     size_t global = cu * 2048;
     global = (global + local - 1) / local * local;
-    /* Room for the dependent-chain kernel's global size too (rounded up to its work-group). */
+    /* Room for the dependent-chain kernel's global size too (8 work-groups of the largest size
+     * per compute unit). */
+    const size_t dep_global = cu * 8 * (dev->max_work_group ? dev->max_work_group : 1);
     small = clCreateBuffer(dev->context, CL_MEM_READ_WRITE,
-                           (global + dev->max_work_group) * sizeof(double), NULL, &err);
+                           (global > dep_global ? global : dep_global) * sizeof(double), NULL,
+                           &err);
     if (err != CL_SUCCESS) {
         small = NULL;
         st = KR_FAIL(KR_E_OPENCL, "peak: output buffer on '%s': %s", dev->info.name,
@@ -150,16 +153,17 @@ static kr_status peak_cl_measure(kr_device *dev, kr_peak *out)
         for (int v = 0; v < 3; v++) {
             cl_kernel k = p.fma[d][v];
             /* clpeak's method also takes its launch shape: work-groups of the kernel's largest
-             * size, the global size a multiple of it. */
+             * size, several of them per compute unit (clpeak: as many as memory allows). */
             size_t lk = local, gk = global;
             if (v == 2) {
                 size_t kw = 0;
                 if (clGetKernelWorkGroupInfo(k, dev->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kw,
                                              &kw, NULL) == CL_SUCCESS && kw > 0)
                     lk = kw < dev->max_work_group ? kw : dev->max_work_group;
-                gk = (global + lk - 1) / lk * lk;
+                gk = cu * 8 * lk;
             }
-            double flop = (v ? 64.0 : 32.0) * iters * (double)gk; /* per launch */
+            /* per launch; the dependent kernel's rounds are its compile-time KR_DEP_ITERS (64) */
+            double flop = (v == 2 ? 256.0 * 64 : (v ? 64.0 : 32.0) * iters) * (double)gk;
             if (dt == KR_F64) {
                 cl_double a = 0.999, b = 1e-3;
                 clSetKernelArg(k, 1, sizeof a, &a);
