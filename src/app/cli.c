@@ -1,7 +1,8 @@
 /* cli.c — subcommands and their flags. Each command parses its flags, builds the effective
  * configuration (built-in defaults < --config FILE < --set k=v; device: config < env
  * KKTRECON_DEVICE < --device), opens the device and calls one driver (train.c, attack.c,
- * evaluate.c, bench.c). Results go to files and stdout; progress and errors to stderr.
+ * evaluate.c, sweep.c; bench: cli_bench.c). Results go to files and stdout; progress and
+ * errors to stderr.
  */
 #include "app/cli.h"
 
@@ -16,8 +17,6 @@
 #include <cJSON.h>
 
 #include "app/attack.h"
-#include "app/bench.h"
-#include "app/bench_compare.h"
 #include "app/selftest.h"
 #include "app/sweep.h"
 #include "app/config.h"
@@ -37,26 +36,7 @@
 #define KR_INSTALL_DATA_DIR "/usr/local/share/kktrecon"
 #endif
 
-enum { EXIT_USAGE = 2, EXIT_INTERRUPTED = 130 };
-
-/* ---------- flags ---------- */
-
-#define MAX_MULTI 64
-
-typedef struct flags {
-    const char *config, *out, *model, *device, *precision, *activation, *objective;
-    const char *alpha, *lambda_min;
-    const char *sets[MAX_MULTI];
-    int n_sets;
-    const char *candidates[MAX_MULTI];
-    int n_candidates;
-    bool resume, overwrite, quiet, help, check;
-    const char *what;
-    const char *size;
-    const char *reps;
-    const char *json, *price, *budget;
-    const char *top_k, *top_by, *devices;
-} flags;
+#include "app/cli_impl.h"
 
 typedef struct flag_def {
     const char *name;
@@ -80,7 +60,7 @@ static const flag_def FLAGS[] = {
 };
 
 /* Parses argv[2..]; `allowed` lists the flag names the command accepts (space-separated). */
-static int parse_flags(int argc, char **argv, const char *cmd, const char *allowed, flags *f)
+int kr_cli_parse_flags(int argc, char **argv, const char *cmd, const char *allowed, flags *f)
 {
     memset(f, 0, sizeof *f);
     for (int i = 2; i < argc; i++) {
@@ -152,7 +132,7 @@ static void print_usage(FILE *out)
 static int cmd_help(int argc, char **argv);
 
 /* `kktrecon COMMAND --help` is `kktrecon help COMMAND`. */
-static int help_for(const char *name)
+int kr_cli_help_for(const char *name)
 {
     char *argv[] = {"kktrecon", "help", (char *)name};
     return cmd_help(3, argv);
@@ -160,7 +140,7 @@ static int help_for(const char *name)
 
 /* ---------- configuration and device ---------- */
 
-static int fail(const char *cmd, kr_status st)
+int kr_cli_fail(const char *cmd, kr_status st)
 {
     fprintf(stderr, "kktrecon %s: error: %s\n  (%s)\n", cmd, kr_error_message(), kr_status_name(st));
     return st == KR_E_INTERRUPTED ? EXIT_INTERRUPTED : EXIT_FAILURE;
@@ -206,7 +186,7 @@ static bool run_mode(const char *cmd, const flags *f, kr_run_mode *mode)
 }
 
 /* A finite number for flag --name, within [lo, hi] (lo excluded when lo_open). */
-static bool parse_number(const char *cmd, const char *name, const char *v, double lo, bool lo_open,
+bool kr_cli_parse_number(const char *cmd, const char *name, const char *v, double lo, bool lo_open,
                          double *out)
 {
     char *end;
@@ -233,14 +213,14 @@ static bool need(const char *cmd, const char *flag, const char *value)
 static int cmd_devices(int argc, char **argv)
 {
     flags f;
-    int rc = parse_flags(argc, argv, "devices", "check quiet", &f);
+    int rc = kr_cli_parse_flags(argc, argv, "devices", "check quiet", &f);
     if (rc) return rc;
-    if (f.help) return help_for("devices");
+    if (f.help) return kr_cli_help_for("devices");
     if (f.quiet) kr_log_set_level(KR_LOG_QUIET);
     kr_device_info *info;
     int n;
     kr_status st = kr_device_list(&info, &n);
-    if (st != KR_OK) return fail("devices", st);
+    if (st != KR_OK) return kr_cli_fail("devices", st);
     printf("%-5s %-5s %-12s %-40s %-34s %-14s %-12s %9s %5s\n", "index", "spec", "type", "device",
            "platform", "driver", "OpenCL C", "memory", "fp64");
     for (int i = 0; i < n; i++) {
@@ -291,9 +271,9 @@ static kr_status check_device(kr_device *dev, kr_dtype dt)
 static int cmd_train(int argc, char **argv)
 {
     flags f;
-    int rc = parse_flags(argc, argv, "train", "config set out device overwrite quiet", &f);
+    int rc = kr_cli_parse_flags(argc, argv, "train", "config set out device overwrite quiet", &f);
     if (rc) return rc;
-    if (f.help) return help_for("train");
+    if (f.help) return kr_cli_help_for("train");
     if (!need("train", "out", f.out)) return EXIT_USAGE;
     kr_run_mode mode;
     if (!run_mode("train", &f, &mode)) return EXIT_USAGE;
@@ -305,7 +285,7 @@ static int cmd_train(int argc, char **argv)
     if (st == KR_OK) st = check_device(dev, cfg.train.precision);
     if (st == KR_OK) st = kr_train_run(&cfg, dev, f.out, mode, &r);
     kr_device_close(dev);
-    if (st != KR_OK) return fail("train", st);
+    if (st != KR_OK) return kr_cli_fail("train", st);
     printf("trained %zu samples, %ld steps, %.1fs: loss %.3e, train errors %zu, min margin %.4g, "
            "test accuracy %.4f, KKT gap %.3f\nwrote %s/model.safetensors, %s/train.json\n",
            r.n, r.steps, r.seconds, r.loss, r.errors, r.min_margin, r.test_accuracy, r.kkt_gap,
@@ -316,9 +296,9 @@ static int cmd_train(int argc, char **argv)
 static int cmd_attack(int argc, char **argv)
 {
     flags f;
-    int rc = parse_flags(argc, argv, "attack", "config set out model device resume overwrite quiet", &f);
+    int rc = kr_cli_parse_flags(argc, argv, "attack", "config set out model device resume overwrite quiet", &f);
     if (rc) return rc;
-    if (f.help) return help_for("attack");
+    if (f.help) return kr_cli_help_for("attack");
     if (!need("attack", "model", f.model) || !need("attack", "out", f.out)) return EXIT_USAGE;
     kr_run_mode mode;
     if (!run_mode("attack", &f, &mode)) return EXIT_USAGE;
@@ -333,7 +313,7 @@ static int cmd_attack(int argc, char **argv)
         st = points ? kr_attack_points_run(&cfg, dev, f.model, f.out, mode, &r)
                     : kr_attack_run(&cfg, dev, f.model, f.out, mode, &r);
     kr_device_close(dev);
-    if (st != KR_OK) return fail("attack", st);
+    if (st != KR_OK) return kr_cli_fail("attack", st);
     if (points) {
         printf("attack: points of %s, %zu candidates each, %ld iterations in %.1fs: best loss "
                "%.4e\nwrote %s/points/NNNN/{candidates.safetensors,point.json}, %s/attack.json\n",
@@ -350,11 +330,11 @@ static int cmd_attack(int argc, char **argv)
 static int cmd_kkt(int argc, char **argv)
 {
     flags f;
-    int rc = parse_flags(argc, argv, "kkt",
+    int rc = kr_cli_parse_flags(argc, argv, "kkt",
                          "model candidates alpha lambda-min out precision activation objective "
                          "device overwrite quiet", &f);
     if (rc) return rc;
-    if (f.help) return help_for("kkt");
+    if (f.help) return kr_cli_help_for("kkt");
     if (!need("kkt", "model", f.model) || !need("kkt", "out", f.out) ||
         !need("kkt", "alpha", f.alpha) || !need("kkt", "lambda-min", f.lambda_min) ||
         !f.n_candidates) {
@@ -367,8 +347,8 @@ static int cmd_kkt(int argc, char **argv)
     }
     kr_config cfg;
     kr_config_defaults(&cfg);
-    if (!parse_number("kkt", "alpha", f.alpha, 0, true, &cfg.attack.alpha) ||
-        !parse_number("kkt", "lambda-min", f.lambda_min, 0, false, &cfg.attack.lambda_min))
+    if (!kr_cli_parse_number("kkt", "alpha", f.alpha, 0, true, &cfg.attack.alpha) ||
+        !kr_cli_parse_number("kkt", "lambda-min", f.lambda_min, 0, false, &cfg.attack.lambda_min))
         return EXIT_USAGE;
     const char *prec = f.precision ? f.precision : "double";
     const char *act = f.activation ? f.activation : "relu";
@@ -415,7 +395,7 @@ static int cmd_kkt(int argc, char **argv)
     if (st == KR_OK)
         st = kr_attack_eval_point(dev, cfg.attack.precision, f.model, f.candidates[0], &o, f.out, &loss);
     kr_device_close(dev);
-    if (st != KR_OK) return fail("kkt", st);
+    if (st != KR_OK) return kr_cli_fail("kkt", st);
     printf("loss %.17g\nloss_kkt %.17g\nloss_prior %.17g\nloss_lambda %.17g\nwrote %s\n",
            loss.total, loss.kkt, loss.prior, loss.lambda, f.out);
     return 0;
@@ -435,11 +415,11 @@ static void print_summary(const kr_eval_summary *s, const char *dir)
 static int cmd_evaluate(int argc, char **argv)
 {
     flags f;
-    int rc = parse_flags(argc, argv, "evaluate",
+    int rc = kr_cli_parse_flags(argc, argv, "evaluate",
                          "config set out model candidates device overwrite quiet top-k top-by",
                          &f);
     if (rc) return rc;
-    if (f.help) return help_for("evaluate");
+    if (f.help) return kr_cli_help_for("evaluate");
     if (!need("evaluate", "model", f.model) || !need("evaluate", "out", f.out)) return EXIT_USAGE;
     if (!f.n_candidates) {
         fprintf(stderr, "kktrecon evaluate: at least one --candidates FILE is required\n");
@@ -474,7 +454,7 @@ static int cmd_evaluate(int argc, char **argv)
         st = kr_evaluate_run(&cfg, dev, f.model, f.candidates, (size_t)f.n_candidates, f.out,
                              f.overwrite ? KR_RUN_OVERWRITE : KR_RUN_NEW, &eo, &s);
     kr_device_close(dev);
-    if (st != KR_OK) return fail("evaluate", st);
+    if (st != KR_OK) return kr_cli_fail("evaluate", st);
     print_summary(&s, f.out);
     return 0;
 }
@@ -482,9 +462,9 @@ static int cmd_evaluate(int argc, char **argv)
 static int cmd_sweep(int argc, char **argv)
 {
     flags f;
-    int rc = parse_flags(argc, argv, "sweep", "config set out model device devices resume quiet", &f);
+    int rc = kr_cli_parse_flags(argc, argv, "sweep", "config set out model device devices resume quiet", &f);
     if (rc) return rc;
-    if (f.help) return help_for("sweep");
+    if (f.help) return kr_cli_help_for("sweep");
     if (!need("sweep", "model", f.model) || !need("sweep", "out", f.out)) return EXIT_USAGE;
     if (f.device && f.devices) {
         fprintf(stderr, "kktrecon sweep: --device and --devices contradict each other; pass one\n");
@@ -496,7 +476,7 @@ static int cmd_sweep(int argc, char **argv)
                        .mode = f.resume ? KR_RUN_RESUME : KR_RUN_NEW};
     kr_sweep_result r;
     if (st == KR_OK) st = kr_sweep_run(&cfg, f.model, f.out, &o, &r);
-    if (st != KR_OK) return fail("sweep", st);
+    if (st != KR_OK) return kr_cli_fail("sweep", st);
     if (r.rank != 0) return 0; /* MPI: rank 0 reports */
     printf("sweep: %zu points (%zu done, %zu failed), %zu run now in %.1fs\n", r.points, r.done,
            r.failed, r.ran, r.seconds);
@@ -561,13 +541,13 @@ static const char *demo_data_dir(void)
 static int cmd_demo(int argc, char **argv)
 {
     flags f;
-    int rc = parse_flags(argc, argv, "demo", "config set out device quiet", &f);
+    int rc = kr_cli_parse_flags(argc, argv, "demo", "config set out device quiet", &f);
     if (rc) return rc;
-    if (f.help) return help_for("demo");
+    if (f.help) return kr_cli_help_for("demo");
     const char *out = f.out ? f.out : "runs/demo";
     kr_config cfg;
     kr_status st = build_config(&f, DEMO_CONFIG, &cfg);
-    if (st != KR_OK) return fail("demo", st);
+    if (st != KR_OK) return kr_cli_fail("demo", st);
     if (!cfg.data.path[0]) {
         const char *dir = demo_data_dir();
         if (!dir) {
@@ -613,7 +593,7 @@ static int cmd_demo(int argc, char **argv)
     char where[512] = "";
     if (dev) snprintf(where, sizeof where, "%s", kr_device_describe(dev));
     kr_device_close(dev);
-    if (st != KR_OK) return fail("demo", st);
+    if (st != KR_OK) return kr_cli_fail("demo", st);
     printf("demo finished in %.0fs on %s\n", kr_time_now() - t0, where);
     printf("trained: %zu samples, loss %.2e, %zu errors, test accuracy %.3f\n", tr.n, tr.loss,
            tr.errors, tr.test_accuracy);
@@ -624,164 +604,6 @@ static int cmd_demo(int argc, char **argv)
 }
 
 /* `bench --compare A.json B.json ...`: the files follow the flag until the next flag. */
-static int bench_compare_cmd(const flags *f, const char *const *files, int n_files)
-{
-    if (!f->out) {
-        fprintf(stderr, "kktrecon bench: --compare needs --out DIR\n");
-        return EXIT_USAGE;
-    }
-    if (n_files < 1) {
-        fprintf(stderr, "kktrecon bench: --compare needs at least one JSON file\n");
-        return EXIT_USAGE;
-    }
-    kr_status st = kr_bench_compare(files, (size_t)n_files, f->out, f->price, stdout);
-    return st == KR_OK ? 0 : fail("bench", st);
-}
-
-/* One device of the run: open, self-test and time it, close. *failed when its self-test
- * failed or it could not be opened. */
-static kr_status bench_one(const char *spec, const kr_device_info *listed, const kr_bench_opts *o,
-                           cJSON *jdevs, bool *failed)
-{
-    kr_device *dev = NULL;
-    kr_status st = kr_device_open(spec, &dev);
-    if (st != KR_OK) {
-        if (!listed) return st;
-        /* With --device all, one device that will not open does not stop the others. */
-        printf("device %d: %s\nFAILED  open: %s\n", listed->index, listed->name, kr_error_message());
-        kr_bench_json_open_error(jdevs, listed, kr_error_message());
-        *failed = true;
-        return KR_OK;
-    }
-    kr_log_info("device: %s", kr_device_describe(dev));
-    int before = jdevs ? cJSON_GetArraySize(jdevs) : 0;
-    st = kr_bench_run(dev, o, stdout, jdevs);
-    kr_device_close(dev);
-    if (st == KR_OK && jdevs && cJSON_GetArraySize(jdevs) > before) {
-        const cJSON *s = cJSON_GetObjectItem(cJSON_GetArrayItem(jdevs, before), "status");
-        if (cJSON_IsString(s) && strcmp(s->valuestring, "ok")) *failed = true;
-    }
-    printf("\n");
-    return st;
-}
-
-static int cmd_bench(int argc, char **argv)
-{
-    /* Take the files of --compare out of argv before the usual flag parsing. */
-    const char *files[MAX_MULTI];
-    int n_files = 0;
-    bool compare = false;
-    char **args = malloc((size_t)argc * sizeof *args);
-    if (!args) return fail("bench", KR_FAIL(KR_E_NOMEM, "bench: arguments"));
-    int nargs = 0;
-    for (int i = 0; i < argc; i++) {
-        if (i >= 2 && !strcmp(argv[i], "--compare")) {
-            compare = true;
-            while (i + 1 < argc && strncmp(argv[i + 1], "--", 2)) {
-                if (n_files == MAX_MULTI) {
-                    free(args);
-                    fprintf(stderr, "kktrecon bench: at most %d files to --compare\n", MAX_MULTI);
-                    return EXIT_USAGE;
-                }
-                files[n_files++] = argv[++i];
-            }
-            continue;
-        }
-        args[nargs++] = argv[i];
-    }
-    flags f;
-    int rc = parse_flags(nargs, args, "bench",
-                         "device what precision size reps repeat budget json out price-per-hour "
-                         "quiet", &f);
-    free(args);
-    if (rc) return rc;
-    if (f.help) return help_for("bench");
-    if (compare) return bench_compare_cmd(&f, files, n_files);
-    if (f.out || f.price) {
-        fprintf(stderr, "kktrecon bench: --out and --price-per-hour go with --compare\n");
-        return EXIT_USAGE;
-    }
-    kr_bench_opts o;
-    kr_bench_defaults(&o);
-    if (f.what) { /* a comma list of workload names, each known */
-        o.train = o.attack = o.points = o.start = false;
-        char list[256];
-        snprintf(list, sizeof list, "%s", f.what);
-        char *save = NULL;
-        int n = 0;
-        for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save), n++) {
-            bool *flag = !strcmp(t, "train") ? &o.train : !strcmp(t, "attack") ? &o.attack
-                       : !strcmp(t, "points") ? &o.points : !strcmp(t, "start") ? &o.start : NULL;
-            if (!flag) {
-                fprintf(stderr, "kktrecon bench: --what: unknown workload '%s'; expected a comma "
-                        "list of train, attack, points, start\n", t);
-                return EXIT_USAGE;
-            }
-            *flag = true;
-        }
-        if (!n) {
-            fprintf(stderr, "kktrecon bench: --what takes a comma list of train, attack, points, "
-                    "start\n");
-            return EXIT_USAGE;
-        }
-    }
-    if (f.precision) {
-        o.n_dtypes = 0;
-        if (strstr(f.precision, "single")) o.dtypes[o.n_dtypes++] = KR_F32;
-        if (strstr(f.precision, "double")) o.dtypes[o.n_dtypes++] = KR_F64;
-        if (!o.n_dtypes) {
-            fprintf(stderr, "kktrecon bench: --precision takes single, double or single,double\n");
-            return EXIT_USAGE;
-        }
-    }
-    if (f.size && kr_bench_set_size(&o, f.size) != KR_OK) {
-        fprintf(stderr, "kktrecon %s\n", kr_error_message());
-        return EXIT_USAGE;
-    }
-    if (f.reps) {
-        char *end;
-        errno = 0;
-        long v = strtol(f.reps, &end, 10);
-        if (errno || end == f.reps || *end || v < 1 || v > KR_BENCH_MAX_PAIRS) {
-            fprintf(stderr, "kktrecon bench: --repeat/--reps '%s': expected a whole number in [1, %d]\n",
-                    f.reps, KR_BENCH_MAX_PAIRS);
-            return EXIT_USAGE;
-        }
-        o.reps = (int)v;
-    }
-    if (f.budget && !parse_number("bench", "budget", f.budget, 0.0, false, &o.budget_s))
-        return EXIT_USAGE;
-
-    cJSON *root = kr_bench_json_new(&o, KR_VERSION);
-    if (!root) return fail("bench", KR_FAIL(KR_E_NOMEM, "bench: JSON"));
-    cJSON *jdevs = cJSON_GetObjectItem(root, "devices");
-    bool failed = false;
-    kr_status st = KR_OK;
-    const char *spec = kr_device_spec_resolve(f.device, NULL);
-    if (spec && !strcmp(spec, "all")) {
-        kr_device_info *infos = NULL;
-        int n = 0;
-        st = kr_device_list(&infos, &n);
-        for (int i = 0; st == KR_OK && i < n; i++) {
-            char idx[16];
-            snprintf(idx, sizeof idx, "%d", infos[i].index);
-            st = bench_one(idx, &infos[i], &o, jdevs, &failed);
-        }
-        free(infos);
-    } else {
-        st = bench_one(spec, NULL, &o, jdevs, &failed);
-    }
-    if (st == KR_OK && f.json) st = kr_report_write_json(f.json, root);
-    cJSON_Delete(root);
-    if (st != KR_OK) return fail("bench", st);
-    if (failed) {
-        fprintf(stderr, "kktrecon bench: a device FAILED its self-test or could not be opened "
-                "(no timings for it)\n");
-        return EXIT_FAILURE;
-    }
-    return 0;
-}
-
 static int cmd_version(int argc, char **argv)
 {
     (void)argc;
@@ -843,7 +665,7 @@ static const command COMMANDS[] = {
      "(docs/bench-schema.md); --reps is --repeat. --compare turns such files from several "
      "machines into DIR/compare.html, compare.md and PNG bar charts, with the time (and, given "
      "prices per hour matched against device names, the cost) of a 50,000-iteration attack",
-     cmd_bench},
+     kr_cli_bench},
     {"version", "kktrecon version", "print the version", cmd_version},
 };
 #define NCOMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
