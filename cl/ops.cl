@@ -65,6 +65,22 @@ static void kr_tree_sum(__local REAL *buf)
     }
 }
 
+/* The end of a two-value first stage (the losses: loss and error count): each work-group's
+ * sums of a and of b go to part[pto + group] and part[pto + groups + group]. */
+static void kr_store_two_partials(REAL a, REAL b, __local REAL *buf, __local REAL *buf2,
+                                  __global REAL *part, ulong pto)
+{
+    size_t lid = get_local_id(0);
+    buf[lid] = a;
+    buf2[lid] = b;
+    kr_tree_sum(buf);
+    kr_tree_sum(buf2);
+    if (lid == 0) {
+        part[pto + get_group_id(0)] = buf[0];
+        part[pto + get_num_groups(0) + get_group_id(0)] = buf2[0];
+    }
+}
+
 /* y = a*x + b*y; b == 0 ignores y's old contents (NaN there does not propagate). */
 __kernel void ops_axpby(ulong n, REAL a, __global const REAL *x, ulong xo, REAL b,
                         __global REAL *y, ulong yo)
@@ -303,7 +319,7 @@ __kernel void ops_logistic(ulong n, REAL s, __global const REAL *phi, ulong po,
                            __global REAL *part, ulong pto, __local REAL *buf,
                            __local REAL *buf2)
 {
-    size_t gid = get_global_id(0), stride = get_global_size(0), lid = get_local_id(0);
+    size_t gid = get_global_id(0), stride = get_global_size(0);
     REAL loss = (REAL)0, comp = (REAL)0, errors = (REAL)0;
     for (size_t i = gid; i < n; i += stride) {
         REAL yi = y[yo + i], t = yi * phi[po + i];
@@ -311,14 +327,7 @@ __kernel void ops_logistic(ulong n, REAL s, __global const REAL *phi, ulong po,
         errors += t <= (REAL)0 ? (REAL)1 : (REAL)0;
         dphi[dpo + i] = s * (-yi * kr_sigmoid(-t));
     }
-    buf[lid] = loss;
-    buf2[lid] = errors;
-    kr_tree_sum(buf);
-    kr_tree_sum(buf2);
-    if (lid == 0) {
-        part[pto + get_group_id(0)] = buf[0];
-        part[pto + get_num_groups(0) + get_group_id(0)] = buf2[0];
-    }
+    kr_store_two_partials(loss, errors, buf, buf2, part, pto);
 }
 
 /* Stage 1 of the softmax cross-entropy (phi, y: rows x C one-hot, n = rows * C elements);
@@ -329,7 +338,7 @@ __kernel void ops_xent(ulong n, REAL s, REAL classes, __global const REAL *phi, 
                        __global const REAL *y, ulong yo, __global REAL *dphi, ulong dpo,
                        __global REAL *part, ulong pto, __local REAL *buf, __local REAL *buf2)
 {
-    size_t gid = get_global_id(0), stride = get_global_size(0), lid = get_local_id(0);
+    size_t gid = get_global_id(0), stride = get_global_size(0);
     const size_t C = (size_t)classes;
     REAL loss = (REAL)0, comp = (REAL)0, errors = (REAL)0;
     for (size_t i = gid; i < n; i += stride) {
@@ -352,14 +361,7 @@ __kernel void ops_xent(ulong n, REAL s, REAL classes, __global const REAL *phi, 
         dphi[dpo + i] = s * (j == km ? ((ysum - yj) - yj * so) / se
                                      : exp(pr[j] - mx) / se * ysum - yj);
     }
-    buf[lid] = loss;
-    buf2[lid] = errors;
-    kr_tree_sum(buf);
-    kr_tree_sum(buf2);
-    if (lid == 0) {
-        part[pto + get_group_id(0)] = buf[0];
-        part[pto + get_num_groups(0) + get_group_id(0)] = buf2[0];
-    }
+    kr_store_two_partials(loss, errors, buf, buf2, part, pto);
 }
 
 /* Stage 1 of the regression losses (MSE, or Huber with delta 1), r = phi - y:
@@ -369,7 +371,7 @@ __kernel void ops_regress(ulong n, int huber, REAL s, __global const REAL *phi, 
                           __global REAL *part, ulong pto, __local REAL *buf,
                           __local REAL *buf2)
 {
-    size_t gid = get_global_id(0), stride = get_global_size(0), lid = get_local_id(0);
+    size_t gid = get_global_id(0), stride = get_global_size(0);
     REAL loss = (REAL)0, comp = (REAL)0, errors = (REAL)0;
     for (size_t i = gid; i < n; i += stride) {
         REAL p = phi[po + i], t = y[yo + i], r = p - t, ar = fabs(r);
@@ -385,14 +387,7 @@ __kernel void ops_regress(ulong n, int huber, REAL s, __global const REAL *phi, 
         }
         errors += t * p <= (REAL)0 ? (REAL)1 : (REAL)0;
     }
-    buf[lid] = loss;
-    buf2[lid] = errors;
-    kr_tree_sum(buf);
-    kr_tree_sum(buf2);
-    if (lid == 0) {
-        part[pto + get_group_id(0)] = buf[0];
-        part[pto + get_num_groups(0) + get_group_id(0)] = buf2[0];
-    }
+    kr_store_two_partials(loss, errors, buf, buf2, part, pto);
 }
 
 /* Stage 2 of up to 16 reductions at once: work-group e finishes entry e < get_num_groups(0),
