@@ -151,9 +151,12 @@ START_TEST(test_manifest)
     m.bt[0].checkpoint_iteration = 300;
     m.pt[0].status = KR_PT_FAILED;
     snprintf(m.pt[0].reason, sizeof m.pt[0].reason, "diverged by iteration 10 (loss nan)");
-    m.pt[1].status = KR_PT_RUNNING;
+    m.pt[1].status = KR_PT_PRUNED;
+    m.pt[1].seconds = 2.5;
     ck_assert_int_eq(kr_manifest_save(path, &m), KR_OK);
     ck_assert_int_eq(kr_manifest_load(path, &r), KR_OK);
+    ck_assert_int_eq(r.pt[1].status, KR_PT_PRUNED);
+    ck_assert_double_eq(r.pt[1].seconds, 2.5);
     ck_assert_uint_eq(r.n_points, 5);
     ck_assert_uint_eq(r.n_batches, 1);
     ck_assert_int_eq(r.pt[0].status, KR_PT_FAILED);
@@ -163,6 +166,12 @@ START_TEST(test_manifest)
     ck_assert_int_eq(r.bt[0].checkpoint_iteration, 300);
     ck_assert_uint_eq(r.bt[0].points[1], 1);
     kr_manifest_free(&r);
+    /* Damage: a batch cannot be pruned (points are). */
+    m.bt[0].status = KR_PT_PRUNED;
+    ck_assert_int_eq(kr_manifest_save(path, &m), KR_OK);
+    ck_assert_int_ne(kr_manifest_load(path, &r), KR_OK);
+    ck_assert_msg(strstr(kr_error_message(), "batches[0] is damaged"), "%s", kr_error_message());
+    m.bt[0].status = KR_PT_RUNNING;
     /* Damage: a point claiming a batch that does not list it. */
     m.pt[3].batch = 0;
     m.pt[3].status = KR_PT_RUNNING;

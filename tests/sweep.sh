@@ -3,7 +3,8 @@
 # float64, 40 iterations per point): a sweep's points equal separate attacks with the same
 # values and seeds; a diverging point is isolated (the others bit for bit as without it); a
 # sweep SIGKILLed mid-batch and resumed equals an uninterrupted one bit for bit; raising
-# sweep.points keeps the first points; bad distributions, unknown keys, a changed identity on
+# sweep.points keeps the first points; successive halving (sweep.prune) stops the points the
+# logged losses rank worse and resumes bit for bit; bad distributions, unknown keys, a changed identity on
 # --resume and a locked folder are refused with clear messages; with MPI (KKTRECON_MPI=1, set
 # by meson when built with it) `mpirun -np 2 --oversubscribe` gives the same sweep as one
 # process.
@@ -194,6 +195,71 @@ got = sorted(int(f.split('/points/')[1][:4]) for f in s['candidate_files'])
 assert s['top_k'] == 2 and s['files_given'] == 6 and got == sorted(best), (got, best)
 assert s['n_candidates'] == 2 * 16, s['n_candidates']
 PY
+# Successive halving (sweep.prune = loss): batches of 4 and 2, rungs at iterations 4 and 12
+# (logged every 2 iterations, so the unpruned sweep logs them too). The pruned points are
+# those the unpruned sweep's logged losses rank in the worse half at each rung, with their
+# losses then; the survivors' final candidates equal the unpruned sweep's (float64, 1e-10: a
+# smaller job after each rung); killed between rungs and resumed, the pruned sweep is
+# bit-identical; the pool holds the survivors only.
+expect_fail "a bad sweep.prune" "sweep.prune = 'lambda'" sweep --out "$work/bad" --set sweep.prune=lambda
+halving=(--set sweep.batch=4 --set attack.log_every=2)
+sweep --out "$work/sq" "${halving[@]}"
+sweep --out "$work/sp" "${halving[@]}" --set sweep.prune=loss
+for k in 11 25; do
+  set +e
+  KKTRECON_TEST_KILL_AT=$k "$bin" sweep --config "$work/tiny.ini" --model "$work/train/model.safetensors" \
+    --out "$work/sp$k" --device "$dev" --quiet "${halving[@]}" --set sweep.prune=loss 2> /dev/null
+  rc=$?
+  set -e
+  [ "$rc" -ne 0 ] || fail "the pruned sweep killed at $k exited 0"
+  expect_fail "--resume without the pruning" "sweep.prune" sweep --out "$work/sp$k" --resume "${halving[@]}"
+  sweep --out "$work/sp$k" --resume "${halving[@]}" --set sweep.prune=loss
+done
+python3 - "$work" <<'PY' || fail "successive halving"
+import json, struct, sys
+w = sys.argv[1]
+def tensors(p):
+    b = open(p, 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
+    return {k: b[8 + n + t['data_offsets'][0]:8 + n + t['data_offsets'][1]] for k, t in h.items() if k != '__metadata__'}
+def f64(raw): return struct.unpack('<%dd' % (len(raw) // 8), raw)
+def logged(p, it):
+    for line in open('%s/sq/points/%04d/attack.jsonl' % (w, p)):
+        e = json.loads(line)
+        if e['iteration'] == it: return e['loss']
+    raise AssertionError('no log line at %d for point %d' % (it, p))
+expect = {}
+for batch in ([0, 1, 2, 3], [4, 5]):
+    live = batch
+    for rung in (4, 12):
+        order = sorted(range(len(live)), key=lambda k: (logged(live[k], rung), k))
+        keep = sorted(order[:(len(live) + 1) // 2])
+        for k in range(len(live)):
+            if k not in keep: expect[live[k]] = rung
+        live = [live[k] for k in keep]
+man = json.load(open(w + '/sp/sweep.json'))['points']
+got = {q['point']: q['status'] for q in man}
+for p in range(6):
+    assert got[p] == ('pruned' if p in expect else 'done'), (p, got, expect)
+    pj = json.load(open('%s/sp/points/%04d/point.json' % (w, p)))
+    a, b = tensors('%s/sp/points/%04d/candidates.safetensors' % (w, p)), None
+    if p in expect:
+        assert pj['status'] == 'pruned' and pj['iterations'] == expect[p], pj
+        ref = logged(p, expect[p])
+        assert abs(pj['loss'] - ref) <= 1e-9 * abs(ref), (p, pj['loss'], ref)
+    else:
+        b = tensors('%s/sq/points/%04d/candidates.safetensors' % (w, p))
+        for k in ('x', 'lambda'):
+            x, y = f64(a[k]), f64(b[k])
+            err = max(abs(u - v) for u, v in zip(x, y)) / max(max(abs(v) for v in y), 1e-300)
+            assert err <= 1e-10, ('survivor vs unpruned', p, k, err)
+    for run in ('sp11', 'sp25'):
+        c = tensors('%s/%s/points/%04d/candidates.safetensors' % (w, run, p))
+        assert all(a[k] == c[k] for k in ('x', 'lambda', 'opt.x.buf', 'opt.lambda.buf')), (run, p)
+assert 0 < len(expect) < 6, expect
+s = json.load(open(w + '/sp/evaluate/summary.json'))
+assert s['n_candidates'] == (6 - len(expect)) * 16, s['n_candidates']
+PY
+
 for f in sweep.png evaluate/report.html evaluate/grid.png; do
   test -s "$work/s1/$f" || fail "no $f"
 done

@@ -71,6 +71,8 @@ typedef struct kr_points_outcome {
     long iterations;   /* the last iteration whose loss was read */
     double seconds;    /* wall time of the batch up to then */
     kr_kkt_loss loss;  /* the loss terms then (final when not failed) */
+    bool pruned;       /* out: stopped at a successive-halving rung (kr_points_batch.prune) at
+                        * `iterations`; its candidates and point.json are those of then */
 } kr_points_outcome;
 
 typedef struct kr_points_batch {
@@ -81,6 +83,8 @@ typedef struct kr_points_batch {
                                * attack.jsonl and point.json */
     const char *checkpoint;   /* the batch's checkpoint file; NULL: none */
     bool resume;              /* continue from `checkpoint` when it exists */
+    bool prune;               /* successive halving by loss at 10% and 30% of the iterations
+                               * (sweep.prune = loss; attack_points.c) */
     const char *label;        /* progress lines under this name; NULL: none */
     void (*on_failed)(void *user, size_t p, const char *reason); /* when point p fails */
     void (*on_checkpoint)(void *user, long iteration);           /* after each checkpoint */

@@ -76,6 +76,7 @@ typedef struct kr_config {
         char lambda_min[256];
         char alpha[256];
         char points_file[1024]; /* "" = the distributions */
+        char prune[16];         /* none | loss (successive halving, attack_points.c) */
     } sweep;
 } kr_config;
 

@@ -68,6 +68,7 @@ typedef struct kr_sweep_opts {
 
 typedef struct kr_sweep_result {
     size_t points, done, failed, ran;  /* ran: points run by this call */
+    size_t pruned;                     /* stopped by successive halving (sweep.prune) */
     double seconds;
     bool evaluated;                    /* DIR/evaluate written */
     size_t above_clip, above_official, n_train; /* pooled counts over 0.4 */

@@ -49,6 +49,10 @@ kr_status kr_checkpoint_write(const char *path, kr_attack_state *s, const double
  * sizes and optimiser, and returns the iteration it was written at. */
 kr_status kr_checkpoint_read(const char *path, kr_attack_state *s, long *iteration);
 
+/* The iteration a checkpoint was written at, without reading its state (a batch of points
+ * that pruned some needs it to know how many it holds: app/attack_points.c). */
+kr_status kr_checkpoint_read_iteration(const char *path, long *iteration);
+
 /* Keeps the lines of the attack log (JSON lines with "iteration": N) from before `start`; a
  * resumed run rewrites the rest. A missing log is fine. */
 kr_status kr_checkpoint_trim_log(const char *path, long start);

@@ -1,10 +1,10 @@
 /* sweep_manifest.h — DIR/sweep.json, the manifest of `kktrecon sweep` (app/sweep.h): what is
- * pending, running, done or failed, and which batch holds which points. Written atomically
+ * pending, running, done, failed or pruned, and which batch holds which points. Written atomically
  * (PATH.tmp, then rename) at every change, so a killed sweep leaves a manifest that was true
  * at some instant; `--resume` reads it back (refusing a damaged one, naming what is wrong).
  *
  *   {"format": "kktrecon-sweep/1",
- *    "points":  [{"point": i, "status": "pending|running|done|failed", "batch": b | -1,
+ *    "points":  [{"point": i, "status": "pending|running|done|failed|pruned", "batch": b | -1,
  *                 "reason": "...", "device": "...", "seconds": s}, ...],
  *    "batches": [{"batch": b, "points": [i, ...], "status": "...", "device": "...",
  *                 "checkpoint_iteration": n}, ...]}
@@ -17,7 +17,8 @@
 
 #include "base/status.h"
 
-typedef enum { KR_PT_PENDING, KR_PT_RUNNING, KR_PT_DONE, KR_PT_FAILED } kr_pt_status;
+/* PRUNED: stopped early by successive halving (sweep.prune); its files are those of then. */
+typedef enum { KR_PT_PENDING, KR_PT_RUNNING, KR_PT_DONE, KR_PT_FAILED, KR_PT_PRUNED } kr_pt_status;
 
 typedef struct kr_manifest_point {
     kr_pt_status status;

@@ -16,6 +16,11 @@
  * written every attack.checkpoint_every iterations, after a per-point finiteness check of the
  * whole state; a resume restores it raw and continues bit for bit (same device and precision).
  * Which points failed is the caller's record (the sweep's manifest): they come in frozen.
+ *
+ * Successive halving (kr_points_batch.prune, `sweep.prune = loss`): at 10% and 30% of the
+ * iterations the worse half of the running points by total loss stops, and the rest go on in
+ * a smaller job (their rows moved into a new state, the KKT object rebuilt), so the work saved
+ * is real. The decisions are re-derived from the points' logs on a resume (below).
  * Not here: Adam per row.
  */
 #include "app/attack.h"
@@ -106,7 +111,7 @@ static kr_status write_point_json(const char *dir, size_t id, const kr_config *p
     cJSON *j = cJSON_CreateObject();
     if (!j) return KR_FAIL(KR_E_NOMEM, "point.json");
     cJSON_AddNumberToObject(j, "point", (double)id);
-    cJSON_AddStringToObject(j, "status", o->failed ? "diverged" : "done");
+    cJSON_AddStringToObject(j, "status", o->failed ? "diverged" : o->pruned ? "pruned" : "done");
     if (o->failed) cJSON_AddStringToObject(j, "reason", o->reason);
     cJSON *v = cJSON_AddObjectToObject(j, "values");
     const double values[] = {pc->attack.init_scale, pc->attack.lr_x,       pc->attack.lr_lambda,
@@ -130,93 +135,136 @@ static kr_status write_point_json(const char *dir, size_t id, const kr_config *p
     return st;
 }
 
-/* Point p's rows [p·m, (p+1)·m) of the stacked state, as a single run's state. */
-static kr_attack_state point_state(kr_attack_state *all, size_t p, size_t m, kr_tensor v[4])
+/* Row block k [k·m, (k+1)·m) of the stacked state, as a single run's state. */
+static kr_attack_state block_state(kr_attack_state *all, size_t k, size_t m, kr_tensor v[4])
 {
-    v[0] = kr_tensor_rows(all->x, p * m, m);
-    v[1] = kr_tensor_rows(all->lambda, p * m, m);
-    v[2] = kr_tensor_rows(all->bx, p * m, m);
-    v[3] = kr_tensor_rows(all->blambda, p * m, m);
+    v[0] = kr_tensor_rows(all->x, k * m, m);
+    v[1] = kr_tensor_rows(all->lambda, k * m, m);
+    v[2] = kr_tensor_rows(all->bx, k * m, m);
+    v[3] = kr_tensor_rows(all->blambda, k * m, m);
     return (kr_attack_state){.x = &v[0], .lambda = &v[1], .bx = &v[2], .blambda = &v[3]};
 }
 
-/* A column tensor (rows × 1) holding value_of(point) on each of the point's m rows. */
-static kr_status per_row(kr_device *dev, kr_dtype dt, const kr_config *pc, size_t P, size_t m,
-                         double (*value_of)(const kr_config *), const char *name, kr_tensor **out)
-{
-    double *h = NULL;
-    KR_TRY(kr_alloc((void **)&h, name, P, m, sizeof *h));
-    for (size_t p = 0; p < P; p++)
-        for (size_t i = 0; i < m; i++) h[p * m + i] = value_of(&pc[p]);
-    kr_status st = kr_tensor_new(dev, dt, P * m, 1, name, out);
-    if (st == KR_OK) st = kr_tensor_write(*out, h);
-    free(h);
-    return st;
-}
 static double lr_x_of(const kr_config *c) { return c->attack.lr_x; }
 static double lr_lambda_of(const kr_config *c) { return c->attack.lr_lambda; }
 static double momentum_of(const kr_config *c) { return c->attack.momentum; }
 
-/* Freezes point p: its state rows zeroed and its learning rates 0, so it stays finite and
- * touches nothing (its rows are its own). */
-static kr_status freeze(kr_attack_state *s, kr_tensor *lrx, kr_tensor *lrl, size_t p, size_t m)
-{
-    kr_tensor v[4];
-    kr_attack_state ps = point_state(s, p, m, v);
-    KR_TRY(kr_tensor_fill(ps.x, 0.0));
-    KR_TRY(kr_tensor_fill(ps.lambda, 0.0));
-    KR_TRY(kr_tensor_fill(ps.bx, 0.0));
-    KR_TRY(kr_tensor_fill(ps.blambda, 0.0));
-    kr_tensor a = kr_tensor_rows(lrx, p * m, m), b = kr_tensor_rows(lrl, p * m, m);
-    KR_TRY(kr_tensor_fill(&a, 0.0));
-    return kr_tensor_fill(&b, 0.0);
-}
-
+/* A running batch. The state holds L row blocks of m rows; block k belongs to point live[k]
+ * (increasing). Without pruning L = P and live[k] = k for the whole run; successive halving
+ * drops the pruned points' blocks (compact), and the KKT object and per-row tensors are
+ * rebuilt for the blocks left (build_job). */
 typedef struct batch_run {
     const kr_points_batch *b;
+    const kr_config *cfg;
+    kr_device *dev;
+    kr_dtype dt;
+    const kr_model *model;
+    const char *model_path;
+    kr_objective obj;
     kr_points_outcome *out;
-    kr_attack_state *s;
-    kr_tensor *lrx, *lrl;
     size_t m, d;
-    size_t failed;
-    double *host; /* (P·m) × D scratch */
+    const double *y;   /* one point's m labels */
+    size_t *live, L;
+    kr_attack_state s; /* L·m rows */
+    kr_kkt *kkt;
+    kr_tensor *lrx, *lrl, *mom; /* per row: lr_x, lr_lambda, momentum of the row's point */
+    double *yrep;      /* L·m labels (the checkpoint's) */
+    double *host;      /* (P·m) × (D + 1) scratch */
 } batch_run;
 
 static size_t point_id(const kr_points_batch *b, size_t p) { return b->ids ? b->ids[p] : p; }
 
-static kr_status mark_failed(batch_run *r, size_t p, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static kr_status mark_failed(batch_run *r, size_t p, const char *fmt, ...)
+/* A column tensor (L·m × 1) holding value_of(block's point) on each row. */
+static kr_status per_row(batch_run *r, double (*value_of)(const kr_config *), const char *name,
+                         kr_tensor **out)
 {
+    for (size_t k = 0; k < r->L; k++)
+        for (size_t i = 0; i < r->m; i++) r->host[k * r->m + i] = value_of(&r->b->pc[r->live[k]]);
+    KR_TRY(kr_tensor_new(r->dev, r->dt, r->L * r->m, 1, name, out));
+    return kr_tensor_write(*out, r->host);
+}
+
+static void free_job(batch_run *r)
+{
+    kr_tensor_free(r->lrx), kr_tensor_free(r->lrl), kr_tensor_free(r->mom);
+    kr_kkt_free(r->kkt);
+    r->lrx = r->lrl = r->mom = NULL;
+    r->kkt = NULL;
+}
+
+/* The KKT object, the per-row rates and the checkpoint's labels for the live blocks. */
+static kr_status build_job(batch_run *r)
+{
+    free_job(r);
+    kr_kkt_point kp[1024];
+    for (size_t k = 0; k < r->L; k++) {
+        const kr_config *c = &r->b->pc[r->live[k]];
+        kp[k] = (kr_kkt_point){c->attack.alpha, c->attack.lambda_min};
+        memcpy(r->yrep + k * r->m, r->y, r->m * sizeof *r->y);
+    }
+    KR_TRY(kr_kkt_new_objective(r->dev, r->dt, r->model, r->cfg->attack.activation, r->obj, kp,
+                                r->L, r->m, r->y, &r->kkt));
+    KR_TRY(per_row(r, lr_x_of, "lr_x per row", &r->lrx));
+    KR_TRY(per_row(r, lr_lambda_of, "lr_lambda per row", &r->lrl));
+    return per_row(r, momentum_of, "momentum per row", &r->mom);
+}
+
+/* Freezes block k: its state rows zeroed and its learning rates 0, so it stays finite and
+ * touches nothing (its rows are its own). */
+static kr_status freeze(batch_run *r, size_t k)
+{
+    const size_t m = r->m;
+    kr_tensor v[4];
+    kr_attack_state ps = block_state(&r->s, k, m, v);
+    KR_TRY(kr_tensor_fill(ps.x, 0.0));
+    KR_TRY(kr_tensor_fill(ps.lambda, 0.0));
+    KR_TRY(kr_tensor_fill(ps.bx, 0.0));
+    KR_TRY(kr_tensor_fill(ps.blambda, 0.0));
+    kr_tensor a = kr_tensor_rows(r->lrx, k * m, m), b = kr_tensor_rows(r->lrl, k * m, m);
+    KR_TRY(kr_tensor_fill(&a, 0.0));
+    return kr_tensor_fill(&b, 0.0);
+}
+
+static kr_status mark_failed(batch_run *r, size_t k, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static kr_status mark_failed(batch_run *r, size_t k, const char *fmt, ...)
+{
+    const size_t p = r->live[k];
     kr_points_outcome *o = &r->out[p];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(o->reason, sizeof o->reason, fmt, ap);
     va_end(ap);
     o->failed = true;
-    r->failed++;
     kr_log_info("attack: point %zu %s; the others go on", point_id(r->b, p), o->reason);
     if (r->b->on_failed) r->b->on_failed(r->b->user, p, o->reason);
-    return freeze(r->s, r->lrx, r->lrl, p, r->m);
+    return freeze(r, k);
+}
+
+static size_t running(const batch_run *r)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < r->L; k++) n += !r->out[r->live[k]].failed;
+    return n;
 }
 
 /* Before a checkpoint: every value of every running point's state must be finite (a NaN may
  * have appeared since the last loss read); a point that is not fails and is frozen. */
 static kr_status check_finite(batch_run *r, long it)
 {
-    const size_t P = r->b->P, m = r->m;
-    kr_tensor *ts[4] = {r->s->x, r->s->bx, r->s->lambda, r->s->blambda};
+    const size_t m = r->m;
+    kr_tensor *ts[4] = {r->s.x, r->s.bx, r->s.lambda, r->s.blambda};
     bool bad[1024] = {false};
-    for (int k = 0; k < 4; k++) {
-        size_t cols = ts[k]->cols;
-        KR_TRY(kr_tensor_read(ts[k], r->host));
-        for (size_t p = 0; p < P; p++)
-            for (size_t i = p * m * cols; !bad[p] && i < (p + 1) * m * cols; i++)
-                if (!isfinite(r->host[i])) bad[p] = true;
+    for (int t = 0; t < 4; t++) {
+        size_t cols = ts[t]->cols;
+        KR_TRY(kr_tensor_read(ts[t], r->host));
+        for (size_t k = 0; k < r->L; k++)
+            for (size_t i = k * m * cols; !bad[k] && i < (k + 1) * m * cols; i++)
+                if (!isfinite(r->host[i])) bad[k] = true;
     }
-    for (size_t p = 0; p < P; p++)
-        if (bad[p] && !r->out[p].failed)
-            KR_TRY(mark_failed(r, p, "diverged by iteration %ld (non-finite candidates)", it));
+    for (size_t k = 0; k < r->L; k++)
+        if (bad[k] && !r->out[r->live[k]].failed)
+            KR_TRY(mark_failed(r, k, "diverged by iteration %ld (non-finite candidates)", it));
     return KR_OK;
 }
 
@@ -232,6 +280,171 @@ static void log_point(const char *dir, long it, const kr_kkt_loss *l, double sec
     fclose(f);
 }
 
+/* ---------------------------------------------------------------- successive halving
+ * kr_points_batch.prune: at each rung, the iterations round(0.1 · attack.iterations) and
+ * round(0.3 · attack.iterations), the points still running are ranked by their total loss at
+ * that iteration and the worse half (floor(n/2) of n) stops there (a third rung at 90% would
+ * save a tenth of a pruned point's work and lose its candidates from the pool): its candidates and point.json
+ * (status "pruned") are written as they are, and the others go on in a smaller job. The
+ * ranking uses the loss as attack.jsonl holds it (%.10g; ties by position in the batch), so a
+ * resume re-derives every earlier rung's decision from the logs alone and continues bit for
+ * bit from a checkpoint of the blocks then live. */
+
+static bool is_rung(long it, long total)
+{
+    static const double RUNGS[] = {0.1, 0.3};
+    for (size_t i = 0; i < sizeof RUNGS / sizeof RUNGS[0]; i++) {
+        const long r = lround(RUNGS[i] * (double)total);
+        if (r > 0 && r < total && r == it) return true;
+    }
+    return false;
+}
+
+static double as_logged(double v)
+{
+    char buf[40];
+    snprintf(buf, sizeof buf, "%.10g", v);
+    return strtod(buf, NULL);
+}
+
+/* keep[k] for the n ranked blocks, those with a key (NAN: failed, not kept): the better
+ * ceil(n/2). With none ranked (all failed) every block is kept: there is nothing to halve. */
+static void halve(const double *key, size_t L, bool *keep)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < L; k++) n += !isnan(key[k]);
+    for (size_t k = 0; k < L; k++) {
+        keep[k] = n == 0;
+        if (isnan(key[k])) continue;
+        size_t better = 0; /* rank: lower loss first, then earlier block */
+        for (size_t j = 0; j < L; j++)
+            better += !isnan(key[j]) && (key[j] < key[k] || (key[j] == key[k] && j < k));
+        keep[k] = better < (n + 1) / 2;
+    }
+}
+
+/* The line of a point's attack.jsonl at iteration `it`: its loss terms; false if none. */
+static bool logged_loss(const char *dir, long it, kr_kkt_loss *l)
+{
+    char path[4500], line[1024];
+    snprintf(path, sizeof path, "%s/attack.jsonl", dir);
+    FILE *f = fopen(path, "r");
+    if (!f) return false;
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f)) {
+        cJSON *j = cJSON_Parse(line);
+        const cJSON *i = cJSON_GetObjectItemCaseSensitive(j, "iteration");
+        if (cJSON_IsNumber(i) && (long)i->valuedouble == it) {
+            const char *keys[4] = {"loss", "loss_kkt", "loss_prior", "loss_lambda"};
+            double v[4];
+            found = true;
+            for (int t = 0; t < 4; t++) {
+                const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, keys[t]);
+                found &= cJSON_IsNumber(x);
+                v[t] = found ? x->valuedouble : NAN;
+            }
+            *l = (kr_kkt_loss){.total = v[0], .kkt = v[1], .prior = v[2], .lambda = v[3]};
+        }
+        cJSON_Delete(j);
+    }
+    fclose(f);
+    return found;
+}
+
+/* Keeps the blocks with keep[k]: the state's rows (and the gradients just computed) move to a
+ * new, smaller state through the host, and the job is rebuilt for them. */
+static kr_status compact(batch_run *r, const bool *keep)
+{
+    size_t n = 0, live[1024];
+    for (size_t k = 0; k < r->L; k++)
+        if (keep[k]) live[n++] = r->live[k];
+    kr_attack_state ns = {0};
+    KR_TRY(kr_checkpoint_state_new(r->dev, r->dt, n * r->m, r->d, false, &ns));
+    /* The gradients too: a rung falls between an evaluation and its step. */
+    kr_tensor *from[6] = {r->s.x, r->s.lambda, r->s.bx, r->s.blambda, r->s.gx, r->s.glambda};
+    kr_tensor *to[6] = {ns.x, ns.lambda, ns.bx, ns.blambda, ns.gx, ns.glambda};
+    kr_status st = KR_OK;
+    for (int t = 0; t < 6 && st == KR_OK; t++) {
+        const size_t rows = r->m * from[t]->cols; /* values per block */
+        st = kr_tensor_read(from[t], r->host);
+        for (size_t k = 0, j = 0; st == KR_OK && k < r->L; k++) {
+            if (!keep[k]) continue;
+            kr_tensor v = kr_tensor_rows(to[t], j++ * r->m, r->m);
+            st = kr_tensor_write(&v, r->host + k * rows);
+        }
+    }
+    if (st != KR_OK) {
+        kr_checkpoint_state_free(&ns);
+        return st;
+    }
+    kr_checkpoint_state_free(&r->s);
+    r->s = ns;
+    memcpy(r->live, live, n * sizeof *live);
+    r->L = n;
+    return build_job(r);
+}
+
+/* The rung at iteration `it` in a running batch (the losses just read and logged). */
+static kr_status prune_rung(batch_run *r, long it)
+{
+    double key[1024];
+    bool keep[1024];
+    for (size_t k = 0; k < r->L; k++) {
+        const kr_points_outcome *o = &r->out[r->live[k]];
+        key[k] = o->failed ? NAN : as_logged(o->loss.total);
+    }
+    halve(key, r->L, keep);
+    size_t dropped = 0;
+    for (size_t k = 0; k < r->L; k++) {
+        const size_t p = r->live[k];
+        if (keep[k] || r->out[p].failed) continue;
+        char path[4500];
+        kr_tensor v[4];
+        kr_attack_state ps = block_state(&r->s, k, r->m, v);
+        const kr_config *c = &r->b->pc[p];
+        const kr_checkpoint_info pk = {r->model_path,
+                                       {c->attack.activation, c->attack.alpha,
+                                        c->attack.lambda_min, r->obj},
+                                       c->attack.seed, "sgd", kr_device_describe(r->dev)};
+        snprintf(path, sizeof path, "%s/candidates.safetensors", r->b->dirs[p]);
+        KR_TRY(kr_checkpoint_write(path, &ps, r->y, it, &pk));
+        r->out[p].pruned = true;
+        KR_TRY(write_point_json(r->b->dirs[p], point_id(r->b, p), c, r->dev, &r->out[p]));
+        dropped++;
+    }
+    bool all = true;
+    for (size_t k = 0; k < r->L; k++) all &= keep[k];
+    if (all) return KR_OK;
+    kr_log_info("%s: iteration %ld: %zu of %zu points pruned (successive halving by loss)",
+                r->b->label ? r->b->label : "sweep batch", it, dropped, running(r));
+    return compact(r, keep);
+}
+
+/* A resume: the decisions of the rungs before `start`, from the points' logs. */
+static void replay_rungs(batch_run *r, long start)
+{
+    for (long it = 1; it < start; it++) {
+        if (!is_rung(it, r->cfg->attack.iterations)) continue;
+        double key[1024];
+        bool keep[1024];
+        kr_kkt_loss l[1024];
+        for (size_t k = 0; k < r->L; k++)
+            key[k] = logged_loss(r->b->dirs[r->live[k]], it, &l[k]) ? l[k].total : NAN;
+        halve(key, r->L, keep);
+        size_t n = 0;
+        for (size_t k = 0; k < r->L; k++) {
+            kr_points_outcome *o = &r->out[r->live[k]];
+            if (keep[k]) r->live[n++] = r->live[k];
+            else if (!isnan(key[k]) && !o->failed) {
+                o->pruned = true;
+                o->iterations = it;
+                o->loss = l[k];
+            }
+        }
+        r->L = n;
+    }
+}
+
 /* KKTRECON_TEST_KILL_AT=N (a decimal N >= 1): SIGKILL when iteration N starts (attack.c has
  * the same hook for a single run), so the resume tests can interrupt a batch at an exact point. */
 static long kill_at_env(void)
@@ -242,6 +455,14 @@ static long kill_at_env(void)
     errno = 0;
     long v = strtol(e, &end, 10);
     return !errno && !*end && v >= 1 ? v : -1;
+}
+
+static kr_status write_checkpoint(batch_run *r, long it, const kr_checkpoint_info *ck)
+{
+    KR_TRY(check_finite(r, it));
+    if (running(r) > 0) KR_TRY(kr_checkpoint_write(r->b->checkpoint, &r->s, r->yrep, it, ck));
+    if (r->b->on_checkpoint) r->b->on_checkpoint(r->b->user, it);
+    return KR_OK;
 }
 
 kr_status kr_attack_points_batch(const kr_config *cfg, kr_device *dev, const char *model_path,
@@ -256,16 +477,13 @@ kr_status kr_attack_points_batch(const kr_config *cfg, kr_device *dev, const cha
     const kr_dtype dt = cfg->attack.precision;
     KR_TRY(kr_device_check_dtype(dev, dt));
     kr_model *model = NULL;
-    kr_kkt *kkt = NULL;
-    kr_kkt_point *kp = NULL;
     kr_kkt_loss *loss = NULL;
-    double *xsq = NULL, *y = NULL, *yrep = NULL;
-    kr_attack_state s = {0};
-    kr_tensor *lrx = NULL, *lrl = NULL, *mom = NULL;
-    batch_run r = {.b = b, .out = out, .s = &s};
+    double *xsq = NULL, *y = NULL;
+    batch_run r = {.b = b, .cfg = cfg, .dev = dev, .dt = dt, .out = out, .model_path = model_path};
     kr_status st;
     KR_TRY_GOTO(kr_model_load(model_path, &model));
     const size_t m = kr_attack_candidate_count(cfg, model_path), d = model->dims[0];
+    r.model = model;
     r.m = m;
     r.d = d;
     for (size_t p = 0; p < P; p++) {
@@ -276,61 +494,60 @@ kr_status kr_attack_points_batch(const kr_config *cfg, kr_device *dev, const cha
         }
         out[p].iterations = 0;
         out[p].seconds = 0;
+        out[p].pruned = false;
         out[p].loss = (kr_kkt_loss){.total = NAN, .kkt = NAN, .prior = NAN, .lambda = NAN};
-        if (out[p].failed) r.failed++;
-        else out[p].reason[0] = '\0';
+        if (!out[p].failed) out[p].reason[0] = '\0';
     }
 
     KR_TRY_GOTO(kr_alloc((void **)&y, "labels", m, 1, sizeof *y));
-    KR_TRY_GOTO(kr_alloc((void **)&yrep, "labels of the batch", P, m, sizeof *yrep));
-    kr_objective obj;
-    KR_TRY_GOTO(kr_attack_objective(cfg, model, model_path, &obj));
-    kr_attack_labels_obj(obj, model->dims[model->layers], m, y);
-    for (size_t p = 0; p < P; p++) memcpy(yrep + p * m, y, m * sizeof *y);
-    KR_TRY_GOTO(kr_alloc((void **)&kp, "points", P, 1, sizeof *kp));
-    for (size_t p = 0; p < P; p++) kp[p] = (kr_kkt_point){pc[p].attack.alpha, pc[p].attack.lambda_min};
-    KR_TRY_GOTO(kr_kkt_new_objective(dev, dt, model, cfg->attack.activation, obj, kp, P, m, y,
-                                     &kkt));
-    KR_TRY_GOTO(kr_checkpoint_state_new(dev, dt, P * m, d, false, &s));
+    KR_TRY_GOTO(kr_alloc((void **)&r.yrep, "labels of the batch", P, m, sizeof *r.yrep));
+    KR_TRY_GOTO(kr_alloc((void **)&r.live, "live points", P, 1, sizeof *r.live));
     KR_TRY_GOTO(kr_alloc((void **)&r.host, "batch state on the host", P * m, d + 1, sizeof *r.host));
-    KR_TRY_GOTO(per_row(dev, dt, pc, P, m, lr_x_of, "lr_x per row", &lrx));
-    KR_TRY_GOTO(per_row(dev, dt, pc, P, m, lr_lambda_of, "lr_lambda per row", &lrl));
-    KR_TRY_GOTO(per_row(dev, dt, pc, P, m, momentum_of, "momentum per row", &mom));
-    r.lrx = lrx;
-    r.lrl = lrl;
+    KR_TRY_GOTO(kr_attack_objective(cfg, model, model_path, &r.obj));
+    kr_attack_labels_obj(r.obj, model->dims[model->layers], m, y);
+    r.y = y;
+    r.L = P;
+    for (size_t p = 0; p < P; p++) r.live[p] = p;
     const kr_checkpoint_info ck = {model_path,
-                                   {cfg->attack.activation, kp[0].alpha, kp[0].lambda_min, obj},
+                                   {cfg->attack.activation, pc[0].attack.alpha,
+                                    pc[0].attack.lambda_min, r.obj},
                                    pc[0].attack.seed, "sgd", kr_device_describe(dev)};
 
     long start = 0;
     FILE *probe = b->resume && b->checkpoint ? fopen(b->checkpoint, "rb") : NULL;
     if (probe) {
         fclose(probe);
-        KR_TRY_GOTO(kr_checkpoint_read(b->checkpoint, &s, &start));
+        KR_TRY_GOTO(kr_checkpoint_read_iteration(b->checkpoint, &start));
         if (start > cfg->attack.iterations) {
             st = KR_FAIL(KR_E_INVALID, "--resume: %s is at iteration %ld, past attack.iterations "
                          "= %ld", b->checkpoint, start, cfg->attack.iterations);
             goto fail;
         }
-        for (size_t p = 0; p < P; p++) {
+        if (b->prune) replay_rungs(&r, start); /* which blocks the checkpoint holds */
+        KR_TRY_GOTO(kr_checkpoint_state_new(dev, dt, r.L * m, d, false, &r.s));
+        KR_TRY_GOTO(kr_checkpoint_read(b->checkpoint, &r.s, &start));
+        for (size_t k = 0; k < r.L; k++) {
             char path[4500];
-            snprintf(path, sizeof path, "%s/attack.jsonl", b->dirs[p]);
+            snprintf(path, sizeof path, "%s/attack.jsonl", b->dirs[r.live[k]]);
             KR_TRY_GOTO(kr_checkpoint_trim_log(path, start));
         }
+        KR_TRY_GOTO(build_job(&r));
     } else {
         /* Point p starts where a single run with its seed starts. */
+        KR_TRY_GOTO(kr_checkpoint_state_new(dev, dt, P * m, d, false, &r.s));
         for (size_t p = 0; p < P; p++) {
-            kr_attack_init_obj(obj, pc[p].attack.seed, pc[p].attack.init_scale, m, d, r.host);
-            kr_tensor xv = kr_tensor_rows(s.x, p * m, m), lv = kr_tensor_rows(s.lambda, p * m, m);
+            kr_attack_init_obj(r.obj, pc[p].attack.seed, pc[p].attack.init_scale, m, d, r.host);
+            kr_tensor xv = kr_tensor_rows(r.s.x, p * m, m), lv = kr_tensor_rows(r.s.lambda, p * m, m);
             KR_TRY_GOTO(kr_tensor_write(&xv, r.host));
             KR_TRY_GOTO(kr_tensor_write(&lv, r.host + m * d));
             char path[4500];
             snprintf(path, sizeof path, "%s/attack.jsonl", b->dirs[p]);
             remove(path);
         }
+        KR_TRY_GOTO(build_job(&r));
     }
-    for (size_t p = 0; p < P; p++)
-        if (out[p].failed) KR_TRY_GOTO(freeze(&s, lrx, lrl, p, m));
+    for (size_t k = 0; k < r.L; k++)
+        if (out[r.live[k]].failed) KR_TRY_GOTO(freeze(&r, k));
 
     KR_TRY_GOTO(kr_alloc((void **)&loss, "point losses", P, 1, sizeof *loss));
     KR_TRY_GOTO(kr_alloc((void **)&xsq, "point norms", P, 1, sizeof *xsq));
@@ -339,76 +556,73 @@ kr_status kr_attack_points_batch(const kr_config *cfg, kr_device *dev, const cha
     kr_progress prog;
     kr_progress_begin(&prog, b->label ? b->label : "attack", start, total);
     for (long it = start; it <= total; it++) {
-        const bool last = it == total;
-        if (b->checkpoint && every > 0 && it > start && it % every == 0 && !last) {
-            KR_TRY_GOTO(check_finite(&r, it));
-            if (r.failed < P) KR_TRY_GOTO(kr_checkpoint_write(b->checkpoint, &s, yrep, it, &ck));
-            if (b->on_checkpoint) b->on_checkpoint(b->user, it);
-        }
+        const bool last = it == total, rung = b->prune && is_rung(it, total);
+        if (b->checkpoint && every > 0 && it > start && it % every == 0 && !last)
+            KR_TRY_GOTO(write_checkpoint(&r, it, &ck));
         if (it == kill_at) raise(SIGKILL);
         if (kr_interrupted()) {
-            if (b->checkpoint && it > start) {
-                KR_TRY_GOTO(check_finite(&r, it));
-                if (r.failed < P) KR_TRY_GOTO(kr_checkpoint_write(b->checkpoint, &s, yrep, it, &ck));
-                if (b->on_checkpoint) b->on_checkpoint(b->user, it);
-            }
+            if (b->checkpoint && it > start) KR_TRY_GOTO(write_checkpoint(&r, it, &ck));
             st = KR_FAIL(KR_E_INTERRUPTED, "interrupted at iteration %ld%s", it,
                          b->checkpoint && it > start ? "; checkpoint written, continue with --resume"
                                                      : "");
             goto fail;
         }
-        const bool log_now = last || it == start || it % cfg->attack.log_every == 0;
-        KR_TRY_GOTO(kr_kkt_eval(kkt, s.x, s.lambda, last ? NULL : s.gx, last ? NULL : s.glambda));
+        const bool log_now = last || rung || it == start || it % cfg->attack.log_every == 0;
+        KR_TRY_GOTO(kr_kkt_eval(r.kkt, r.s.x, r.s.lambda, last ? NULL : r.s.gx,
+                                last ? NULL : r.s.glambda));
         if (log_now) {
-            KR_TRY_GOTO(kr_kkt_read_losses(kkt, loss, xsq));
+            KR_TRY_GOTO(kr_kkt_read_losses(r.kkt, loss, xsq));
             double best = INFINITY;
             const double el = kr_time_now() - prog.t0;
-            for (size_t p = 0; p < P; p++) {
-                if (out[p].failed) continue;
-                if (!(isfinite(loss[p].total) && isfinite(xsq[p]))) {
-                    KR_TRY_GOTO(mark_failed(&r, p, "diverged by iteration %ld (loss %g, |X|^2 %g)",
-                                            it, loss[p].total, xsq[p]));
+            for (size_t k = 0; k < r.L; k++) {
+                kr_points_outcome *o = &out[r.live[k]];
+                if (o->failed) continue;
+                if (!(isfinite(loss[k].total) && isfinite(xsq[k]))) {
+                    KR_TRY_GOTO(mark_failed(&r, k, "diverged by iteration %ld (loss %g, |X|^2 %g)",
+                                            it, loss[k].total, xsq[k]));
                     continue;
                 }
-                out[p].loss = loss[p];
-                out[p].iterations = it;
-                out[p].seconds = el;
-                best = fmin(best, loss[p].total);
-                log_point(b->dirs[p], it, &loss[p], el);
+                o->loss = loss[k];
+                o->iterations = it;
+                o->seconds = el;
+                best = fmin(best, loss[k].total);
+                log_point(b->dirs[r.live[k]], it, &loss[k], el);
             }
             if (b->label && it > start) {
                 char extra[128];
                 snprintf(extra, sizeof extra, "best loss %.4e  %zu/%zu points running", best,
-                         P - r.failed, P);
+                         running(&r), P);
                 kr_progress_line(&prog, it, extra);
             }
+            if (rung) KR_TRY_GOTO(prune_rung(&r, it));
         }
         if (last) break;
-        KR_TRY_GOTO(kr_optim_sgd_rows(lrx, mom, it, s.x, s.gx, s.bx));
-        KR_TRY_GOTO(kr_optim_sgd_rows(lrl, mom, it, s.lambda, s.glambda, s.blambda));
+        KR_TRY_GOTO(kr_optim_sgd_rows(r.lrx, r.mom, it, r.s.x, r.s.gx, r.s.bx));
+        KR_TRY_GOTO(kr_optim_sgd_rows(r.lrl, r.mom, it, r.s.lambda, r.s.glambda, r.s.blambda));
     }
     KR_TRY_GOTO(check_finite(&r, total));
-    for (size_t p = 0; p < P; p++) {
-        if (!out[p].failed) {
-            char path[4500];
-            kr_tensor v[4];
-            kr_attack_state ps = point_state(&s, p, m, v);
-            const kr_checkpoint_info pk = {model_path,
-                                           {pc[p].attack.activation, pc[p].attack.alpha,
-                                            pc[p].attack.lambda_min, obj},
-                                           pc[p].attack.seed, "sgd", kr_device_describe(dev)};
-            snprintf(path, sizeof path, "%s/candidates.safetensors", b->dirs[p]);
-            KR_TRY_GOTO(kr_checkpoint_write(path, &ps, y, total, &pk));
-        }
-        KR_TRY_GOTO(write_point_json(b->dirs[p], point_id(b, p), &pc[p], dev, &out[p]));
+    for (size_t k = 0; k < r.L; k++) {
+        const size_t p = r.live[k];
+        if (out[p].failed) continue;
+        char path[4500];
+        kr_tensor v[4];
+        kr_attack_state ps = block_state(&r.s, k, m, v);
+        const kr_checkpoint_info pk = {model_path,
+                                       {pc[p].attack.activation, pc[p].attack.alpha,
+                                        pc[p].attack.lambda_min, r.obj},
+                                       pc[p].attack.seed, "sgd", kr_device_describe(dev)};
+        snprintf(path, sizeof path, "%s/candidates.safetensors", b->dirs[p]);
+        KR_TRY_GOTO(kr_checkpoint_write(path, &ps, y, total, &pk));
     }
+    for (size_t p = 0; p < P; p++) /* a pruned point's were written at its rung */
+        if (!out[p].pruned)
+            KR_TRY_GOTO(write_point_json(b->dirs[p], point_id(b, p), &pc[p], dev, &out[p]));
     st = KR_OK;
 fail:
-    kr_tensor_free(lrx), kr_tensor_free(lrl), kr_tensor_free(mom);
-    kr_checkpoint_state_free(&s);
-    kr_kkt_free(kkt);
+    free_job(&r);
+    kr_checkpoint_state_free(&r.s);
     kr_model_free(model);
-    free(kp), free(loss), free(xsq), free(y), free(yrep), free(r.host);
+    free(loss), free(xsq), free(y), free(r.yrep), free(r.live), free(r.host);
     return st;
 }
 

@@ -478,8 +478,10 @@ static int cmd_sweep(int argc, char **argv)
     if (st == KR_OK) st = kr_sweep_run(&cfg, f.model, f.out, &o, &r);
     if (st != KR_OK) return kr_cli_fail("sweep", st);
     if (r.rank != 0) return 0; /* MPI: rank 0 reports */
-    printf("sweep: %zu points (%zu done, %zu failed), %zu run now in %.1fs\n", r.points, r.done,
-           r.failed, r.ran, r.seconds);
+    char pruned[48] = "";
+    if (r.pruned) snprintf(pruned, sizeof pruned, ", %zu pruned", r.pruned);
+    printf("sweep: %zu points (%zu done, %zu failed%s), %zu run now in %.1fs\n", r.points, r.done,
+           r.failed, pruned, r.ran, r.seconds);
     if (r.evaluated)
         printf("pooled: %zu training images, clip SSIM > 0.4: %zu, official > 0.4: %zu, clip "
                "mean %.3f\n", r.n_train, r.above_clip, r.above_official, r.mean_clip);

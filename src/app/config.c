@@ -157,6 +157,9 @@ static const key_def KEYS[] = {
     {"sweep", "points_file", T_PATH, F(sweep.points_file), "",
      "CSV of explicit points (columns as attack.points_file) instead of the distributions",
      NO_RANGE},
+    {"sweep", "prune", T_STR, F(sweep.prune), "none",
+     "none | loss: successive halving in each batch, the worse half by total loss stops at 10% "
+     "and again at 30% of the iterations (label-free; README: Sweep)", NO_RANGE},
 };
 #define NKEYS (sizeof KEYS / sizeof KEYS[0])
 

@@ -117,17 +117,18 @@ static void local_done(kr_sweep *sw, long b, const size_t *points, size_t n,
                        const kr_points_outcome *out, const char *device)
 {
     pthread_mutex_lock(&sw->mu);
-    size_t nf = 0;
+    size_t nf = 0, np = 0;
     double secs = 0;
     for (size_t i = 0; i < n; i++) {
         kr_manifest_point *p = &sw->man.pt[points[i]];
-        p->status = out[i].failed ? KR_PT_FAILED : KR_PT_DONE;
+        p->status = out[i].failed ? KR_PT_FAILED : out[i].pruned ? KR_PT_PRUNED : KR_PT_DONE;
         p->seconds = out[i].seconds;
         secs = fmax(secs, out[i].seconds);
         snprintf(p->reason, sizeof p->reason, "%s", out[i].failed ? out[i].reason : "");
         snprintf(p->device, sizeof p->device, "%s", device);
         nf += out[i].failed;
-        if (!out[i].failed && (sw->best_point < 0 || out[i].loss.total < sw->best_loss)) {
+        np += out[i].pruned && !out[i].failed;
+        if (!out[i].failed && !out[i].pruned && (sw->best_point < 0 || out[i].loss.total < sw->best_loss)) {
             sw->best_loss = out[i].loss.total;
             sw->best_point = (long)points[i];
         }
@@ -147,9 +148,11 @@ static void local_done(kr_sweep *sw, long b, const size_t *points, size_t n,
     if (sw->best_point >= 0)
         snprintf(best, sizeof best, ", best final loss %.4e (point %ld)", sw->best_loss,
                  sw->best_point);
-    kr_log_info("sweep: batch %ld (%zu point%s from %zu) done in %.1fs on %s: %zu failed; "
+    char pruned[48] = "";
+    if (np) snprintf(pruned, sizeof pruned, ", %zu pruned", np);
+    kr_log_info("sweep: batch %ld (%zu point%s from %zu) done in %.1fs on %s: %zu failed%s; "
                 "%zu/%zu points finished%s; ETA %s", b, n, n == 1 ? "" : "s", points[0], secs,
-                device, nf, sw->finished, sw->todo, best, eta);
+                device, nf, pruned, sw->finished, sw->todo, best, eta);
     pthread_mutex_unlock(&sw->mu);
 }
 
@@ -239,7 +242,8 @@ static kr_status run_batch(worker *w, kr_device *dev, const kr_config *wc, long 
     snprintf(ck, sizeof ck, "%s/batches/%04ld.safetensors", sw->dir, b);
     batch_ctx ctx = {w, ids};
     const kr_points_batch pb = {.pc = pc, .P = n, .ids = ids, .dirs = dirp, .checkpoint = ck,
-                                .resume = true, .label = NULL, .on_failed = on_failed,
+                                .resume = true, .prune = sw->prune, .label = NULL,
+                                .on_failed = on_failed,
                                 .on_checkpoint = on_checkpoint, .user = &ctx};
     w->b = b;
     KR_TRY_GOTO(kr_attack_points_batch(wc, dev, sw->model, &pb, out));
@@ -401,7 +405,7 @@ static kr_status device_specs(const kr_sweep_opts *o, const kr_config *cfg, int 
 static const char *const SWEEP_IDENTITY[] = {
     "attack.lr_lambda", "attack.momentum", "attack.activation", "attack.optimizer",
     "attack.precision", "attack.iterations", "sweep.seed", "sweep.init_scale", "sweep.lr_x",
-    "sweep.lambda_min", "sweep.alpha", NULL};
+    "sweep.lambda_min", "sweep.alpha", "sweep.prune", NULL};
 static const char *const SWEEP_SETTINGS[] = {"sweep.points", "sweep.batch",
                                              "attack.checkpoint_every", "attack.log_every", NULL};
 
@@ -453,7 +457,7 @@ static kr_status open_manifest(kr_sweep *sw, bool resume)
     }
     for (size_t i = 0; i < sw->man.n_points; i++) {
         kr_pt_status s = sw->man.pt[i].status;
-        if (s == KR_PT_DONE || s == KR_PT_FAILED) continue;
+        if (s == KR_PT_DONE || s == KR_PT_FAILED || s == KR_PT_PRUNED) continue;
         /* A failed point inside an unfinished batch is not work left. */
         sw->todo++;
     }
@@ -522,6 +526,13 @@ kr_status kr_sweep_run(const kr_config *cfg, const char *model_path, const char 
             goto fail;
         }
         sw->batch_fixed = v;
+    }
+    if (!strcmp(cfg->sweep.prune, "loss")) sw->prune = true;
+    else if (strcmp(cfg->sweep.prune, "none")) {
+        st = KR_FAIL(KR_E_INVALID, "sweep.prune = '%s': expected none or loss (successive halving "
+                     "by the total loss at 10%% and 30%% of the iterations)",
+                     cfg->sweep.prune);
+        goto fail;
     }
     KR_TRY_GOTO(kr_sweep_points(cfg, &sw->pc, &sw->n, sw->log_axis));
     {

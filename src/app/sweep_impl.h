@@ -38,6 +38,7 @@ struct kr_sweep {
     size_t n;
     bool log_axis[KR_SWEEP_NPARAM];
     long batch_fixed;               /* sweep.batch, 0 = auto */
+    bool prune;                     /* sweep.prune = loss */
     size_t m, d;                    /* candidates per point, input size */
     const kr_sweep_queue *queue;
     int rank, ranks;                /* MPI: this rank and how many (1, 0 without MPI) */
@@ -48,6 +49,7 @@ struct kr_sweep {
     double t0;
     size_t todo, finished, failed, batches_done, ran;
     size_t failed_total;            /* all failed points (report) */
+    size_t pruned_total;            /* all pruned points (report) */
     double best_loss;
     long best_point;
     kr_status err;

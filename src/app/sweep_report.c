@@ -76,7 +76,7 @@ static void read_row(const kr_sweep *sw, size_t i, row *r)
     buf[n] = '\0';
     cJSON *j = cJSON_Parse(buf);
     if (!j) return;
-    if (mp->status == KR_PT_DONE) {
+    if (mp->status == KR_PT_DONE || mp->status == KR_PT_PRUNED) {
         r->loss = num(j, "loss");
         r->kkt = num(j, "loss_kkt");
         r->prior = num(j, "loss_prior");
@@ -207,11 +207,12 @@ static kr_status html_sweep(void *user, kr_html *h, const kr_eval_summary *sum,
     KR_TRY(write_png(rp, png, sizeof png));
     KR_TRY(kr_html_h2(h, "Sweep"));
     char text[512];
-    snprintf(text, sizeof text, "%zu points, %zu done, %zu failed (sweep.csv beside this folder). "
-             "Alone: every training image matched to that point's candidates only (mean SSIM). "
-             "In the pool: the training images whose nearest pooled candidate is this point's, "
-             "and how many of them score above 0.4.", sw->man.n_points, sw->man.n_points - sw->failed_total,
-             sw->failed_total);
+    snprintf(text, sizeof text, "%zu points, %zu done, %zu failed, %zu pruned (sweep.csv beside "
+             "this folder; the pool holds the done points). Alone: every training image matched "
+             "to that point's candidates only (mean SSIM). In the pool: the training images whose "
+             "nearest pooled candidate is this point's, and how many of them score above 0.4.",
+             sw->man.n_points, sw->man.n_points - sw->failed_total - sw->pruned_total,
+             sw->failed_total, sw->pruned_total);
     KR_TRY(kr_html_p(h, text));
     KR_TRY(kr_html_png(h, png, "quality of each point alone (clip SSIM, mean over the training "
                                "images) against each hyperparameter"));
@@ -259,10 +260,11 @@ kr_status kr_sweep_report(kr_sweep *sw, const char *device_spec, kr_sweep_result
     KR_TRY_GOTO(kr_alloc_zero((void **)&rp.rows, "sweep rows", n ? n : 1, 1, sizeof *rp.rows));
     KR_TRY_GOTO(kr_alloc_zero((void **)&paths, "sweep files", n ? n : 1, 1, sizeof *paths));
     size_t nd = 0;
-    sw->failed_total = 0;
+    sw->failed_total = sw->pruned_total = 0;
     for (size_t i = 0; i < n; i++) {
         read_row(sw, i, &rp.rows[i]);
         sw->failed_total += sw->man.pt[i].status == KR_PT_FAILED;
+        sw->pruned_total += sw->man.pt[i].status == KR_PT_PRUNED;
         if (sw->man.pt[i].status != KR_PT_DONE) continue;
         if (!(paths[nd] = malloc(4400))) {
             st = KR_FAIL(KR_E_NOMEM, "sweep files");
@@ -274,6 +276,7 @@ kr_status kr_sweep_report(kr_sweep *sw, const char *device_spec, kr_sweep_result
     res->points = n;
     res->done = nd;
     res->failed = sw->failed_total;
+    res->pruned = sw->pruned_total;
     bool evaluated = false;
     if (nd > 0) {
         char edir[4400];

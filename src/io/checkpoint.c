@@ -135,6 +135,17 @@ done:
     return st;
 }
 
+static kr_status read_iteration(kr_st_file *f, const char *path, long *iteration)
+{
+    int64_t it;
+    KR_TRY(kr_st_read_i64_scalar(f, "iteration", &it));
+    if (it < 0 || it > LONG_MAX)
+        return KR_FAIL(KR_E_INVALID, "%s: checkpoint iteration %lld is out of range (damaged "
+                       "file?)", path, (long long)it);
+    *iteration = (long)it;
+    return KR_OK;
+}
+
 kr_status kr_checkpoint_read(const char *path, kr_attack_state *s, long *iteration)
 {
     FILE *probe = fopen(path, "rb");
@@ -178,16 +189,18 @@ kr_status kr_checkpoint_read(const char *path, kr_attack_state *s, long *iterati
         }
         if ((st = kr_tensor_write_raw(t, raw)) != KR_OK) goto done;
     }
-    int64_t it;
-    if ((st = kr_st_read_i64_scalar(f, "iteration", &it)) != KR_OK) goto done;
-    if (it < 0 || it > LONG_MAX) {
-        st = KR_FAIL(KR_E_INVALID, "%s: checkpoint iteration %lld is out of range (damaged file?)",
-                     path, (long long)it);
-        goto done;
-    }
-    *iteration = (long)it;
+    st = read_iteration(f, path, iteration);
 done:
     free(raw);
+    kr_st_close(f);
+    return st;
+}
+
+kr_status kr_checkpoint_read_iteration(const char *path, long *iteration)
+{
+    kr_st_file *f;
+    KR_TRY(kr_st_open(path, &f));
+    kr_status st = read_iteration(f, path, iteration);
     kr_st_close(f);
     return st;
 }

@@ -11,7 +11,7 @@
 #include "base/alloc.h"
 #include "io/report.h"
 
-static const char *const NAMES[] = {"pending", "running", "done", "failed"};
+static const char *const NAMES[] = {"pending", "running", "done", "failed", "pruned"};
 
 const char *kr_manifest_status_name(kr_pt_status s) { return NAMES[s]; }
 
@@ -75,7 +75,7 @@ kr_status kr_manifest_save(const char *path, const kr_manifest *m)
         cJSON_AddNumberToObject(o, "batch", (double)p->batch);
         if (p->reason[0]) cJSON_AddStringToObject(o, "reason", p->reason);
         if (p->device[0]) cJSON_AddStringToObject(o, "device", p->device);
-        if (p->status == KR_PT_DONE || p->status == KR_PT_FAILED)
+        if (p->status == KR_PT_DONE || p->status == KR_PT_FAILED || p->status == KR_PT_PRUNED)
             kr_report_json_number(o, "seconds", p->seconds);
     }
     cJSON *bts = cJSON_AddArrayToObject(j, "batches");
@@ -98,7 +98,7 @@ kr_status kr_manifest_save(const char *path, const kr_manifest *m)
 static int status_of(const cJSON *s)
 {
     if (!cJSON_IsString(s)) return -1;
-    for (int k = 0; k < 4; k++)
+    for (int k = 0; k < (int)(sizeof NAMES / sizeof NAMES[0]); k++)
         if (!strcmp(s->valuestring, NAMES[k])) return k;
     return -1;
 }
@@ -175,7 +175,7 @@ kr_status kr_manifest_load(const char *path, kr_manifest *m)
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "points");
         int s = status_of(cJSON_GetObjectItemCaseSensitive(o, "status"));
         long ck = whole(cJSON_GetObjectItemCaseSensitive(o, "checkpoint_iteration"), 0, 1L << 52);
-        if (!cJSON_IsArray(a) || s < 0 || ck < 0 || cJSON_GetArraySize(a) < 1 ||
+        if (!cJSON_IsArray(a) || s < 0 || s > KR_PT_DONE || ck < 0 || cJSON_GetArraySize(a) < 1 ||
             cJSON_GetArraySize(a) > 1024)
             BAD("%s: batches[%d] is damaged (points, status, checkpoint_iteration)", path, b);
         size_t n = (size_t)cJSON_GetArraySize(a), ids[1024], got;
