@@ -2,7 +2,8 @@
 # sweep.sh — `kktrecon sweep` end to end on a tiny model (the bundled MNIST subset, 784-16-16-1,
 # float64, 40 iterations per point): a sweep's points equal separate attacks with the same
 # values and seeds; a diverging point is isolated (the others bit for bit as without it); a
-# sweep SIGKILLed mid-batch and resumed equals an uninterrupted one bit for bit; raising
+# sweep SIGKILLed mid-batch and resumed equals an uninterrupted one bit for bit (its batch
+# started over when the checkpoint is damaged); raising
 # sweep.points keeps the first points; successive halving (sweep.prune) stops the points the
 # logged losses rank worse and resumes bit for bit; bad distributions, unknown keys, a changed identity on
 # --resume and a locked folder are refused with clear messages; with MPI (KKTRECON_MPI=1, set
@@ -95,6 +96,15 @@ flock "$work/s2/.kktrecon.lock" -c "$bin sweep --config $work/tiny.ini --model $
   2> "$work/err.txt" && fail "a sweep on a locked folder was accepted"
 grep -q "in use by another kktrecon run" "$work/err.txt" || fail "locked folder: $(cat "$work/err.txt")"
 expect_fail "--resume with another seed" "sweep.seed: 5 vs 6" sweep --out "$work/s2" --resume --set sweep.seed=6
+# A damaged batch checkpoint costs that batch's progress, not the sweep: it starts over.
+set +e
+KKTRECON_TEST_KILL_AT=25 "$bin" sweep --config "$work/tiny.ini" --model "$work/train/model.safetensors" \
+  --out "$work/s3" --device "$dev" --quiet 2> /dev/null
+set -e
+head -c 100 "$work/s3/batches/0000.safetensors" > "$work/cut" && mv "$work/cut" "$work/s3/batches/0000.safetensors"
+"$bin" sweep --config "$work/tiny.ini" --model "$work/train/model.safetensors" --out "$work/s3" \
+  --device "$dev" --resume 2> "$work/err.txt" > /dev/null || fail "resume over a damaged checkpoint: $(cat "$work/err.txt")"
+grep -q "0000.safetensors.*the batch starts over" "$work/err.txt" || fail "no warning about the damaged checkpoint"
 
 # Raising sweep.points keeps the first points: a 4-point sweep resumed with 6 runs 2 more, and
 # equals the 6-point sweep.
@@ -151,6 +161,7 @@ man = json.load(open(w + '/s1/sweep.json'))
 assert [q['status'] for q in man['points']] == ['done'] * 6, man['points']
 assert [b['points'] for b in man['batches']] == [[0, 1], [2, 3], [4, 5]], man['batches']
 same('s1', 's2', 'killed and resumed sweep vs uninterrupted')
+same('s1', 's3', 'sweep resumed over a damaged checkpoint vs uninterrupted')
 same('s1', 's4', 'sweep grown from 4 to 6 points vs 6 points')
 if mpi: same('s1', mpi, 'mpirun -np 2 vs one process')
 # P points of the sweep equal P separate attacks (the batched engine's tolerance, float64).

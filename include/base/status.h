@@ -27,6 +27,9 @@ typedef enum kr_status {
  * `return KR_FAIL(KR_E_INVALID, "bad %s", x);`. */
 kr_status kr_error_set(kr_status st, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Sets the error buffer to msg as it is (no location: a message carried over from another
+ * thread, which has its own) and returns st. */
+kr_status kr_error_raise(kr_status st, const char *msg);
 /* Prefixes context to the current message ("while loading model: <old message>"). Returns st. */
 kr_status kr_error_context(kr_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *kr_error_message(void);

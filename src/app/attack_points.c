@@ -515,24 +515,45 @@ kr_status kr_attack_points_batch(const kr_config *cfg, kr_device *dev, const cha
 
     long start = 0;
     FILE *probe = b->resume && b->checkpoint ? fopen(b->checkpoint, "rb") : NULL;
+    bool fresh = !probe;
     if (probe) {
         fclose(probe);
-        KR_TRY_GOTO(kr_checkpoint_read_iteration(b->checkpoint, &start));
-        if (start > cfg->attack.iterations) {
+        st = kr_checkpoint_read_iteration(b->checkpoint, &start);
+        if (st == KR_OK && start > cfg->attack.iterations) {
             st = KR_FAIL(KR_E_INVALID, "--resume: %s is at iteration %ld, past attack.iterations "
                          "= %ld", b->checkpoint, start, cfg->attack.iterations);
             goto fail;
         }
-        if (b->prune) replay_rungs(&r, start); /* which blocks the checkpoint holds */
-        KR_TRY_GOTO(kr_checkpoint_state_new(dev, dt, r.L * m, d, false, &r.s));
-        KR_TRY_GOTO(kr_checkpoint_read(b->checkpoint, &r.s, &start));
-        for (size_t k = 0; k < r.L; k++) {
-            char path[4500];
-            snprintf(path, sizeof path, "%s/attack.jsonl", b->dirs[r.live[k]]);
-            KR_TRY_GOTO(kr_checkpoint_trim_log(path, start));
+        if (st == KR_OK && b->prune) replay_rungs(&r, start); /* the blocks the checkpoint holds */
+        if (st == KR_OK) st = kr_checkpoint_state_new(dev, dt, r.L * m, d, false, &r.s);
+        if (st == KR_OK) st = kr_checkpoint_read(b->checkpoint, &r.s, &start);
+        if (st == KR_E_INVALID || st == KR_E_IO) {
+            /* A damaged checkpoint costs its batch's progress, not the sweep: the batch starts
+             * over, which gives the same result (every point is a function of its values). */
+            kr_log_info("warning: cannot resume from %s (%s); the batch starts over",
+                        b->checkpoint, kr_error_message());
+            kr_checkpoint_state_free(&r.s);
+            r.L = P;
+            for (size_t p = 0; p < P; p++) {
+                r.live[p] = p;
+                out[p].pruned = false;
+                out[p].iterations = 0;
+                out[p].loss = (kr_kkt_loss){.total = NAN, .kkt = NAN, .prior = NAN, .lambda = NAN};
+            }
+            start = 0;
+            fresh = true;
+        } else if (st != KR_OK) {
+            goto fail;
+        } else {
+            for (size_t k = 0; k < r.L; k++) {
+                char path[4500];
+                snprintf(path, sizeof path, "%s/attack.jsonl", b->dirs[r.live[k]]);
+                KR_TRY_GOTO(kr_checkpoint_trim_log(path, start));
+            }
+            KR_TRY_GOTO(build_job(&r));
         }
-        KR_TRY_GOTO(build_job(&r));
-    } else {
+    }
+    if (fresh) {
         /* Point p starts where a single run with its seed starts. */
         KR_TRY_GOTO(kr_checkpoint_state_new(dev, dt, P * m, d, false, &r.s));
         for (size_t p = 0; p < P; p++) {

@@ -286,10 +286,12 @@ static int cmd_train(int argc, char **argv)
     if (st == KR_OK) st = kr_train_run(&cfg, dev, f.out, mode, &r);
     kr_device_close(dev);
     if (st != KR_OK) return kr_cli_fail("train", st);
+    char gap[32] = "n/a (binary models only)";
+    if (!isnan(r.kkt_gap)) snprintf(gap, sizeof gap, "%.3f", r.kkt_gap);
     printf("trained %zu samples, %ld steps, %.1fs: loss %.3e, train errors %zu, min margin %.4g, "
-           "test accuracy %.4f, KKT gap %.3f\nwrote %s/model.safetensors, %s/train.json\n",
-           r.n, r.steps, r.seconds, r.loss, r.errors, r.min_margin, r.test_accuracy, r.kkt_gap,
-           f.out, f.out);
+           "test accuracy %.4f, KKT gap %s\nwrote %s/model.safetensors, %s/train.json\n",
+           r.n, r.steps, r.seconds, r.loss, r.errors, r.min_margin, r.test_accuracy, gap, f.out,
+           f.out);
     return 0;
 }
 

@@ -561,7 +561,7 @@ kr_status kr_sweep_run(const kr_config *cfg, const char *model_path, const char 
     res->seconds = kr_time_now() - sw->t0;
     res->ran = sw->finished;
     if (sw->err != KR_OK) {
-        st = KR_FAIL(sw->err, "%s", sw->err_msg);
+        st = kr_error_raise(sw->err, sw->err_msg); /* the worker's message has its location */
         goto fail;
     }
     if (kr_interrupted()) {

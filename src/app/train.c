@@ -202,10 +202,12 @@ kr_status kr_train_run(const kr_config *cfg, kr_device *dev, const char *out_dir
     char test_acc[48] = "no test set";
     if (!isnan(res->test_accuracy))
         snprintf(test_acc, sizeof test_acc, "test accuracy %.4f", res->test_accuracy);
+    char gap[32] = "n/a";
+    if (!isnan(res->kkt_gap)) snprintf(gap, sizeof gap, "%.3f", res->kkt_gap);
     kr_log_info("train: %ld steps in %.1fs: loss %.3e, %zu/%zu errors, margin min %.4g median "
-                "%.4g, %s, KKT gap %.3f",
+                "%.4g, %s, KKT gap %s",
                 res->steps, res->seconds, res->loss, res->errors, res->n, res->min_margin,
-                res->median_margin, test_acc, res->kkt_gap);
+                res->median_margin, test_acc, gap);
     st = interrupted ? KR_FAIL(KR_E_INTERRUPTED, "training interrupted at step %ld; model so "
                                                  "far written to %s", step, out_dir)
                      : KR_OK;

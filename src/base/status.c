@@ -23,6 +23,12 @@ kr_status kr_error_set(kr_status st, const char *file, int line, const char *fmt
     return st;
 }
 
+kr_status kr_error_raise(kr_status st, const char *msg)
+{
+    snprintf(kr_error_buf, sizeof kr_error_buf, "%s", msg);
+    return st;
+}
+
 kr_status kr_error_context(kr_status st, const char *fmt, ...)
 {
     char old[KR_ERROR_CAP];
