@@ -17,6 +17,10 @@
  * local-memory tree and writes one partial per group into part[pto + v * ngroups + group]
  * (pto: the reduction's region of the scratch buffer); ops_reduce_finish folds the partials of
  * one or several reductions (one group each) and writes their scal slots (ops.c defers it).
+ * A segmented first stage (kr_op_NAME_seg; `ulong segn` after n) reduces the n / segn segments
+ * of segn consecutive elements each on its own: an equal share of the groups per segment, and
+ * segment s's partials in the region KR_REDUCE_REGION after segment s - 1's (kr_seg_of), so one
+ * launch does the per-point sums of P stacked points. A plain reduction is one segment.
  * Work-group sizes of reductions are powers of two (the host guarantees it).
  *
  * Not here: GEMMs (CLBlast), copies and fills (clEnqueueCopyBuffer/FillBuffer in tensor.c).
@@ -65,10 +69,38 @@ static void kr_tree_sum(__local REAL *buf)
     }
 }
 
-/* The end of a two-value first stage (the losses: loss and error count): each work-group's
- * sums of a and of b go to part[pto + group] and part[pto + groups + group]. */
+#ifndef KR_REDUCE_REGION
+#error "build with -DKR_REDUCE_REGION=<partials per reduction region> (kernels.c)"
+#endif
+
+/* A work-item's share of a (segmented) first stage: elements first, first + stride, ... below
+ * end, and where its group's partial of value v goes: part[at + v * groups], groups being the
+ * segment's group count. */
+typedef struct kr_seg {
+    size_t first, end, stride, at, groups;
+} kr_seg;
+
+static kr_seg kr_seg_of(ulong n, ulong segn, ulong pto)
+{
+    const size_t gps = get_num_groups(0) / (size_t)(n / segn), g = get_group_id(0);
+    const size_t s = g / gps, gi = g - s * gps, l = get_local_size(0);
+    kr_seg r = {s * segn + gi * l + get_local_id(0), (s + 1) * segn, gps * l,
+                pto + s * (size_t)KR_REDUCE_REGION + gi, gps};
+    return r;
+}
+
+/* The end of a one-value first stage: the group's sum of a to its partial. */
+static void kr_store_partial(REAL a, __local REAL *buf, __global REAL *part, kr_seg sg)
+{
+    buf[get_local_id(0)] = a;
+    kr_tree_sum(buf);
+    if (get_local_id(0) == 0) part[sg.at] = buf[0];
+}
+
+/* The end of a two-value first stage (the losses: loss and error count): the group's sums of
+ * a and of b to its partials of values 0 and 1. */
 static void kr_store_two_partials(REAL a, REAL b, __local REAL *buf, __local REAL *buf2,
-                                  __global REAL *part, ulong pto)
+                                  __global REAL *part, kr_seg sg)
 {
     size_t lid = get_local_id(0);
     buf[lid] = a;
@@ -76,8 +108,8 @@ static void kr_store_two_partials(REAL a, REAL b, __local REAL *buf, __local REA
     kr_tree_sum(buf);
     kr_tree_sum(buf2);
     if (lid == 0) {
-        part[pto + get_group_id(0)] = buf[0];
-        part[pto + get_num_groups(0) + get_group_id(0)] = buf2[0];
+        part[sg.at] = buf[0];
+        part[sg.at + sg.groups] = buf2[0];
     }
 }
 
@@ -257,47 +289,43 @@ __kernel void ops_col_sum(ulong rows, ulong cols, REAL a, __global const REAL *x
 }
 
 /* Stage 1 of scal = sum x^2. */
-__kernel void ops_sum_sq(ulong n, __global const REAL *x, ulong xo, __global REAL *part,
+__kernel void ops_sum_sq(ulong n, ulong segn, __global const REAL *x, ulong xo, __global REAL *part,
                          ulong pto, __local REAL *buf)
 {
-    size_t gid = get_global_id(0), stride = get_global_size(0), lid = get_local_id(0);
+    const kr_seg sg = kr_seg_of(n, segn, pto);
     REAL sum = (REAL)0, comp = (REAL)0;
-    for (size_t i = gid; i < n; i += stride) {
+    for (size_t i = sg.first; i < sg.end; i += sg.stride) {
         REAL v = x[xo + i];
         kr_kahan_add(&sum, &comp, v * v);
     }
-    buf[lid] = sum;
-    kr_tree_sum(buf);
-    if (lid == 0) part[pto + get_group_id(0)] = buf[0];
+    kr_store_partial(sum, buf, part, sg);
 }
 
 /* Stage 1 of y = a*x + b*y, scal = sum y^2 (of the new y). */
-__kernel void ops_axpby_sum_sq(ulong n, REAL a, __global const REAL *x, ulong xo, REAL b,
+__kernel void ops_axpby_sum_sq(ulong n, ulong segn, REAL a, __global const REAL *x, ulong xo, REAL b,
                                __global REAL *y, ulong yo, __global REAL *part, ulong pto,
                                __local REAL *buf)
 {
-    size_t gid = get_global_id(0), stride = get_global_size(0), lid = get_local_id(0);
+    const kr_seg sg = kr_seg_of(n, segn, pto);
     REAL sum = (REAL)0, comp = (REAL)0;
-    for (size_t i = gid; i < n; i += stride) {
+    for (size_t i = sg.first; i < sg.end; i += sg.stride) {
         REAL r = a * x[xo + i] + b * y[yo + i];
         y[yo + i] = r;
         kr_kahan_add(&sum, &comp, r * r);
     }
-    buf[lid] = sum;
-    kr_tree_sum(buf);
-    if (lid == 0) part[pto + get_group_id(0)] = buf[0];
+    kr_store_partial(sum, buf, part, sg);
 }
 
 /* Stage 1 of the squared-hinge prior:
  *   scal = w sum [relu(lo - x)^2 + relu(x - hi)^2];  g += w (2 relu(x - hi) - 2 relu(lo - x)).
  * hi = +INFINITY (or lo = -INFINITY) switches that side off. */
-__kernel void ops_hinge_sq(ulong n, __global const REAL *x, ulong xo, REAL lo, REAL hi, REAL w,
+__kernel void ops_hinge_sq(ulong n, ulong segn, __global const REAL *x, ulong xo, REAL lo, REAL hi, REAL w,
                            int has_g, __global REAL *g, ulong go, __global REAL *part,
                            ulong pto, __local REAL *buf)
 {
-    size_t gid = get_global_id(0), stride = get_global_size(0), lid = get_local_id(0);
+    const kr_seg sg = kr_seg_of(n, segn, pto);
     REAL sum = (REAL)0, comp = (REAL)0;
-    for (size_t i = gid; i < n; i += stride) {
+    for (size_t i = sg.first; i < sg.end; i += sg.stride) {
         REAL xi = x[xo + i];
         REAL below = lo - xi, above = xi - hi;
         below = below > (REAL)0 ? below : (REAL)0;
@@ -306,42 +334,40 @@ __kernel void ops_hinge_sq(ulong n, __global const REAL *x, ulong xo, REAL lo, R
         kr_kahan_add(&sum, &comp, below * below + above * above);
         if (has_g) g[go + i] += w * ((REAL)2 * above - (REAL)2 * below);
     }
-    buf[lid] = w * sum;
-    kr_tree_sum(buf);
-    if (lid == 0) part[pto + get_group_id(0)] = buf[0];
+    kr_store_partial(w * sum, buf, part, sg);
 }
 
 /* Stage 1 of the logistic loss (phi, y: n x 1, y = +-1), t = y phi:
  *   part value 0: sum log(1 + e^(-t));  part value 1: #{t <= 0};
  *   dphi = s * (-y sigmoid(-t)). */
-__kernel void ops_logistic(ulong n, REAL s, __global const REAL *phi, ulong po,
+__kernel void ops_logistic(ulong n, ulong segn, REAL s, __global const REAL *phi, ulong po,
                            __global const REAL *y, ulong yo, __global REAL *dphi, ulong dpo,
                            __global REAL *part, ulong pto, __local REAL *buf,
                            __local REAL *buf2)
 {
-    size_t gid = get_global_id(0), stride = get_global_size(0);
+    const kr_seg sg = kr_seg_of(n, segn, pto);
     REAL loss = (REAL)0, comp = (REAL)0, errors = (REAL)0;
-    for (size_t i = gid; i < n; i += stride) {
+    for (size_t i = sg.first; i < sg.end; i += sg.stride) {
         REAL yi = y[yo + i], t = yi * phi[po + i];
         kr_kahan_add(&loss, &comp, kr_softplus(-t));
         errors += t <= (REAL)0 ? (REAL)1 : (REAL)0;
         dphi[dpo + i] = s * (-yi * kr_sigmoid(-t));
     }
-    kr_store_two_partials(loss, errors, buf, buf2, part, pto);
+    kr_store_two_partials(loss, errors, buf, buf2, part, sg);
 }
 
 /* Stage 1 of the softmax cross-entropy (phi, y: rows x C one-hot, n = rows * C elements);
  * every element scans its row for the max and the log-sum-exp:
  *   part value 0: sum y (lse - phi);  part value 1: #{y > 0, phi <= max of the others};
  *   dphi = s * (softmax * sum_row(y) - y). */
-__kernel void ops_xent(ulong n, REAL s, REAL classes, __global const REAL *phi, ulong po,
+__kernel void ops_xent(ulong n, ulong segn, REAL s, REAL classes, __global const REAL *phi, ulong po,
                        __global const REAL *y, ulong yo, __global REAL *dphi, ulong dpo,
                        __global REAL *part, ulong pto, __local REAL *buf, __local REAL *buf2)
 {
-    size_t gid = get_global_id(0), stride = get_global_size(0);
+    const kr_seg sg = kr_seg_of(n, segn, pto);
     const size_t C = (size_t)classes;
     REAL loss = (REAL)0, comp = (REAL)0, errors = (REAL)0;
-    for (size_t i = gid; i < n; i += stride) {
+    for (size_t i = sg.first; i < sg.end; i += sg.stride) {
         size_t r0 = (i / C) * C, j = i - r0; /* no div/rem pair (see ops_class_sign) */
         __global const REAL *pr = phi + po + r0;
         __global const REAL *yr = y + yo + r0;
@@ -361,19 +387,19 @@ __kernel void ops_xent(ulong n, REAL s, REAL classes, __global const REAL *phi, 
         dphi[dpo + i] = s * (j == km ? ((ysum - yj) - yj * so) / se
                                      : exp(pr[j] - mx) / se * ysum - yj);
     }
-    kr_store_two_partials(loss, errors, buf, buf2, part, pto);
+    kr_store_two_partials(loss, errors, buf, buf2, part, sg);
 }
 
 /* Stage 1 of the regression losses (MSE, or Huber with delta 1), r = phi - y:
  *   part value 0: sum of the loss;  part value 1: #{y phi <= 0};  dphi = s * dloss/dphi. */
-__kernel void ops_regress(ulong n, int huber, REAL s, __global const REAL *phi, ulong po,
+__kernel void ops_regress(ulong n, ulong segn, int huber, REAL s, __global const REAL *phi, ulong po,
                           __global const REAL *y, ulong yo, __global REAL *dphi, ulong dpo,
                           __global REAL *part, ulong pto, __local REAL *buf,
                           __local REAL *buf2)
 {
-    size_t gid = get_global_id(0), stride = get_global_size(0);
+    const kr_seg sg = kr_seg_of(n, segn, pto);
     REAL loss = (REAL)0, comp = (REAL)0, errors = (REAL)0;
-    for (size_t i = gid; i < n; i += stride) {
+    for (size_t i = sg.first; i < sg.end; i += sg.stride) {
         REAL p = phi[po + i], t = y[yo + i], r = p - t, ar = fabs(r);
         if (!huber) {
             kr_kahan_add(&loss, &comp, r * r);
@@ -387,7 +413,7 @@ __kernel void ops_regress(ulong n, int huber, REAL s, __global const REAL *phi, 
         }
         errors += t * p <= (REAL)0 ? (REAL)1 : (REAL)0;
     }
-    kr_store_two_partials(loss, errors, buf, buf2, part, pto);
+    kr_store_two_partials(loss, errors, buf, buf2, part, sg);
 }
 
 /* Stage 2 of up to 16 reductions at once: work-group e finishes entry e < get_num_groups(0),

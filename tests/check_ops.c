@@ -18,7 +18,9 @@
  *   (also in place, s NULL), dual_mul (with and without the row), axpby_sum_sq (row views on
  *   every other shape); 21 reductions between kr_ops_reduce_defer and kr_ops_reduce_flush
  *   (more than one finish kernel's worth, a second scal buffer in between), every slot as a
- *   lone reduction writes it; the multiclass and regression ops class_sign (runner-up with
+ *   lone reduction writes it; segmented reductions (sum_sq, axpby_sum_sq, hinge_sq, logistic
+ *   in 1, 3, 7 and 16 row blocks of 1, 3, 33 rows: per-block sums into strided slots, one
+ *   first stage per op); the multiclass and regression ops class_sign (runner-up with
  *   ties, including exact ties that must go to the lowest index), scale_rows, xent (2, 3, 10
  *   classes) and regress (MSE and Huber, residuals on both sides of 1); and that shape,
  *   slot and dtype mismatches return KR_E_INVALID. At the end no tensor may have leaked.
@@ -1272,6 +1274,114 @@ START_TEST(test_reduce_deferred)
 }
 END_TEST
 
+/* Segmented reductions (kr_op_NAME_seg): segs row blocks reduced on their own, block k into
+ * scal[slot + k·stride ..], in one first-stage launch on OpenCL; against float64 sums per
+ * block, with the element-wise outputs (axpby_sum_sq's y, hinge_sq's g, logistic's dphi) and
+ * every other slot unchanged. Views (offset != 0), awkward block sizes, 16 segments (a whole
+ * finish kernel, so what waits in a deferred bracket is finished first), and one segment
+ * (the plain op). */
+START_TEST(test_segmented)
+{
+    kr_rng r;
+    kr_rng_seed(&r, kr_test_seed() ^ 0x5e9);
+    ctx cs[8];
+    int nc = contexts(cs);
+    static const size_t segs_list[] = {1, 3, 7, 16};
+    static const size_t block_rows[] = {1, 3, 33};
+    static const size_t cols_list[] = {1, 7, 129};
+    char w[256], extra[96];
+    for (int c = 0; c < nc; c++)
+        for (size_t a = 0; a < 4; a++)
+            for (size_t b = 0; b < 3; b++)
+                for (size_t cc = 0; cc < 3; cc++) {
+                    const size_t segs = segs_list[a], br = block_rows[b], C = cols_list[cc];
+                    const size_t R = segs * br, n = R * C, bn = br * C, stride = 3;
+                    if (getenv("KKTRECON_TEST_SMALL") && n > 4000) continue;
+                    const bool view = (a + b + cc) & 1;
+                    tbuf x, y, g, scal;
+                    tb_init(&x, &cs[c], R, C, view, &r, -3, 3, "x");
+                    tb_init(&y, &cs[c], R, C, !view, &r, -2, 2, "y");
+                    tb_init(&g, &cs[c], R, C, view, &r, -1, 1, "g");
+                    tb_init(&scal, &cs[c], 1, segs * stride + 2, false, &r, 7, 8, "scal");
+                    double *want_s = xalloc(segs * stride + 2), *got_s = xalloc(segs * stride + 2);
+                    double *got = xalloc(n), *want_y = xalloc(n), *want_g = xalloc(n);
+                    const double av = 0.75, bv = -1.5, lo = -1, hi = 1, wt = 2;
+                    memcpy(want_s, scal.v, (segs * stride + 2) * sizeof *want_s);
+                    for (size_t k = 0; k < segs; k++) {
+                        double ss = 0, res = 0, hinge = 0;
+                        for (size_t i = k * bn; i < (k + 1) * bn; i++) {
+                            ss += x.v[i] * x.v[i];
+                            want_y[i] = av * x.v[i] + bv * y.v[i];
+                            res += want_y[i] * want_y[i];
+                            double below = ref_relu(lo - x.v[i]), above = ref_relu(x.v[i] - hi);
+                            hinge += wt * (below * below + above * above);
+                            want_g[i] = g.v[i] + wt * (2 * above - 2 * below);
+                        }
+                        want_s[1 + k * stride] = ss;
+                        want_s[2 + k * stride] = res;
+                        want_s[3 + k * stride] = hinge;
+                    }
+                    kr_device_counters k0, k1;
+                    kr_device_counters_reset(cs[c].dev);
+                    kr_ops_reduce_defer(cs[c].dev);
+                    ck_assert_int_eq(kr_op_sum_sq_seg(x.t, segs, scal.t, 1, stride), KR_OK);
+                    ck_assert_int_eq(kr_op_axpby_sum_sq_seg(av, x.t, bv, y.t, segs, scal.t, 2,
+                                                            stride), KR_OK);
+                    ck_assert_int_eq(kr_op_hinge_sq_seg(x.t, lo, hi, wt, g.t, segs, scal.t, 3,
+                                                        stride), KR_OK);
+                    kr_device_counters_get(cs[c].dev, &k0);
+                    ck_assert_int_eq(kr_ops_reduce_flush(cs[c].dev), KR_OK);
+                    kr_device_counters_get(cs[c].dev, &k1);
+                    snprintf(extra, sizeof extra, "%zu segments of %zu rows%s", segs, br,
+                             view ? " (views)" : "");
+                    tag(w, sizeof w, "segmented sums", &cs[c], R, C, extra);
+                    tb_get(&scal, got_s, w);
+                    check_close(w, got_s, want_s, segs * stride + 2, cs[c].tol);
+                    tag(w, sizeof w, "segmented axpby_sum_sq y", &cs[c], R, C, extra);
+                    tb_get(&y, got, w);
+                    check_close(w, got, want_y, n, cs[c].tol);
+                    tag(w, sizeof w, "segmented hinge_sq g", &cs[c], R, C, extra);
+                    tb_get(&g, got, w);
+                    check_close(w, got, want_g, n, cs[c].tol);
+                    ck_assert_uint_eq(k1.ops, 3);
+                    if (kr_device_backend(cs[c].dev) == KR_BACKEND_OPENCL)
+                        /* one first stage per op; finishes: one per 16 entries */
+                        ck_assert_msg(k1.kernels == 3 + (3 * segs + 15) / 16 && k0.kernels >= 3,
+                                      "%s: %llu kernels", w, k1.kernels);
+                    free(want_s), free(got_s), free(got), free(want_y), free(want_g);
+                    tb_free(&x), tb_free(&y), tb_free(&g), tb_free(&scal);
+                }
+    /* Two values per segment (logistic: loss and errors at slot + k·stride and + 1). */
+    for (int c = 0; c < nc; c++) {
+        const size_t segs = 7, br = 5, R = segs * br, stride = 2;
+        tbuf phi, y, dphi, scal;
+        tb_init(&phi, &cs[c], R, 1, true, &r, -2, 2, "phi");
+        tb_init(&y, &cs[c], R, 1, false, &r, -1, 1, "y");
+        for (size_t i = 0; i < R; i++) y.v[i] = y.v[i] < 0 ? -1 : 1;
+        tb_sync(&y);
+        tb_init(&dphi, &cs[c], R, 1, false, &r, 0, 1, "dphi");
+        tb_init(&scal, &cs[c], 1, segs * stride, false, &r, 7, 8, "scal");
+        double want[14], got[14];
+        for (size_t k = 0; k < segs; k++) {
+            double loss = 0, errs = 0;
+            for (size_t i = k * br; i < (k + 1) * br; i++) {
+                double t = y.v[i] * phi.v[i];
+                loss += ref_softplus1(-t);
+                errs += t <= 0;
+            }
+            want[k * stride] = loss;
+            want[k * stride + 1] = errs;
+        }
+        ck_assert_int_eq(kr_op_logistic_seg(1.0, phi.t, y.t, dphi.t, segs, scal.t, 0, stride),
+                         KR_OK);
+        tag(w, sizeof w, "segmented logistic", &cs[c], R, 1, "7 segments");
+        tb_get(&scal, got, w);
+        check_close(w, got, want, segs * stride, cs[c].tol);
+        tb_free(&phi), tb_free(&y), tb_free(&dphi), tb_free(&scal);
+    }
+}
+END_TEST
+
 START_TEST(test_counters)
 {
     ctx cs[8];
@@ -1347,6 +1457,12 @@ START_TEST(test_invalid)
         ck_assert_int_eq(kr_op_hinge_sq(a, -1, 1, 1, NULL, scal, 4), KR_E_INVALID);
         ck_assert_int_eq(kr_op_logistic(1, phi2, phi2, phi2, scal, 0), KR_E_INVALID); /* n x 2 */
         ck_assert_int_eq(kr_op_logistic(1, col, col, col, scal, 3), KR_E_INVALID); /* slot+1 */
+        ck_assert_int_eq(kr_op_sum_sq_seg(a, 0, scal, 0, 1), KR_E_INVALID);  /* no segment */
+        ck_assert_int_eq(kr_op_sum_sq_seg(a, 2, scal, 0, 1), KR_E_INVALID);  /* 3 rows / 2 */
+        ck_assert_int_eq(kr_op_sum_sq_seg(a, 3, scal, 2, 1), KR_E_INVALID);  /* slot 4 */
+        ck_assert_int_eq(kr_op_sum_sq_seg(col, 21, scal, 0, 0), KR_E_INVALID); /* > 16 */
+        ck_assert_int_eq(kr_op_logistic_seg(1, col, col, col, 3, scal, 0, 1), KR_E_INVALID);
+        ck_assert_msg(strstr(kr_error_message(), "stride 1"), "%s", kr_error_message());
         ck_assert_int_eq(kr_op_sgd(0.1, 0.9, true, a, b, a), KR_E_INVALID);
         ck_assert_int_eq(kr_op_sgd(0.1, 0.9, true, a, a, b), KR_E_INVALID);
         ck_assert_int_eq(kr_op_adam(0.1, 0.9, 0.999, 1e-8, 1, a, a, b, a), KR_E_INVALID);
@@ -1402,6 +1518,7 @@ int main(void)
     tcase_add_test(tc, test_bias_act_forward);
     tcase_add_test(tc, test_dual_mul);
     tcase_add_test(tc, test_axpby_sum_sq);
+    tcase_add_test(tc, test_segmented);
     tcase_add_test(tc, test_reduce_deferred);
     tcase_add_test(tc, test_counters);
     tcase_add_test(tc, test_invalid);

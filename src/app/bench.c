@@ -292,11 +292,34 @@ static kr_status measure(kr_device *dev, bench_work *w, bench_ref *r, const kr_b
     return KR_OK;
 }
 
+/* One iteration's work as the device layer counted it (device.h). */
+static void print_counters(FILE *out, const kr_device_counters *c)
+{
+    fprintf(out, "%-8s   per iteration: %llu ops (%llu kernels), %llu GEMMs, %llu copies, "
+            "%llu blocking calls, %llu B to and %llu B from the device\n", "", c->ops,
+            c->kernels, c->gemms, c->copies, c->blocking, c->bytes_to_device,
+            c->bytes_from_device);
+}
+
+static cJSON *counters_json(const kr_device_counters *c)
+{
+    cJSON *j = cJSON_CreateObject();
+    if (!j) return NULL;
+    cJSON_AddNumberToObject(j, "ops", (double)c->ops);
+    cJSON_AddNumberToObject(j, "kernels", (double)c->kernels);
+    cJSON_AddNumberToObject(j, "gemms", (double)c->gemms);
+    cJSON_AddNumberToObject(j, "copies", (double)c->copies);
+    cJSON_AddNumberToObject(j, "blocking", (double)c->blocking);
+    cJSON_AddNumberToObject(j, "bytes_to_device", (double)c->bytes_to_device);
+    cJSON_AddNumberToObject(j, "bytes_from_device", (double)c->bytes_from_device);
+    return j;
+}
+
 /* One iteration (loss, gradient, SGD-momentum steps with per-row lr) of P points of mp
  * candidates each at D-H-H-1 in one kkt object; P == 1 is the single-point path. Median
  * seconds per iteration over reps. */
 static kr_status bench_points(kr_device *dev, kr_dtype dt, size_t P, size_t mp, size_t d,
-                              size_t h, int reps, double *sec)
+                              size_t h, int reps, double *sec, kr_device_counters *per_iter)
 {
     kr_model *m = NULL;
     kr_kkt *k = NULL;
@@ -333,8 +356,8 @@ static kr_status bench_points(kr_device *dev, kr_dtype dt, size_t P, size_t mp, 
     if (reps > 64) reps = 64;
     for (int r = -1; r < reps; r++) {
         double t0 = kr_time_now();
+        if (r == 0) kr_device_counters_reset(dev); /* an iteration between log intervals */
         KR_TRY_GOTO(kr_kkt_eval(k, x, l, gx, gl));
-        KR_TRY_GOTO(kr_kkt_read_losses(k, loss, NULL));
         if (P == 1) { /* exactly what a single-point attack iteration does */
             KR_TRY_GOTO(kr_op_sgd(1e-6, 0.9, r <= 0, x, gx, bx));
             KR_TRY_GOTO(kr_op_sgd(1e-6, 0.9, r <= 0, l, gl, bl));
@@ -342,6 +365,8 @@ static kr_status bench_points(kr_device *dev, kr_dtype dt, size_t P, size_t mp, 
             KR_TRY_GOTO(kr_optim_sgd_rows(lrx, mom, r <= 0 ? 0 : 1, x, gx, bx));
             KR_TRY_GOTO(kr_optim_sgd_rows(lrl, mom, r <= 0 ? 0 : 1, l, gl, bl));
         }
+        if (r == 0) kr_device_counters_get(dev, per_iter);
+        KR_TRY_GOTO(kr_kkt_read_losses(k, loss, NULL));
         KR_TRY_GOTO(kr_device_finish(dev));
         if (r >= 0) t[r] = kr_time_now() - t0;
     }
@@ -361,29 +386,6 @@ fail:
     free(hx);
     free(y);
     return st;
-}
-
-/* One iteration's work as the device layer counted it (device.h). */
-static void print_counters(FILE *out, const kr_device_counters *c)
-{
-    fprintf(out, "%-8s   per iteration: %llu ops (%llu kernels), %llu GEMMs, %llu copies, "
-            "%llu blocking calls, %llu B to and %llu B from the device\n", "", c->ops,
-            c->kernels, c->gemms, c->copies, c->blocking, c->bytes_to_device,
-            c->bytes_from_device);
-}
-
-static cJSON *counters_json(const kr_device_counters *c)
-{
-    cJSON *j = cJSON_CreateObject();
-    if (!j) return NULL;
-    cJSON_AddNumberToObject(j, "ops", (double)c->ops);
-    cJSON_AddNumberToObject(j, "kernels", (double)c->kernels);
-    cJSON_AddNumberToObject(j, "gemms", (double)c->gemms);
-    cJSON_AddNumberToObject(j, "copies", (double)c->copies);
-    cJSON_AddNumberToObject(j, "blocking", (double)c->blocking);
-    cJSON_AddNumberToObject(j, "bytes_to_device", (double)c->bytes_to_device);
-    cJSON_AddNumberToObject(j, "bytes_from_device", (double)c->bytes_from_device);
-    return j;
 }
 
 /* Time to the first attack iteration on a fresh instance of the device: open it (its own
@@ -657,15 +659,17 @@ kr_status kr_bench_run(kr_device *dev, const kr_bench_opts *o, FILE *out, cJSON 
             /* The demo's attack size; "sequential" is P single-point iterations. */
             static const size_t Ps[] = {1, 2, 4, 8, 16};
             double t1 = 0, sec = 0;
+            kr_device_counters pc;
             cJSON *jp = jd ? cJSON_GetObjectItem(jd, "points") : NULL;
             if (jd && !jp) jp = cJSON_AddArrayToObject(jd, "points");
             for (size_t p = 0; p < sizeof Ps / sizeof Ps[0]; p++) {
-                KR_TRY(bench_points(dev, dt, Ps[p], 160, 784, 200, o->reps, &sec));
+                KR_TRY(bench_points(dev, dt, Ps[p], 160, 784, 200, o->reps, &sec, &pc));
                 if (Ps[p] == 1) t1 = sec;
                 snprintf(name, sizeof name, "points P=%zu m=160 784-200-200-1", Ps[p]);
                 fprintf(out, "%-8s %-30s %9.2f   %.0f point-it/s, %.2fx P sequential\n",
                         kr_dtype_name(dt), name, 1e3 * sec, (double)Ps[p] / sec,
                         (double)Ps[p] * t1 / sec);
+                print_counters(out, &pc);
                 cJSON *j = jp ? cJSON_CreateObject() : NULL;
                 if (!j) continue;
                 cJSON_AddItemToArray(jp, j);
@@ -676,6 +680,7 @@ kr_status kr_bench_run(kr_device *dev, const kr_bench_opts *o, FILE *out, cJSON 
                 kr_report_json_number(j, "ms_median", 1e3 * sec);
                 kr_report_json_number(j, "point_iterations_per_s", (double)Ps[p] / sec);
                 kr_report_json_number(j, "vs_sequential", (double)Ps[p] * t1 / sec);
+                cJSON_AddItemToObject(j, "per_iteration", counters_json(&pc));
             }
         }
         if (o->start) {

@@ -141,6 +141,14 @@ def api_proto(op):
     return f"kr_status kr_op_{op.name}({', '.join(params)})"
 
 
+def seg_proto(op):
+    """A reduction's segmented form: segs equal row blocks of `over`, block s into
+    scal[slot + s * stride ..] (ops.h)."""
+    params = [i.c_param() for i in api_items(op)]
+    params += ["size_t segs", "kr_tensor *scal", "size_t slot", "size_t stride"]
+    return f"kr_status kr_op_{op.name}_seg({', '.join(params)})"
+
+
 def loop_params(op):
     params = ["kr_dtype dt"] + loop_head(op) + [i.loop_param() for i in down_items(op)]
     if op.kind == "reduce":
@@ -171,9 +179,9 @@ def gen_api(ops):
            '#include "base/model.h" /* kr_act */\n#include "device/tensor.h"\n']
     for op in ops:
         out.append("/* " + "\n * ".join(op.doc) + " */" if op.doc else f"/* kr_op_{op.name} */")
-        proto = api_proto(op)
-        head, _, args = proto.partition("(")
-        out.append(wrap(head, args[:-1].split(", "), len(head) + 1) + ";\n")
+        for proto in [api_proto(op)] + ([seg_proto(op)] if op.kind == "reduce" else []):
+            head, _, args = proto.partition("(")
+            out.append(wrap(head, args[:-1].split(", "), len(head) + 1) + ";\n")
     out.append("#endif")
     return "\n".join(out) + "\n"
 
@@ -238,7 +246,7 @@ def gen_ops(ops):
             body.append(wrap("return KR_FAIL", ["KR_E_INVALID", f'"%s: " {fmt}', "op"] +
                              [a.strip() for a in args.split(",")], 15, lead="        ") + ";")
         if op.kind == "reduce":
-            body.append(f"    KR_TRY(kr_ops_check_scal(op, scal, {o}, slot, {K}));")
+            body.append(f"    KR_TRY(kr_ops_check_segs(op, {o}, segs, scal, slot, stride, {K}));")
         for i in op.items:
             if i.expr is not None:
                 body.append(f"    const double {i.name} = {i.expr};")
@@ -247,19 +255,35 @@ def gen_ops(ops):
             body.append("    const size_t n = rows * cols;")
         empty = {"map": "n == 0", "reduce": "n == 0", "rows": "rows * cols == 0",
                  "cols": "cols == 0"}[op.kind]
-        ret = f"kr_ops_zero_slots(scal, slot, {K})" if op.kind == "reduce" else "KR_OK"
-        body.append(f"    if ({empty}) return {ret};")
+        if op.kind == "reduce":
+            body.append(f"    if ({empty}) {{")
+            body.append("        for (size_t seg = 0; seg < segs; seg++)")
+            body.append(f"            KR_TRY(kr_ops_zero_slots(scal, slot + seg * stride, {K}));")
+            body.append("        return KR_OK;")
+            body.append("    }")
+            body.append("    const size_t segn = n / segs;")
+        else:
+            body.append(f"    if ({empty}) return KR_OK;")
         head = ["n"] if op.kind in ("map", "reduce") else ["rows", "cols"]
-        hargs = head + [f"kr_ops_ptr({i.name})" if i.tensor else i.name for i in down_items(op)]
+        if op.kind == "reduce":
+            hargs = ["segn"] + [f"kr_ops_ptr_at({i.name}, seg * segn)" if i.tensor else i.name
+                                for i in down_items(op)]
+        else:
+            hargs = head + [f"kr_ops_ptr({i.name})" if i.tensor else i.name
+                            for i in down_items(op)]
         body.append(f"    kr_ops_count({o}->dev);")
         body.append(f"    if (!kr_ops_is_cl({o})) {{")
         if op.kind == "reduce":
-            body.append(f"        double vals[{K}] = {{0}};")
+            body.append("        for (size_t seg = 0; seg < segs; seg++) {")
+            body.append(f"            double vals[{K}] = {{0}};")
             hargs.append("vals")
-        body.append(wrap(f"kr_host_{op.name}", [f"{o}->dtype"] + hargs, len(op.name) + 9,
-                         lead="        ") + ";")
-        if op.kind == "reduce":
-            body.append(f"        kr_ops_store(scal, slot, vals, {K});")
+            body.append(wrap(f"kr_host_{op.name}", [f"{o}->dtype"] + hargs, len(op.name) + 13,
+                             lead="            ") + ";")
+            body.append(f"            kr_ops_store(scal, slot + seg * stride, vals, {K});")
+            body.append("        }")
+        else:
+            body.append(wrap(f"kr_host_{op.name}", [f"{o}->dtype"] + hargs, len(op.name) + 9,
+                             lead="        ") + ";")
         body.append("        return KR_OK;")
         body.append("    }")
         tnames = ", ".join(t.name for t in op.tensors)
@@ -269,7 +293,7 @@ def gen_ops(ops):
         kid = f"KR_K_{op.name.upper()}"
         body.append("    kr_ops_args launch;")
         body.append(f"    KR_TRY(kr_ops_args_begin({o}->dev, {o}->dtype, {kid}, &launch));")
-        for h in head:
+        for h in head + (["segn"] if op.kind == "reduce" else []):
             body.append(f"    kr_ops_arg_ulong(&launch, {h});")
         for i in down_items(op):
             if i.tensor:
@@ -281,14 +305,23 @@ def gen_ops(ops):
             else:
                 body.append(f"    kr_ops_arg_int(&launch, (int){i.name});")
         if op.kind == "reduce":
-            body.append(f"    return kr_ops_reduce({o}->dev, &launch, {kid}, n, {K}, scal, slot, op);")
+            body.append(wrap("return kr_ops_reduce", [f"{o}->dev", "&launch", kid, "n", "segs",
+                                                      str(K), "scal", "slot", "stride", "op"],
+                             25, lead="    ") + ";")
         else:
             items = {"map": "n", "rows": "rows * cols", "cols": "cols"}[op.kind]
             body.append(f"    return kr_ops_launch({o}->dev, &launch, {kid}, {items}, op);")
-        proto = api_proto(op)
+        proto = seg_proto(op) if op.kind == "reduce" else api_proto(op)
         fhead, _, args = proto.partition("(")
         out.append(wrap(fhead, args[:-1].split(", "), len(fhead) + 1))
         out += ["{"] + body + ["}", ""]
+        if op.kind == "reduce":  # the plain form: one segment
+            proto = api_proto(op)
+            fhead, _, args = proto.partition("(")
+            names = [i.name for i in api_items(op)] + ["1", "scal", "slot", "0"]
+            out.append(wrap(fhead, args[:-1].split(", "), len(fhead) + 1))
+            out += ["{", wrap(f"return kr_op_{op.name}_seg", names, 20 + len(op.name),
+                              lead="    ") + ";", "}", ""]
     return "\n".join(out)
 
 

@@ -114,8 +114,10 @@ kr_status kr_kernels_build(kr_device *dev, kr_dtype dt)
 
     kr_status st = KR_OK;
     cl_int err;
-    const char *opts = dt == KR_F64 ? "-cl-std=CL1.2 -DREAL=double -DKR_FP64=1"
-                                    : "-cl-std=CL1.2 -DREAL=float";
+    char opts[128];
+    snprintf(opts, sizeof opts, "-cl-std=CL1.2 %s -DKR_REDUCE_REGION=%d",
+             dt == KR_F64 ? "-DREAL=double -DKR_FP64=1" : "-DREAL=float",
+             KR_REDUCE_VALUES_MAX * KR_REDUCE_GROUPS_MAX);
     char key[2048];
     cache_key(dev, opts, key, sizeof key);
     cl_program prog = load_cached(dev, key, opts);

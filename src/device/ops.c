@@ -73,10 +73,30 @@ kr_status kr_ops_check_scal(const char *op, const kr_tensor *scal, const kr_tens
     return KR_OK;
 }
 
+kr_status kr_ops_check_segs(const char *op, const kr_tensor *t, size_t segs,
+                            const kr_tensor *scal, size_t slot, size_t stride, size_t nvals)
+{
+    if (segs < 1 || segs > KR_REDUCE_PENDING_MAX)
+        return KR_FAIL(KR_E_INVALID, "%s: %zu segments, expected 1..%d", op, segs,
+                       KR_REDUCE_PENDING_MAX);
+    if (t->rows % segs)
+        return KR_FAIL(KR_E_INVALID, "%s: '%s' has %zu rows, not a multiple of %zu segments", op,
+                       kr_ops_name(t), t->rows, segs);
+    if (segs > 1 && stride < nvals)
+        return KR_FAIL(KR_E_INVALID, "%s: slot stride %zu is below the %zu value(s) per segment",
+                       op, stride, nvals);
+    return kr_ops_check_scal(op, scal, t, slot + (segs - 1) * stride, nvals);
+}
+
 /* Host address of element (0, 0). */
 void *kr_ops_ptr(const kr_tensor *t)
 {
     return t ? (char *)t->host + t->offset * kr_dtype_size(t->dtype) : NULL;
+}
+
+void *kr_ops_ptr_at(const kr_tensor *t, size_t k)
+{
+    return t ? (char *)kr_ops_ptr(t) + k * kr_dtype_size(t->dtype) : NULL;
 }
 
 void kr_ops_store(kr_tensor *scal, size_t slot, const double *vals, size_t nvals)
@@ -252,27 +272,29 @@ kr_status kr_ops_reduce_flush(kr_device *dev)
     return kr_reduce_finish_pending(dev, "kr_ops_reduce_flush");
 }
 
-kr_status kr_ops_reduce(kr_device *dev, kr_ops_args *a, kr_kernel_id id, size_t n, size_t nvals,
-                        kr_tensor *scal, size_t slot, const char *op)
+kr_status kr_ops_reduce(kr_device *dev, kr_ops_args *a, kr_kernel_id id, size_t n, size_t segs,
+                        size_t nvals, kr_tensor *scal, size_t slot, size_t stride,
+                        const char *op)
 {
     kr_reduce_pending *p = &dev->pending;
-    /* A new region is needed: finish what waits if the regions are used up or the entries
-     * would not share one finish kernel (another scal buffer or dtype). */
-    if (p->count == KR_REDUCE_PENDING_MAX ||
+    /* New regions are needed, one per segment: finish what waits if too few are left or the
+     * entries would not share one finish kernel (another scal buffer or dtype). */
+    if (p->count + segs > KR_REDUCE_PENDING_MAX ||
         (p->count && (p->scal != scal->mem || p->dt != a->dt)))
         KR_TRY(kr_reduce_finish_pending(dev, op));
-    size_t local, groups;
-    kr_reduce_shape(dev, a->dt, id, n, &local, &groups);
+    size_t local, groups; /* per segment */
+    kr_reduce_shape(dev, a->dt, id, n / segs, &local, &groups);
     kr_arg_mem(a, dev->scratch);
     kr_ops_arg_ulong(a, (size_t)p->count * KR_REDUCE_VALUES_MAX * KR_REDUCE_GROUPS_MAX);
     for (size_t v = 0; v < nvals; v++) kr_arg_local(a, local * kr_dtype_size(a->dt));
-    KR_TRY(kr_enqueue(dev, a, id, groups * local, local, op));
+    KR_TRY(kr_enqueue(dev, a, id, segs * groups * local, local, op));
     if ((int)id == dev->corrupt_kernel) return KR_OK; /* test-only: no second stage */
     p->scal = scal->mem;
     p->dt = a->dt;
-    p->dst[p->count] = (cl_ulong)(scal->offset + slot);
-    p->shape[p->count] = (cl_uint)(groups | nvals << 16);
-    p->count++;
+    for (size_t s = 0; s < segs; s++, p->count++) {
+        p->dst[p->count] = (cl_ulong)(scal->offset + slot + s * stride);
+        p->shape[p->count] = (cl_uint)(groups | nvals << 16);
+    }
     return p->defer > 0 ? KR_OK : kr_reduce_finish_pending(dev, op);
 }
 

@@ -31,6 +31,11 @@ kr_status kr_ops_check_shape(const char *op, const char *role, const kr_tensor *
 /* scal is like ref and slots [slot, slot + nvals) lie inside it. */
 kr_status kr_ops_check_scal(const char *op, const kr_tensor *scal, const kr_tensor *ref,
                             size_t slot, size_t nvals);
+/* A segmented reduction over t (kr_op_NAME_seg): 1 <= segs <= KR_REDUCE_PENDING_MAX, t's rows
+ * split evenly into segs, scal like t, and the slots [slot + s·stride, + nvals) of every
+ * segment s inside scal and apart (stride >= nvals when segs > 1). */
+kr_status kr_ops_check_segs(const char *op, const kr_tensor *t, size_t segs,
+                            const kr_tensor *scal, size_t slot, size_t stride, size_t nvals);
 
 /* ---- host ------------------------------------------------------------------------------- */
 
@@ -40,6 +45,8 @@ void kr_ops_count(kr_device *dev);
 bool kr_ops_is_cl(const kr_tensor *t);
 /* Host address of element (0, 0); NULL for a NULL tensor. */
 void *kr_ops_ptr(const kr_tensor *t);
+/* Host address of element number k (row-major; t contiguous); NULL for a NULL tensor. */
+void *kr_ops_ptr_at(const kr_tensor *t, size_t k);
 /* scal[slot + k] = vals[k] for k < nvals, rounded to scal's dtype (host tensors). */
 void kr_ops_store(kr_tensor *scal, size_t slot, const double *vals, size_t nvals);
 /* scal[slot .. slot + nvals) = 0 (a reduction over nothing), any backend. */
@@ -73,10 +80,11 @@ const kr_tensor *kr_ops_standin(const kr_tensor *const *tensors, size_t count);
  * kernel's limit, global rounded up to it (kernels bounds-check). */
 kr_status kr_ops_launch(kr_device *dev, const kr_ops_args *a, kr_kernel_id id, size_t items,
                         const char *op);
-/* A reduction over n elements into scal[slot .. slot + nvals): appends the scratch buffer and
- * nvals __local buffers to a's arguments, runs the first stage on the device's group count,
- * then ops_reduce_finish. */
-kr_status kr_ops_reduce(kr_device *dev, kr_ops_args *a, kr_kernel_id id, size_t n, size_t nvals,
-                        kr_tensor *scal, size_t slot, const char *op);
+/* A reduction over n elements in segs equal segments, segment s into scal[slot + s·stride ..
+ * + nvals): appends the scratch buffer and nvals __local buffers to a's arguments, runs the
+ * first stage (the device's group count per segment, one launch), then ops_reduce_finish. */
+kr_status kr_ops_reduce(kr_device *dev, kr_ops_args *a, kr_kernel_id id, size_t n, size_t segs,
+                        size_t nvals, kr_tensor *scal, size_t slot, size_t stride,
+                        const char *op);
 
 #endif
