@@ -262,6 +262,71 @@ START_TEST(test_points_match_single_runs)
 }
 END_TEST
 
+/* More points than one segmented reduction takes (16): 19 points, each λ_min its own, some λ
+ * below it, every loss term and both gradients of one evaluation equal single runs. */
+START_TEST(test_many_points)
+{
+    enum { NP = 19, MP = 3, D = 5 };
+    kr_rng r;
+    kr_rng_seed(&r, kr_test_seed() + 23);
+    kr_model *model;
+    const size_t hidden[] = {4, 3};
+    ck_assert_int_eq(kr_model_new(D, hidden, 2, true, &model), KR_OK);
+    kr_model_init(model, 0.5, kr_rng_u64(&r));
+    const double y[MP] = {-1, 1, 1};
+    kr_kkt_point pts[NP];
+    double x[NP * MP * D], lam[NP * MP], got[NP * MP * D];
+    for (int p = 0; p < NP; p++) pts[p] = (kr_kkt_point){5.0 + 3.0 * p, 0.05 * (p % 9)};
+    for (size_t i = 0; i < NP * MP * D; i++) x[i] = 1.3 * kr_rng_normal(&r);
+    for (size_t i = 0; i < NP * MP; i++) lam[i] = 0.6 * kr_rng_uniform(&r);
+    for (int di = 0; di < n_devs; di++)
+        for (int t = 0; t < 2; t++) {
+            kr_dtype dt = t ? KR_F64 : KR_F32;
+            if (!kr_test_dtypes(devs[di], dt)) continue;
+            const double tol = kr_test_tol(dt);
+            kr_kkt *kb;
+            ck_assert_int_eq(kr_kkt_new_points(devs[di], dt, model, KR_ACT_SOFTPLUS, pts, NP, MP,
+                                               y, &kb), KR_OK);
+            kr_tensor *bx = upload(devs[di], dt, NP * MP, D, x, "X");
+            kr_tensor *bl = upload(devs[di], dt, NP * MP, 1, lam, "lambda");
+            kr_tensor *gx = upload(devs[di], dt, NP * MP, D, NULL, "gX");
+            kr_tensor *gl = upload(devs[di], dt, NP * MP, 1, NULL, "gl");
+            kr_kkt_loss lb[NP], ls;
+            double xsq[NP], xsq1, want[MP * D];
+            ck_assert_int_eq(kr_kkt_eval(kb, bx, bl, gx, gl), KR_OK);
+            ck_assert_int_eq(kr_kkt_read_losses(kb, lb, xsq), KR_OK);
+            for (int p = 0; p < NP; p++) {
+                char what[200];
+                snprintf(what, sizeof what, "%s %s point %d of %d", kr_device_describe(devs[di]),
+                         kr_dtype_name(dt), p, NP);
+                const kr_kkt_opts o = {KR_ACT_SOFTPLUS, pts[p].alpha, pts[p].lambda_min, 0};
+                kr_kkt *k1;
+                ck_assert_int_eq(kr_kkt_new(devs[di], dt, model, &o, MP, y, &k1), KR_OK);
+                kr_tensor *sx = upload(devs[di], dt, MP, D, x + p * MP * D, "X");
+                kr_tensor *sl = upload(devs[di], dt, MP, 1, lam + p * MP, "lambda");
+                kr_tensor *sgx = upload(devs[di], dt, MP, D, NULL, "gX");
+                kr_tensor *sgl = upload(devs[di], dt, MP, 1, NULL, "gl");
+                ck_assert_int_eq(kr_kkt_eval(k1, sx, sl, sgx, sgl), KR_OK);
+                ck_assert_int_eq(kr_kkt_read_loss(k1, &ls, &xsq1), KR_OK);
+                compare_loss(what, &lb[p], &ls, tol);
+                ck_assert_msg(kr_test_compare("|X|^2", &xsq[p], &xsq1, 1, tol), "%s", what);
+                kr_tensor vg = kr_tensor_rows(gx, p * MP, MP), vl = kr_tensor_rows(gl, p * MP, MP);
+                ck_assert_int_eq(kr_tensor_read(&vg, got), KR_OK);
+                ck_assert_int_eq(kr_tensor_read(sgx, want), KR_OK);
+                ck_assert_msg(kr_test_compare("grad X", got, want, MP * D, tol), "%s", what);
+                ck_assert_int_eq(kr_tensor_read(&vl, got), KR_OK);
+                ck_assert_int_eq(kr_tensor_read(sgl, want), KR_OK);
+                ck_assert_msg(kr_test_compare("grad lambda", got, want, MP, tol), "%s", what);
+                kr_tensor_free(sx), kr_tensor_free(sl), kr_tensor_free(sgx), kr_tensor_free(sgl);
+                kr_kkt_free(k1);
+            }
+            kr_tensor_free(bx), kr_tensor_free(bl), kr_tensor_free(gx), kr_tensor_free(gl);
+            kr_kkt_free(kb);
+        }
+    kr_model_free(model);
+}
+END_TEST
+
 START_TEST(test_bad_points)
 {
     kr_model *model;
@@ -299,6 +364,7 @@ int main(void)
     TCase *tc = tcase_create("device");
     tcase_set_timeout(tc, 900);
     tcase_add_test(tc, test_points_match_single_runs);
+    tcase_add_test(tc, test_many_points);
     tcase_add_test(tc, test_bad_points);
     suite_add_tcase(s, tc);
     int failed = kr_test_run_suite(s, true);

@@ -88,6 +88,8 @@ struct kr_kkt {
     kr_objective obj;                 /* resolved: BINARY, MULTICLASS or REGRESSION */
     size_t C;                         /* outputs, H_L */
     kr_tensor *alpha;                 /* m × 1: α of each row's point (P > 1) */
+    kr_tensor *lmin;                  /* m × 1: λ_min of each row's point (P > 1, not regression) */
+    kr_tensor *lshift;                /* m × 1: λ − λ_min per row, then its hinge gradient */
     kr_tensor *wrep[KR_MAX_LAYERS];   /* W_l repeated P times, P·H_l × H_{l−1} (P > 1) */
     kr_tensor *brep[KR_MAX_LAYERS];   /* b_l repeated, P × H_l (P > 1, layers with a bias) */
     kr_tensor *ones;                  /* m × 1 of 1 (P > 1 and some bias) */
@@ -121,6 +123,8 @@ void kr_kkt_free(kr_kkt *k)
         kr_tensor_free(k->eb[l]);
     }
     kr_tensor_free(k->alpha);
+    kr_tensor_free(k->lmin);
+    kr_tensor_free(k->lshift);
     kr_tensor_free(k->ones);
     kr_tensor_free(k->onesc);
     kr_tensor_free(k->sign);
@@ -283,6 +287,12 @@ kr_status kr_kkt_new_objective(kr_device *dev, kr_dtype dt, const kr_model *m, k
         for (size_t i = 0; i < mc; i++) col[i] = points[i / mp].alpha;
         KR_TRY_GOTO(kr_tensor_new(dev, dt, mc, 1, "alpha per row", &k->alpha));
         KR_TRY_GOTO(kr_tensor_write(k->alpha, col));
+        if (obj != KR_OBJ_REGRESSION) {
+            for (size_t i = 0; i < mc; i++) col[i] = points[i / mp].lambda_min;
+            KR_TRY_GOTO(kr_tensor_new(dev, dt, mc, 1, "lambda_min per row", &k->lmin));
+            KR_TRY_GOTO(kr_tensor_write(k->lmin, col));
+            KR_TRY_GOTO(kr_tensor_new(dev, dt, mc, 1, "lambda - lambda_min", &k->lshift));
+        }
     }
     KR_TRY_GOTO(kr_tensor_new(dev, dt, P, k->ns, "kkt scalars", &k->scal));
     KR_TRY_GOTO(kr_tensor_fill(k->scal, 0.0)); /* regression never writes S_LAMBDA */
@@ -318,12 +328,6 @@ static kr_status check_operands(const kr_kkt *k, const kr_tensor *x, const kr_te
     return KR_OK;
 }
 
-/* Point p's rows of a per-candidate tensor (m × cols): rows [p·mp, (p+1)·mp). */
-static kr_tensor point_rows(const kr_kkt *k, const kr_tensor *t, size_t p)
-{
-    return kr_tensor_rows(t, p * (t->rows / k->P), t->rows / k->P);
-}
-
 /* A = act(Z) in place and S = σ(α Z), α per point. */
 static kr_status act_forward(kr_kkt *k, kr_tensor *a, kr_tensor *s)
 {
@@ -339,12 +343,24 @@ static kr_status sigmoid_backward(kr_kkt *k, kr_tensor *da, const kr_tensor *ds,
     return kr_op_sigmoid_backward_rows(k->alpha, da, ds, s, da);
 }
 
+/* Per-point sums run as segmented reductions (ops.h): points [p0, p0 + n) of a per-candidate
+ * tensor in one launch, KR_SEG_MAX points at a time. */
+enum { KR_SEG_MAX = 16 };
+
+/* Rows of points [p0, p0 + n) of t (t's rows are P equal blocks). */
+static kr_tensor points_rows(const kr_kkt *k, const kr_tensor *t, size_t p0, size_t n)
+{
+    const size_t r = t->rows / k->P;
+    return kr_tensor_rows(t, p0 * r, n * r);
+}
+
 /* scal[p, slot] = ‖block p of t‖² for every point. */
 static kr_status sum_sq_points(kr_kkt *k, const kr_tensor *t, size_t slot)
 {
-    for (size_t p = 0; p < k->P; p++) {
-        kr_tensor v = point_rows(k, t, p);
-        KR_TRY(kr_op_sum_sq(&v, k->scal, p * k->ns + slot));
+    for (size_t p = 0; p < k->P; p += KR_SEG_MAX) {
+        const size_t n = k->P - p < KR_SEG_MAX ? k->P - p : KR_SEG_MAX;
+        kr_tensor v = points_rows(k, t, p, n);
+        KR_TRY(kr_op_sum_sq_seg(&v, n, k->scal, p * k->ns + slot, k->ns));
     }
     return KR_OK;
 }
@@ -352,29 +368,42 @@ static kr_status sum_sq_points(kr_kkt *k, const kr_tensor *t, size_t slot)
 /* t = t − 2 w (w: W_l or b_l, repeated per point) and scal[p, slot] = ‖block p of t‖². */
 static kr_status residual_points(kr_kkt *k, kr_tensor *t, const kr_tensor *w, size_t slot)
 {
-    for (size_t p = 0; p < k->P; p++) {
-        kr_tensor v = point_rows(k, t, p), wv = point_rows(k, w, p);
-        KR_TRY(kr_op_axpby_sum_sq(-2.0, &wv, 1.0, &v, k->scal, p * k->ns + slot));
+    for (size_t p = 0; p < k->P; p += KR_SEG_MAX) {
+        const size_t n = k->P - p < KR_SEG_MAX ? k->P - p : KR_SEG_MAX;
+        kr_tensor v = points_rows(k, t, p, n), wv = points_rows(k, w, p, n);
+        KR_TRY(kr_op_axpby_sum_sq_seg(-2.0, &wv, 1.0, &v, n, k->scal, p * k->ns + slot, k->ns));
     }
     return KR_OK;
 }
 
-/* The box prior (lambda == false) or the dual-feasibility term with λ_min^p, per point; g
- * (x's shape, or NULL) receives the gradient. */
-static kr_status hinge_points(kr_kkt *k, const kr_tensor *x, bool lambda, kr_tensor *g)
+/* scal[p, slot] = w Σ_{block p} [relu(lo − x)² + relu(x − hi)²] for every point, and g (x's
+ * shape, or NULL) += its gradient. */
+static kr_status hinge_seg(kr_kkt *k, const kr_tensor *x, double lo, double hi, double w,
+                           kr_tensor *g, size_t slot)
 {
-    for (size_t p = 0; p < k->P; p++) {
-        kr_tensor v = point_rows(k, x, p), gv;
-        if (g) gv = point_rows(k, g, p);
-        if (lambda && k->obj == KR_OBJ_REGRESSION) continue; /* no λ_min term */
-        if (lambda)
-            KR_TRY(kr_op_hinge_sq(&v, k->pts[p].lambda_min, INFINITY, 5.0, g ? &gv : NULL,
-                                  k->scal, p * k->ns + S_LAMBDA));
-        else
-            KR_TRY(kr_op_hinge_sq(&v, -1.0, 1.0, 1.0, g ? &gv : NULL, k->scal,
-                                  p * k->ns + S_PRIOR));
+    for (size_t p = 0; p < k->P; p += KR_SEG_MAX) {
+        const size_t n = k->P - p < KR_SEG_MAX ? k->P - p : KR_SEG_MAX;
+        kr_tensor v = points_rows(k, x, p, n), gv;
+        if (g) gv = points_rows(k, g, p, n);
+        KR_TRY(kr_op_hinge_sq_seg(&v, lo, hi, w, g ? &gv : NULL, n, k->scal, p * k->ns + slot,
+                                  k->ns));
     }
     return KR_OK;
+}
+
+/* The box prior (lambda == false) or the dual-feasibility term 5 Σ relu(λ_min^p − λ)², per
+ * point; g (x's shape, or NULL) receives the gradient. With several points the λ_min differ:
+ * the hinge runs on u = λ − λ_min^p (two passes) with the bound 0 (relu(0 − u) is bit for
+ * bit relu(λ_min − λ), and its gradient in u is the one in λ): one segmented launch for up to
+ * 16 points. */
+static kr_status hinge_points(kr_kkt *k, const kr_tensor *x, bool lambda, kr_tensor *g)
+{
+    if (!lambda) return hinge_seg(k, x, -1.0, 1.0, 1.0, g, S_PRIOR);
+    if (k->obj == KR_OBJ_REGRESSION) return KR_OK; /* no λ_min term */
+    if (k->P == 1) return hinge_seg(k, x, k->pts[0].lambda_min, INFINITY, 5.0, g, S_LAMBDA);
+    KR_TRY(kr_op_axpby(1.0, x, 0.0, k->lshift));
+    KR_TRY(kr_op_axpby(-1.0, k->lmin, 1.0, k->lshift));
+    return hinge_seg(k, k->lshift, 0.0, INFINITY, 5.0, g, S_LAMBDA);
 }
 
 static kr_status kkt_eval(kr_kkt *k, const kr_tensor *x, const kr_tensor *lambda,
