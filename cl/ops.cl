@@ -274,6 +274,32 @@ __kernel void ops_dual_mul(ulong rows, ulong cols, int has_b, __global const REA
     dd[ddo + i] = d * s[so + i];
 }
 
+/* The reverse pass through the last hidden layer of a one-output model (ops.def): one
+ * work-group per row i; its items stride through the row, writing dz and summing
+ * A e + d S w, which the group folds into g[i]. */
+__kernel void ops_last_reverse(ulong rows, ulong cols, REAL alpha, REAL ym,
+                               __global const REAL *c, ulong co, __global const REAL *y, ulong yo,
+                               int has_b, __global const REAL *b, ulong bo,
+                               __global const REAL *dd, ulong ddo, __global const REAL *t,
+                               ulong to, __global const REAL *s, ulong so,
+                               __global const REAL *a, ulong ao, __global const REAL *e, ulong eo,
+                               __global const REAL *w, ulong wo, __global REAL *dz, ulong dzo,
+                               __global REAL *g, ulong go, __local REAL *buf)
+{
+    const size_t i = get_group_id(0), lid = get_local_id(0), o = i * cols;
+    const REAL ci = c[co + i];
+    REAL sum = (REAL)0, comp = (REAL)0;
+    for (size_t j = lid; j < cols; j += get_local_size(0)) {
+        const REAL d = has_b ? dd[ddo + o + j] + b[bo + j] : dd[ddo + o + j];
+        const REAL sj = s[so + o + j];
+        dz[dzo + o + j] = ci * e[eo + j] * sj + d * t[to + o + j] * (alpha * sj * ((REAL)1 - sj));
+        kr_kahan_add(&sum, &comp, a[ao + o + j] * e[eo + j] + d * sj * w[wo + j]);
+    }
+    buf[lid] = sum;
+    kr_tree_sum(buf);
+    if (lid == 0) g[go + i] = ym * y[yo + i] * buf[0];
+}
+
 /* out[0, j] = a * sum_i x[i, j] + b * out[0, j]; one work-item per column (coalesced rows);
  * b == 0 ignores out's old contents. */
 __kernel void ops_col_sum(ulong rows, ulong cols, REAL a, __global const REAL *x, ulong xo,

@@ -16,7 +16,7 @@
  *   act_forward_rows, sigmoid_backward_rows, sgd_rows (α, lr, momentum rows x 1) on shapes
  *   of 1, 3, 7, 33 rows and columns; the fused ops of the attack iteration bias_act_forward
  *   (also in place, s NULL), dual_mul (with and without the row), axpby_sum_sq (row views on
- *   every other shape); 21 reductions between kr_ops_reduce_defer and kr_ops_reduce_flush
+ *   every other shape), last_reverse (with and without the bias row); 21 reductions between kr_ops_reduce_defer and kr_ops_reduce_flush
  *   (more than one finish kernel's worth, a second scal buffer in between), every slot as a
  *   lone reduction writes it; segmented reductions (sum_sq, axpby_sum_sq, hinge_sq, logistic
  *   in 1, 3, 7 and 16 row blocks of 1, 3, 33 rows: per-block sums into strided slots, one
@@ -1152,6 +1152,65 @@ START_TEST(test_dual_mul)
 }
 END_TEST
 
+/* last_reverse (the last hidden layer's reverse pass, one group per row) against float64
+ * loops, with and without the bias row, on views every other shape; g is a per-row sum over
+ * the columns (1000 columns span several passes of a work-group). */
+START_TEST(test_last_reverse)
+{
+    kr_rng r;
+    kr_rng_seed(&r, kr_test_seed() ^ 0x1a5);
+    ctx cs[8];
+    int nc = contexts(cs);
+    char w[256];
+    for (int c = 0; c < nc; c++)
+        for (size_t si = 0; si < N_SHAPES; si++)
+            for (int with_b = 0; with_b < 2; with_b++) {
+                const size_t R = g_shapes[si][0], C = g_shapes[si][1], n = R * C;
+                const int view = (int)((si + (size_t)with_b) & 1);
+                const double alpha = 7.5, ym = 1.0 / 3.0;
+                tbuf cc, y, b, dd, t, s, a, e, wr, dz, g;
+                tb_init(&cc, &cs[c], R, 1, view, &r, -1, 1, "c");
+                tb_init(&y, &cs[c], R, 1, false, &r, -1, 1, "y");
+                tb_init(&b, &cs[c], 1, C, false, &r, -1, 1, "b");
+                tb_init(&dd, &cs[c], R, C, view, &r, -2, 2, "dd");
+                tb_init(&t, &cs[c], R, C, false, &r, -2, 2, "t");
+                tb_init(&s, &cs[c], R, C, view, &r, 0, 1, "s");
+                tb_init(&a, &cs[c], R, C, false, &r, 0, 3, "a");
+                tb_init(&e, &cs[c], 1, C, false, &r, -1, 1, "e");
+                tb_init(&wr, &cs[c], 1, C, false, &r, -1, 1, "w");
+                tb_init(&dz, &cs[c], R, C, view, &r, 5, 6, "dz");
+                tb_init(&g, &cs[c], R, 1, view, &r, 5, 6, "g");
+                double *got = xalloc(n), *wz = xalloc(n), *wg = xalloc(R);
+                for (size_t i = 0; i < R; i++) {
+                    double sum = 0;
+                    for (size_t j = 0; j < C; j++) {
+                        const size_t k = i * C + j;
+                        const double d = dd.v[k] + (with_b ? b.v[j] : 0.0), sj = s.v[k];
+                        wz[k] = cc.v[i] * e.v[j] * sj + d * t.v[k] * alpha * sj * (1 - sj);
+                        sum += a.v[k] * e.v[j] + d * sj * wr.v[j];
+                    }
+                    wg[i] = ym * y.v[i] * sum;
+                }
+                ck_assert_int_eq(kr_op_last_reverse(alpha, ym, cc.t, y.t, with_b ? b.t : NULL,
+                                                    dd.t, t.t, s.t, a.t, e.t, wr.t, dz.t, g.t),
+                                 KR_OK);
+                tag(w, sizeof w, with_b ? "last_reverse dz (b)" : "last_reverse dz", &cs[c], R,
+                    C, view ? "(view)" : NULL);
+                tb_get(&dz, got, w);
+                check_close(w, got, wz, n, cs[c].tol);
+                tag(w, sizeof w, with_b ? "last_reverse g (b)" : "last_reverse g", &cs[c], R, C,
+                    view ? "(view)" : NULL);
+                tb_get(&g, got, w);
+                check_close(w, got, wg, R, cs[c].tol);
+                tb_get(&dd, got, "last_reverse leaves dd");
+                check_close("last_reverse leaves dd", got, dd.v, n, 0.0);
+                free(got), free(wz), free(wg);
+                tbuf *all[] = {&cc, &y, &b, &dd, &t, &s, &a, &e, &wr, &dz, &g};
+                for (size_t k = 0; k < sizeof all / sizeof all[0]; k++) tb_free(all[k]);
+            }
+}
+END_TEST
+
 START_TEST(test_axpby_sum_sq)
 {
     kr_rng r;
@@ -1519,6 +1578,7 @@ int main(void)
     tcase_add_test(tc, test_dual_mul);
     tcase_add_test(tc, test_axpby_sum_sq);
     tcase_add_test(tc, test_segmented);
+    tcase_add_test(tc, test_last_reverse);
     tcase_add_test(tc, test_reduce_deferred);
     tcase_add_test(tc, test_counters);
     tcase_add_test(tc, test_invalid);

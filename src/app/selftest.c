@@ -134,7 +134,7 @@ static kr_status check_ops(st_ctx *c)
     enum { R = 7, C = 33 };
     twin x = {0}, y = {0}, z = {0}, s = {0}, g = {0}, buf = {0}, m = {0}, v = {0}, row = {0},
          out = {0}, scal = {0}, phi = {0}, lab = {0}, dphi = {0}, alpha = {0}, lr = {0},
-         mom = {0}, cls = {0};
+         mom = {0}, cls = {0}, gl = {0}, seg = {0};
     kr_status st;
     KR_TRY_GOTO(twin_new(c, R, C, -2, 2, false, &x));
     KR_TRY_GOTO(twin_new(c, R, C, -2, 2, false, &y));
@@ -153,6 +153,8 @@ static kr_status check_ops(st_ctx *c)
     KR_TRY_GOTO(twin_new(c, R, 1, 1, 50, false, &alpha)); /* per-row parameters (points) */
     KR_TRY_GOTO(twin_new(c, R, 1, 0.01, 0.5, false, &lr));
     KR_TRY_GOTO(twin_new(c, R, 1, 0, 0.95, false, &mom));
+    KR_TRY_GOTO(twin_new(c, R, 1, 0, 0, false, &gl));
+    KR_TRY_GOTO(twin_new(c, 1, 2 * R, 0, 0, false, &seg));
 
     BOTH(kr_op_axpby(0.75, T(x), -1.25, T(y)));
     KR_TRY_GOTO(twin_compare(c, "ops_axpby", &y));
@@ -198,6 +200,15 @@ static kr_status check_ops(st_ctx *c)
     KR_TRY_GOTO(twin_compare(c, "ops_sigmoid_backward_rows", &z));
     BOTH(kr_op_sgd_rows(T(lr), T(mom), false, T(x), T(g), T(buf)));
     KR_TRY_GOTO(twin_compare(c, "ops_sgd_rows", &x));
+    /* The last hidden layer's reverse pass: alpha and lr as the per-row c and y, row and out
+     * as the 1 x C rows b, e and w. Segmented sums: one per row of x, every other slot. */
+    BOTH(kr_op_last_reverse(3.0, 1.0 / R, T(alpha), T(lr), T(row), T(g), T(y), T(s), T(x),
+                            T(out), T(row), T(z), T(gl)));
+    KR_TRY_GOTO(twin_compare(c, "ops_last_reverse", &z));
+    KR_TRY_GOTO(twin_compare(c, "ops_last_reverse (per-row sums)", &gl));
+    BOTH(kr_op_sum_sq_seg(T(x), R, T(seg), 0, 2));
+    BOTH(kr_op_hinge_sq_seg(T(x), -1.0, 1.0, 1.0, NULL, R, T(seg), 1, 2));
+    KR_TRY_GOTO(twin_compare(c, "ops_sum_sq, ops_hinge_sq (segmented)", &seg));
     /* Multiclass ops on the R x C operands: x as logits, classes cycling through the columns,
      * y (rows of 2) as the one-hot-ish labels of xent (any real weights are valid). */
     KR_TRY_GOTO(twin_new(c, R, 1, 0, 0, false, &cls));
@@ -214,6 +225,7 @@ static kr_status check_ops(st_ctx *c)
 fail:
     twin_free(&x), twin_free(&y), twin_free(&z), twin_free(&s), twin_free(&g);
     twin_free(&buf), twin_free(&m), twin_free(&v), twin_free(&row), twin_free(&out);
+    twin_free(&gl), twin_free(&seg);
     twin_free(&scal), twin_free(&phi), twin_free(&lab), twin_free(&dphi);
     twin_free(&alpha), twin_free(&lr), twin_free(&mom), twin_free(&cls);
     return st;

@@ -65,7 +65,8 @@ def parse(path):
         if not text.strip() or text.lstrip().startswith("#"):
             continue
         if not text[0].isspace():
-            m = re.fullmatch(r"op (\w+) (map|rows|cols|reduce (\d+)) over (\w+)", text.strip())
+            m = re.fullmatch(r"op (\w+) (map|rows|cols|rowreduce|reduce (\d+)) over (\w+)",
+                             text.strip())
             if not m:
                 fail(path, ln, f"expected 'op NAME KIND over TENSOR', got: {text.strip()}")
             kind = m.group(2).split()[0]
@@ -115,8 +116,10 @@ def parse(path):
         over = [i for i in op.tensors if i.name == op.over]
         if not over or over[0].optional or over[0].row:
             fail(path, op.line, f"op '{op.name}': 'over {op.over}' must name a plain tensor item")
-        if any(i.row == "col" for i in op.items) and op.kind != "rows":
-            fail(path, op.line, f"op '{op.name}': a 'col' operand needs kind 'rows'")
+        if any(i.row == "col" for i in op.items) and op.kind not in ("rows", "rowreduce"):
+            fail(path, op.line, f"op '{op.name}': a 'col' operand needs kind 'rows' or 'rowreduce'")
+        if any(i.row == "col" and i.kind != "in" for i in op.items) and op.kind != "rowreduce":
+            fail(path, op.line, f"op '{op.name}': only kind 'rowreduce' writes a 'col' operand")
         if op.kind == "reduce" and op.nvals < 1:
             fail(path, op.line, f"op '{op.name}': reduce needs K >= 1")
     return ops
@@ -254,7 +257,7 @@ def gen_ops(ops):
         if op.kind in ("map", "reduce"):
             body.append("    const size_t n = rows * cols;")
         empty = {"map": "n == 0", "reduce": "n == 0", "rows": "rows * cols == 0",
-                 "cols": "cols == 0"}[op.kind]
+                 "rowreduce": "rows == 0", "cols": "cols == 0"}[op.kind]
         if op.kind == "reduce":
             body.append(f"    if ({empty}) {{")
             body.append("        for (size_t seg = 0; seg < segs; seg++)")
@@ -308,6 +311,8 @@ def gen_ops(ops):
             body.append(wrap("return kr_ops_reduce", [f"{o}->dev", "&launch", kid, "n", "segs",
                                                       str(K), "scal", "slot", "stride", "op"],
                              25, lead="    ") + ";")
+        elif op.kind == "rowreduce":
+            body.append(f"    return kr_ops_launch_rowreduce({o}->dev, &launch, {kid}, rows, op);")
         else:
             items = {"map": "n", "rows": "rows * cols", "cols": "cols"}[op.kind]
             body.append(f"    return kr_ops_launch({o}->dev, &launch, {kid}, {items}, op);")

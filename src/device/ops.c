@@ -211,6 +211,18 @@ kr_status kr_ops_launch(kr_device *dev, const kr_ops_args *a, kr_kernel_id id, s
     return kr_enqueue(dev, a, id, global, local, op);
 }
 
+kr_status kr_ops_launch_rowreduce(kr_device *dev, kr_ops_args *a, kr_kernel_id id, size_t rows,
+                                  const char *op)
+{
+    size_t cap = dev->quirks.reduce_local, kmax = kr_kernels_max_local(dev, a->dt, id);
+    if (kmax && cap > kmax) cap = kmax;
+    size_t local = 1;
+    while (local * 2 <= cap) local *= 2;
+    kr_arg_local(a, local * kr_dtype_size(a->dt));
+    if ((int)id == dev->corrupt_kernel) return KR_OK; /* test-only: the kernel never runs */
+    return kr_enqueue(dev, a, id, rows * local, local, op);
+}
+
 /* Work-group size (power of two) and group count of a reduction over n elements. */
 static void kr_reduce_shape(const kr_device *dev, kr_dtype dt, kr_kernel_id id, size_t n,
                             size_t *local, size_t *groups)

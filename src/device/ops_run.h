@@ -80,6 +80,10 @@ const kr_tensor *kr_ops_standin(const kr_tensor *const *tensors, size_t count);
  * kernel's limit, global rounded up to it (kernels bounds-check). */
 kr_status kr_ops_launch(kr_device *dev, const kr_ops_args *a, kr_kernel_id id, size_t items,
                         const char *op);
+/* A row reduction (kind rowreduce): one work-group per row, of the largest power of two the
+ * device's reduction quirk and the kernel allow; appends one __local buffer of that size. */
+kr_status kr_ops_launch_rowreduce(kr_device *dev, kr_ops_args *a, kr_kernel_id id, size_t rows,
+                                  const char *op);
 /* A reduction over n elements in segs equal segments, segment s into scal[slot + s·stride ..
  * + nvals): appends the scratch buffer and nvals __local buffers to a's arguments, runs the
  * first stage (the device's group count per segment, one launch), then ops_reduce_finish. */

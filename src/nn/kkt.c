@@ -470,9 +470,12 @@ static kr_status kkt_eval(kr_kkt *k, const kr_tensor *x, const kr_tensor *lambda
         gx = k->da0;
     }
     kr_tensor *da0 = gx;
+    /* One point, one output, no output bias: the last hidden layer's reverse pass is one op
+     * (last_reverse: layer L's two products, layer L−1's dual and sigmoid passes, ∂λ). */
+    const bool fused = P == 1 && k->C == 1 && L >= 2 && !k->b[L - 1] && glambda;
 
     /* Reverse step 1, per point: ∂δ_l = A_{l−1} E_lᵀ (+ 1 e_bᵀ),  ∂A_{l−1} = δ_l E_l. */
-    for (int l = 1; l <= L; l++) {
+    for (int l = 1; l <= L - (fused ? 1 : 0); l++) {
         KR_TRY(kr_blas_gemm_batched(P, 1.0, input_of(k, x, l), false, k->e[l - 1], true, 0.0,
                                     k->dd[l]));
         kr_tensor *dprev = l == 1 ? da0 : k->da[l - 1];
@@ -492,12 +495,18 @@ static kr_status kkt_eval(kr_kkt *k, const kr_tensor *x, const kr_tensor *lambda
      * first. */
     for (int l = 1; l < L; l++) {
         const kr_tensor *row = P == 1 ? k->eb[l - 1] : NULL;
+        if (fused && l == L - 1) { /* ∂Z_l into ∂A_l, and ∂λ before its prior */
+            KR_TRY(kr_op_last_reverse(k->pts[0].alpha, inv_m, k->d[L], k->y, row, k->dd[l],
+                                      k->t[l], k->s[l], k->a[l], k->e[L - 1], k->w[L - 1],
+                                      k->da[l], glambda));
+            continue;
+        }
         KR_TRY(kr_op_dual_mul(row, k->dd[l], k->t[l], k->s[l]));
         KR_TRY(kr_blas_gemm(1.0, k->dd[l], false, k->w[l], true, 1.0, k->dd[l + 1]));
     }
     /* Reverse step 3, l = L−1..1: ∂Z_l = ∂A_l ⊙ S_l + ∂S_l ⊙ S'_l, ∂A_{l−1} += ∂Z_l W_l. */
     for (int l = L - 1; l >= 1; l--) {
-        KR_TRY(sigmoid_backward(k, k->da[l], k->t[l], k->s[l]));
+        if (!(fused && l == L - 1)) KR_TRY(sigmoid_backward(k, k->da[l], k->t[l], k->s[l]));
         kr_tensor *dprev = l == 1 ? da0 : k->da[l - 1];
         KR_TRY(kr_blas_gemm(1.0, k->da[l], false, k->w[l - 1], false, 1.0, dprev));
     }
@@ -505,7 +514,9 @@ static kr_status kkt_eval(kr_kkt *k, const kr_tensor *x, const kr_tensor *lambda
      * (one output: (y/m) ⊙ ∂c). */
     KR_TRY(hinge_points(k, x, false, da0));
     if (glambda) {
-        if (k->obj == KR_OBJ_MULTICLASS) {
+        if (fused) {
+            /* written by last_reverse */
+        } else if (k->obj == KR_OBJ_MULTICLASS) {
             KR_TRY(kr_op_mul(1.0, k->sign, k->dd[L], k->dd[L]));
             KR_TRY(kr_blas_gemm(inv_m, k->dd[L], false, k->onesc, false, 0.0, glambda));
         } else {
