@@ -274,6 +274,25 @@ __kernel void ops_dual_mul(ulong rows, ulong cols, int has_b, __global const REA
     dd[ddo + i] = d * s[so + i];
 }
 
+/* The first backward step into the last hidden layer (ops.def): one work-group per row i;
+ * c[i] = ym lam_i y_i, t = c w, d = t s. (The __local buffer of the kind is not needed.) */
+__kernel void ops_first_backward(ulong rows, ulong cols, REAL ym, __global const REAL *lam,
+                                 ulong lo, __global const REAL *y, ulong yo,
+                                 __global const REAL *w, ulong wo, __global const REAL *s,
+                                 ulong so, __global REAL *c, ulong co, __global REAL *t, ulong to,
+                                 __global REAL *d, ulong dof, __local REAL *buf)
+{
+    const size_t i = get_group_id(0), lid = get_local_id(0), o = i * cols;
+    const REAL ci = ym * lam[lo + i] * y[yo + i];
+    (void)buf;
+    if (lid == 0) c[co + i] = ci;
+    for (size_t j = lid; j < cols; j += get_local_size(0)) {
+        const REAL tij = ci * w[wo + j];
+        t[to + o + j] = tij;
+        d[dof + o + j] = tij * s[so + o + j];
+    }
+}
+
 /* The reverse pass through the last hidden layer of a one-output model (ops.def): one
  * work-group per row i; its items stride through the row, writing dz and summing
  * A e + d S w, which the group folds into g[i]. */
@@ -361,6 +380,27 @@ __kernel void ops_hinge_sq(ulong n, ulong segn, __global const REAL *x, ulong xo
         if (has_g) g[go + i] += w * ((REAL)2 * above - (REAL)2 * below);
     }
     kr_store_partial(w * sum, buf, part, sg);
+}
+
+/* Stage 1 of the box prior and sum x^2 in one pass (hinge_sq and sum_sq; values 0 and 1). */
+__kernel void ops_box_prior(ulong n, ulong segn, __global const REAL *x, ulong xo, REAL lo,
+                            REAL hi, REAL w, int has_g, __global REAL *g, ulong go,
+                            __global REAL *part, ulong pto, __local REAL *buf,
+                            __local REAL *buf2)
+{
+    const kr_seg sg = kr_seg_of(n, segn, pto);
+    REAL sum = (REAL)0, comp = (REAL)0, sq = (REAL)0, comp2 = (REAL)0;
+    for (size_t i = sg.first; i < sg.end; i += sg.stride) {
+        REAL xi = x[xo + i];
+        REAL below = lo - xi, above = xi - hi;
+        below = below > (REAL)0 ? below : (REAL)0;
+        above = above > (REAL)0 ? above : (REAL)0;
+        if (xi != xi) below = xi; /* NaN in x must reach the loss */
+        kr_kahan_add(&sum, &comp, below * below + above * above);
+        kr_kahan_add(&sq, &comp2, xi * xi);
+        if (has_g) g[go + i] += w * ((REAL)2 * above - (REAL)2 * below);
+    }
+    kr_store_two_partials(w * sum, sq, buf, buf2, part, sg);
 }
 
 /* Stage 1 of the logistic loss (phi, y: n x 1, y = +-1), t = y phi:

@@ -16,7 +16,8 @@
  *   act_forward_rows, sigmoid_backward_rows, sgd_rows (α, lr, momentum rows x 1) on shapes
  *   of 1, 3, 7, 33 rows and columns; the fused ops of the attack iteration bias_act_forward
  *   (also in place, s NULL), dual_mul (with and without the row), axpby_sum_sq (row views on
- *   every other shape), last_reverse (with and without the bias row); 21 reductions between kr_ops_reduce_defer and kr_ops_reduce_flush
+ *   every other shape), first_backward, last_reverse (with and without the bias row),
+ *   box_prior (hinge_sq and sum_sq in one pass); 21 reductions between kr_ops_reduce_defer and kr_ops_reduce_flush
  *   (more than one finish kernel's worth, a second scal buffer in between), every slot as a
  *   lone reduction writes it; segmented reductions (sum_sq, axpby_sum_sq, hinge_sq, logistic
  *   in 1, 3, 7 and 16 row blocks of 1, 3, 33 rows: per-block sums into strided slots, one
@@ -569,6 +570,20 @@ START_TEST(test_sum_sq_hinge)
                         tb_get(&g, got, w);
                         check_close(w, got, g.v, n, 0.0); /* untouched */
                     }
+                    /* box_prior: the same prior and Σ x² in one pass, g as hinge_sq's */
+                    double both[2] = {loss, ss};
+                    for (size_t i = 0; i < n; i++) {
+                        double below = ref_relu(lo - x.v[i]), above = ref_relu(x.v[i] - hi);
+                        want[i] = g.v[i] + wt * (2 * above - 2 * below);
+                    }
+                    ck_assert_int_eq(
+                        kr_op_box_prior(x.t, lo, hi, wt, with_g ? g.t : NULL, scal.t, 2), KR_OK);
+                    tag(w, sizeof w, "box_prior sums", &cs[c], R, C, extra);
+                    check_scal(&scal, 2, 2, both, cs[c].tol, w);
+                    tag(w, sizeof w, "box_prior g", &cs[c], R, C, extra);
+                    tb_get(&g, got, w);
+                    check_close(w, got, with_g ? want : g.v, n, with_g ? cs[c].tol : 0.0);
+                    tb_set(&g, got);
                 }
             free(got);
             free(want);
@@ -1155,6 +1170,53 @@ END_TEST
 /* last_reverse (the last hidden layer's reverse pass, one group per row) against float64
  * loops, with and without the bias row, on views every other shape; g is a per-row sum over
  * the columns (1000 columns span several passes of a work-group). */
+/* first_backward against float64 loops: c = ym λ ⊙ y, T = c wᵀ, δ = T ⊙ S. */
+START_TEST(test_first_backward)
+{
+    kr_rng r;
+    kr_rng_seed(&r, kr_test_seed() ^ 0x1f3);
+    ctx cs[8];
+    int nc = contexts(cs);
+    char w[256];
+    for (int c = 0; c < nc; c++)
+        for (size_t si = 0; si < N_SHAPES; si++) {
+            const size_t R = g_shapes[si][0], C = g_shapes[si][1], n = R * C;
+            const int view = (int)(si & 1);
+            const double ym = 1.0 / 7.0;
+            tbuf lam, y, wr, s, cc, t, d;
+            tb_init(&lam, &cs[c], R, 1, view, &r, 0, 1, "lambda");
+            tb_init(&y, &cs[c], R, 1, false, &r, -1, 1, "y");
+            tb_init(&wr, &cs[c], 1, C, false, &r, -1, 1, "w");
+            tb_init(&s, &cs[c], R, C, view, &r, 0, 1, "s");
+            tb_init(&cc, &cs[c], R, 1, view, &r, 5, 6, "c");
+            tb_init(&t, &cs[c], R, C, false, &r, 5, 6, "t");
+            tb_init(&d, &cs[c], R, C, view, &r, 5, 6, "d");
+            double *got = xalloc(n), *wt = xalloc(n), *wd = xalloc(n), *wc = xalloc(R);
+            for (size_t i = 0; i < R; i++) {
+                wc[i] = ym * lam.v[i] * y.v[i];
+                for (size_t j = 0; j < C; j++) {
+                    wt[i * C + j] = wc[i] * wr.v[j];
+                    wd[i * C + j] = wt[i * C + j] * s.v[i * C + j];
+                }
+            }
+            ck_assert_int_eq(kr_op_first_backward(ym, lam.t, y.t, wr.t, s.t, cc.t, t.t, d.t),
+                             KR_OK);
+            tag(w, sizeof w, "first_backward c", &cs[c], R, C, view ? "(view)" : NULL);
+            tb_get(&cc, got, w);
+            check_close(w, got, wc, R, cs[c].tol);
+            tag(w, sizeof w, "first_backward t", &cs[c], R, C, view ? "(view)" : NULL);
+            tb_get(&t, got, w);
+            check_close(w, got, wt, n, cs[c].tol);
+            tag(w, sizeof w, "first_backward d", &cs[c], R, C, view ? "(view)" : NULL);
+            tb_get(&d, got, w);
+            check_close(w, got, wd, n, cs[c].tol);
+            free(got), free(wt), free(wd), free(wc);
+            tbuf *all[] = {&lam, &y, &wr, &s, &cc, &t, &d};
+            for (size_t k = 0; k < sizeof all / sizeof all[0]; k++) tb_free(all[k]);
+        }
+}
+END_TEST
+
 START_TEST(test_last_reverse)
 {
     kr_rng r;
@@ -1578,6 +1640,7 @@ int main(void)
     tcase_add_test(tc, test_dual_mul);
     tcase_add_test(tc, test_axpby_sum_sq);
     tcase_add_test(tc, test_segmented);
+    tcase_add_test(tc, test_first_backward);
     tcase_add_test(tc, test_last_reverse);
     tcase_add_test(tc, test_reduce_deferred);
     tcase_add_test(tc, test_counters);

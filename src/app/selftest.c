@@ -206,6 +206,13 @@ static kr_status check_ops(st_ctx *c)
                             T(out), T(row), T(z), T(gl)));
     KR_TRY_GOTO(twin_compare(c, "ops_last_reverse", &z));
     KR_TRY_GOTO(twin_compare(c, "ops_last_reverse (per-row sums)", &gl));
+    BOTH(kr_op_first_backward(0.25, T(alpha), T(lr), T(row), T(s), T(gl), T(y), T(z)));
+    KR_TRY_GOTO(twin_compare(c, "ops_first_backward", &z));
+    KR_TRY_GOTO(twin_compare(c, "ops_first_backward (outer product)", &y));
+    KR_TRY_GOTO(twin_compare(c, "ops_first_backward (per-row c)", &gl));
+    BOTH(kr_op_box_prior(T(x), -1.0, 1.0, 1.0, T(g), T(seg), 2 * R - 2));
+    KR_TRY_GOTO(twin_compare(c, "ops_box_prior (gradient)", &g));
+    KR_TRY_GOTO(twin_compare(c, "ops_box_prior (sums)", &seg));
     BOTH(kr_op_sum_sq_seg(T(x), R, T(seg), 0, 2));
     BOTH(kr_op_hinge_sq_seg(T(x), -1.0, 1.0, 1.0, NULL, R, T(seg), 1, 2));
     KR_TRY_GOTO(twin_compare(c, "ops_sum_sq, ops_hinge_sq (segmented)", &seg));

@@ -12,6 +12,11 @@
  *                  ∂X = ∂A_0 + box prior',  ∂λ = (y/m) ⊙ ∂c + dual-feasibility'
  * Buffers are reused in place where the math allows: A_l overwrites Z_l, ∂S_l overwrites
  * T_l, ∂T_l overwrites ∂δ_l, ∂Z_l overwrites ∂A_l. dL/dθ is never formed (nobody uses it).
+ * Fused launches (device/ops.def) where they apply: one point, one output and L >= 2 take the
+ * first backward step into layer L−1 in one op (first_backward: c, T_{L−1} = c W_L, δ_{L−1})
+ * and, without an output bias, layer L's reverse products with layer L−1's dual and sigmoid
+ * passes and ∂λ in another (last_reverse); the box prior and ‖X‖² are one reduction
+ * (box_prior); every per-point sum is a segmented reduction, 16 points per launch.
  * Indexing (as model.h, mlp.c): l is the layer number of DESIGN; parameters and their
  * residuals are w[l−1] = W_l, e[l−1] = E_l; per-layer activations are a[l] = A_l, d[l] = δ_l.
  * The reference is ref/kkt_ref.c (per candidate, independent of this derivation).
@@ -72,8 +77,8 @@
 #include "device/blas.h"
 #include "device/ops.h"
 
-/* Scalar slots read back once per evaluation. */
-enum { S_PRIOR = 0, S_LAMBDA = 1, S_XSQ = 2, S_KKT0 = 3 };
+/* Scalar slots read back once per evaluation (S_PRIOR, S_XSQ adjacent: one box_prior). */
+enum { S_PRIOR = 0, S_XSQ = 1, S_LAMBDA = 2, S_KKT0 = 3 };
 
 struct kr_kkt {
     kr_device *dev;
@@ -354,13 +359,16 @@ static kr_tensor points_rows(const kr_kkt *k, const kr_tensor *t, size_t p0, siz
     return kr_tensor_rows(t, p0 * r, n * r);
 }
 
-/* scal[p, slot] = ‖block p of t‖² for every point. */
-static kr_status sum_sq_points(kr_kkt *k, const kr_tensor *t, size_t slot)
+/* The box prior Σ relu(−1 − x)² + relu(x − 1)² and ‖X‖² per point into S_PRIOR and S_XSQ,
+ * g (X's shape, or NULL) += the prior's gradient. */
+static kr_status prior_points(kr_kkt *k, const kr_tensor *x, kr_tensor *g)
 {
     for (size_t p = 0; p < k->P; p += KR_SEG_MAX) {
         const size_t n = k->P - p < KR_SEG_MAX ? k->P - p : KR_SEG_MAX;
-        kr_tensor v = points_rows(k, t, p, n);
-        KR_TRY(kr_op_sum_sq_seg(&v, n, k->scal, p * k->ns + slot, k->ns));
+        kr_tensor v = points_rows(k, x, p, n), gv;
+        if (g) gv = points_rows(k, g, p, n);
+        KR_TRY(kr_op_box_prior_seg(&v, -1.0, 1.0, 1.0, g ? &gv : NULL, n, k->scal,
+                                   p * k->ns + S_PRIOR, k->ns));
     }
     return KR_OK;
 }
@@ -391,14 +399,13 @@ static kr_status hinge_seg(kr_kkt *k, const kr_tensor *x, double lo, double hi, 
     return KR_OK;
 }
 
-/* The box prior (lambda == false) or the dual-feasibility term 5 Σ relu(λ_min^p − λ)², per
- * point; g (x's shape, or NULL) receives the gradient. With several points the λ_min differ:
+/* The dual-feasibility term 5 Σ relu(λ_min^p − λ)², per point; g (λ's shape, or NULL)
+ * receives the gradient. With several points the λ_min differ:
  * the hinge runs on u = λ − λ_min^p (two passes) with the bound 0 (relu(0 − u) is bit for
  * bit relu(λ_min − λ), and its gradient in u is the one in λ): one segmented launch for up to
  * 16 points. */
-static kr_status hinge_points(kr_kkt *k, const kr_tensor *x, bool lambda, kr_tensor *g)
+static kr_status dual_points(kr_kkt *k, const kr_tensor *x, kr_tensor *g)
 {
-    if (!lambda) return hinge_seg(k, x, -1.0, 1.0, 1.0, g, S_PRIOR);
     if (k->obj == KR_OBJ_REGRESSION) return KR_OK; /* no λ_min term */
     if (k->P == 1) return hinge_seg(k, x, k->pts[0].lambda_min, INFINITY, 5.0, g, S_LAMBDA);
     KR_TRY(kr_op_axpby(1.0, x, 0.0, k->lshift));
@@ -428,15 +435,20 @@ static kr_status kkt_eval(kr_kkt *k, const kr_tensor *x, const kr_tensor *lambda
     /* First backward: δ_L = A (m × C): c = λ ⊙ y / m for one output; multiclass (1/m) λ ⊙_rows
      * Σ, with Σ's runner-up picked from Φ = A_{L−1} W_Lᵀ + b_L. Then δ_l = (δ_{l+1} W_{l+1})
      * ⊙ S_l. */
+    int first = L - 1; /* the first δ_l left for the loop below */
     if (k->obj == KR_OBJ_MULTICLASS) {
         KR_TRY(kr_blas_gemm(1.0, k->a[L - 1], false, k->w[L - 1], true, 0.0, k->phi));
         if (k->b[L - 1]) KR_TRY(kr_op_add_row(1.0, k->b[L - 1], k->phi));
         KR_TRY(kr_op_class_sign(k->y, k->phi, k->sign));
         KR_TRY(kr_op_scale_rows(inv_m, lambda, k->sign, k->d[L]));
+    } else if (P == 1 && L >= 2) { /* c, T_{L−1} = c W_L and δ_{L−1} in one pass */
+        KR_TRY(kr_op_first_backward(inv_m, lambda, k->y, k->w[L - 1], k->s[L - 1], k->d[L],
+                                    k->t[L - 1], k->d[L - 1]));
+        first = L - 2;
     } else {
         KR_TRY(kr_op_mul(inv_m, lambda, k->y, k->d[L]));
     }
-    for (int l = L - 1; l >= 1; l--) {
+    for (int l = first; l >= 1; l--) {
         KR_TRY(kr_blas_gemm(1.0, k->d[l + 1], false, k->w[l], false, 0.0, k->t[l]));
         KR_TRY(kr_op_mul(1.0, k->t[l], k->s[l], k->d[l]));
     }
@@ -459,11 +471,9 @@ static kr_status kkt_eval(kr_kkt *k, const kr_tensor *x, const kr_tensor *lambda
         KR_TRY(residual_points(k, k->eb[l - 1], P == 1 ? k->b[l - 1] : k->brep[l - 1],
                                S_KKT0 + (size_t)(L + l - 1)));
     }
-    KR_TRY(sum_sq_points(k, x, S_XSQ));
-
     if (!gx && !glambda) {
-        KR_TRY(hinge_points(k, x, false, NULL));
-        return hinge_points(k, lambda, true, NULL);
+        KR_TRY(prior_points(k, x, NULL));
+        return dual_points(k, lambda, NULL);
     }
     if (!gx) {
         if (!k->da0) KR_TRY(kr_tensor_new(k->dev, k->dt, k->m, k->dims[0], "dX", &k->da0));
@@ -512,7 +522,7 @@ static kr_status kkt_eval(kr_kkt *k, const kr_tensor *x, const kr_tensor *lambda
     }
     /* Step 4: priors add their gradients; ∂λ = (1/m) Σ_j Σ_ij ∂A_ij + dual-feasibility'
      * (one output: (y/m) ⊙ ∂c). */
-    KR_TRY(hinge_points(k, x, false, da0));
+    KR_TRY(prior_points(k, x, da0));
     if (glambda) {
         if (fused) {
             /* written by last_reverse */
@@ -522,9 +532,9 @@ static kr_status kkt_eval(kr_kkt *k, const kr_tensor *x, const kr_tensor *lambda
         } else {
             KR_TRY(kr_op_mul(inv_m, k->y, k->dd[L], glambda));
         }
-        return hinge_points(k, lambda, true, glambda);
+        return dual_points(k, lambda, glambda);
     }
-    return hinge_points(k, lambda, true, NULL);
+    return dual_points(k, lambda, NULL);
 }
 
 /* All of an evaluation's reductions finish with one kernel at the end (device/ops.h). */
