@@ -94,7 +94,7 @@ struct kr_kkt {
     size_t C;                         /* outputs, H_L */
     kr_tensor *alpha;                 /* m × 1: α of each row's point (P > 1) */
     kr_tensor *lmin;                  /* m × 1: λ_min of each row's point (P > 1, not regression) */
-    kr_tensor *lshift;                /* m × 1: λ − λ_min per row, then its hinge gradient */
+    kr_tensor *lshift;                /* m × 1: λ − λ_min per row, the dual hinge's input */
     kr_tensor *wrep[KR_MAX_LAYERS];   /* W_l repeated P times, P·H_l × H_{l−1} (P > 1) */
     kr_tensor *brep[KR_MAX_LAYERS];   /* b_l repeated, P × H_l (P > 1, layers with a bias) */
     kr_tensor *ones;                  /* m × 1 of 1 (P > 1 and some bias) */
