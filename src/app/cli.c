@@ -653,8 +653,10 @@ static const command COMMANDS[] = {
      "attack.jsonl, point.json), DIR/sweep.json (the manifest), DIR/sweep.csv, DIR/sweep.png and "
      "DIR/evaluate/ (all finished points pooled, report.html with the sweep's table); batches are "
      "checkpointed every attack.checkpoint_every iterations and --resume runs only what is "
-     "unfinished; under mpirun rank 0 hands out the batches and each rank uses its own device "
-     "(--device, else its local rank's GPU, else host)", cmd_sweep},
+     "unfinished; sweep.prune = loss stops the worse half of each batch by total loss at 10% and "
+     "again at 30% of the iterations (successive halving, label-free); under mpirun rank 0 hands "
+     "out the batches and each rank uses its own device (--device, else its local rank's GPU, "
+     "else host)", cmd_sweep},
     {"bench", "kktrecon bench [--device SPEC|all] [--what train,attack,points,start] [--precision single,double] "
      "[--size demo|paper|cifar|small|D-H-H:M] [--repeat N] [--budget SECONDS] [--json FILE]\n"
      "       kktrecon bench --compare A.json B.json ... --out DIR [--price-per-hour DEVICE=USD,...]",

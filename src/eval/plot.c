@@ -455,6 +455,27 @@ static kr_status plot_scatter_draw(cairo_t *cr, int W, int H, size_t n, const do
     }
     cairo_restore(cr);
 
+    /* Reference line labels on a translucent white box, drawn before the points so that a
+     * point under a label stays visible; below the line when it runs along the top of the
+     * plot area. */
+    plot_font(cr, PLOT_FONT_NOTE, 0);
+    for (size_t k = 0; k < opt->n_hlines; k++) {
+        double hy = opt->hlines[k].y;
+        const char *lab = opt->hlines[k].label;
+        if (!lab || !lab[0] || !isfinite(hy) || hy < ay.lo || hy > ay.hi) continue;
+        char fit[256];
+        lab = plot_fit(cr, lab, (right - left) / 2.0, fit, sizeof fit);
+        double py = floor(plot_pos(ay.lo, ay.hi, hy, bottom, top)) + 0.5;
+        int below = py - top < note_h + 6.0;
+        double w = plot_text_w(cr, lab), h = plot_line_h(cr);
+        double tx = right - 6.0 - w, ty = below ? py + 3.0 : py - 3.0 - h;
+        cairo_set_source_rgba(cr, 1, 1, 1, 0.8);
+        cairo_rectangle(cr, tx - 2.0, ty, w + 4.0, h);
+        cairo_fill(cr);
+        cairo_set_source_rgb(cr, 0.75, 0.15, 0.10);
+        plot_text(cr, lab, tx, ty, 0.0, 0.0);
+    }
+
     /* Points: only those whose centre is inside the axis range; not clipped, so a point on
      * the edge (SSIM = 1 with y fixed to [0, 1]) stays a full circle. */
     kr_plot_frame f = {left, top, right, bottom, ax.lo, ax.hi, ay.lo, ay.hi, ax.log, 0, nonfinite, 0};
@@ -477,26 +498,6 @@ static kr_status plot_scatter_draw(cairo_t *cr, int W, int H, size_t n, const do
     cairo_set_source_rgba(cr, 0.08, 0.30, 0.58, 0.85);
     cairo_set_line_width(cr, 0.8);
     cairo_stroke(cr);
-
-    /* Reference line labels over the points, on a translucent white box so they stay legible;
-     * below the line when it runs along the top of the plot area. */
-    plot_font(cr, PLOT_FONT_NOTE, 0);
-    for (size_t k = 0; k < opt->n_hlines; k++) {
-        double hy = opt->hlines[k].y;
-        const char *lab = opt->hlines[k].label;
-        if (!lab || !lab[0] || !isfinite(hy) || hy < ay.lo || hy > ay.hi) continue;
-        char fit[256];
-        lab = plot_fit(cr, lab, (right - left) / 2.0, fit, sizeof fit);
-        double py = floor(plot_pos(ay.lo, ay.hi, hy, bottom, top)) + 0.5;
-        int below = py - top < note_h + 6.0;
-        double w = plot_text_w(cr, lab), h = plot_line_h(cr);
-        double tx = right - 6.0 - w, ty = below ? py + 3.0 : py - 3.0 - h;
-        cairo_set_source_rgba(cr, 1, 1, 1, 0.8);
-        cairo_rectangle(cr, tx - 2.0, ty, w + 4.0, h);
-        cairo_fill(cr);
-        cairo_set_source_rgb(cr, 0.75, 0.15, 0.10);
-        plot_text(cr, lab, tx, ty, 0.0, 0.0);
-    }
 
     /* The note: how many points, and what was not drawn. */
     char note[256];
