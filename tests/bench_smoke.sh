@@ -9,9 +9,9 @@
 # Never asserts on timings. Usage: bench_smoke.sh PATH/TO/kktrecon
 set -euo pipefail
 bin=$1
-work=$(mktemp -d /tmp/kktrecon-bench-smoke.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "bench_smoke: FAIL: $*" >&2; exit 1; }
+src=${KKTRECON_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
+. "$src/tests/lib.sh"
+kr_test_begin bench_smoke
 
 # 1. JSON round trip on the host, a tiny custom size.
 "$bin" bench --device host --size 32-8-8:6 --what train,attack,points,start --repeat 1 --budget 0 \

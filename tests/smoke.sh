@@ -7,25 +7,11 @@ set -euo pipefail
 bin=$1
 src=${KKTRECON_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 dev=${KKTRECON_SMOKE_DEVICE:-host}
-work=$(mktemp -d /tmp/kktrecon-smoke.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "smoke: FAIL: $*" >&2; exit 1; }
+. "$src/tests/lib.sh"
+kr_test_begin smoke
 
-cat > "$work/tiny.ini" <<INI
-[data]
-dataset = mnist
-path = $src/data/mnist-subset
-task = odd_even
-per_class = 4
-test_per_class = 20
-[model]
-hidden = 16,16
-init_scale = 0.01
-[train]
-steps = 400
-lr = 1.0
-precision = double
-log_every = 100
+kr_tiny_ini "$work/tiny.ini"
+cat >> "$work/tiny.ini" <<INI
 [attack]
 iterations = 60
 lr_x = 0.1
@@ -212,11 +198,6 @@ PY
 # Reliability (issue 11), from the outside: settings that mean nothing, a directory as config,
 # non-finite candidates, a model whose input size is not the dataset's. Each must fail with a
 # message that says what is wrong, and leave earlier results untouched.
-expect_fail() { # expect_fail WHAT PATTERN CMD...
-  local what=$1 pat=$2; shift 2
-  if "$@" 2> "$work/err.txt"; then fail "$what was accepted"; fi
-  grep -qi -- "$pat" "$work/err.txt" || fail "$what: message lacks '$pat': $(cat "$work/err.txt")"
-}
 sum_before=$(sha256sum "$work/a1/candidates.safetensors")
 for bad in attack.momentum=1 attack.lr_x=-0.1 attack.init_scale=0 attack.lambda_min=-1 \
            attack.candidates=100000000000; do

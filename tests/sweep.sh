@@ -14,32 +14,13 @@ set -euo pipefail
 bin=$1
 src=${KKTRECON_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 dev=${KKTRECON_SMOKE_DEVICE:-host}
-work=$(mktemp -d /tmp/kktrecon-sweep.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "sweep: FAIL: $*" >&2; exit 1; }
-expect_fail() { # expect_fail WHAT PATTERN CMD...
-  local what=$1 pat=$2; shift 2
-  if "$@" 2> "$work/err.txt"; then fail "$what was accepted"; fi
-  grep -qi -- "$pat" "$work/err.txt" || fail "$what: message lacks '$pat': $(cat "$work/err.txt")"
-}
+. "$src/tests/lib.sh"
+kr_test_begin sweep
 # Bit-exact comparisons need the same thread count everywhere (OpenMP reductions).
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive
 
-cat > "$work/tiny.ini" <<INI
-[data]
-dataset = mnist
-path = $src/data/mnist-subset
-task = odd_even
-per_class = 4
-test_per_class = 20
-[model]
-hidden = 16,16
-init_scale = 0.01
-[train]
-steps = 400
-lr = 1.0
-precision = double
-log_every = 100
+kr_tiny_ini "$work/tiny.ini"
+cat >> "$work/tiny.ini" <<INI
 [attack]
 iterations = 40
 lambda_min = 0.42
