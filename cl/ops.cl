@@ -347,9 +347,9 @@ __kernel void ops_sum_sq(ulong n, ulong segn, __global const REAL *x, ulong xo, 
 }
 
 /* Stage 1 of y = a*x + b*y, scal = sum y^2 (of the new y). */
-__kernel void ops_axpby_sum_sq(ulong n, ulong segn, REAL a, __global const REAL *x, ulong xo, REAL b,
-                               __global REAL *y, ulong yo, __global REAL *part, ulong pto,
-                               __local REAL *buf)
+__kernel void ops_axpby_sum_sq(ulong n, ulong segn, REAL a, __global const REAL *x, ulong xo,
+                               REAL b, __global REAL *y, ulong yo, __global REAL *part,
+                               ulong pto, __local REAL *buf)
 {
     const kr_seg sg = kr_seg_of(n, segn, pto);
     REAL sum = (REAL)0, comp = (REAL)0;
@@ -364,9 +364,9 @@ __kernel void ops_axpby_sum_sq(ulong n, ulong segn, REAL a, __global const REAL 
 /* Stage 1 of the squared-hinge prior:
  *   scal = w sum [relu(lo - x)^2 + relu(x - hi)^2];  g += w (2 relu(x - hi) - 2 relu(lo - x)).
  * hi = +INFINITY (or lo = -INFINITY) switches that side off. */
-__kernel void ops_hinge_sq(ulong n, ulong segn, __global const REAL *x, ulong xo, REAL lo, REAL hi, REAL w,
-                           int has_g, __global REAL *g, ulong go, __global REAL *part,
-                           ulong pto, __local REAL *buf)
+__kernel void ops_hinge_sq(ulong n, ulong segn, __global const REAL *x, ulong xo, REAL lo,
+                           REAL hi, REAL w, int has_g, __global REAL *g, ulong go,
+                           __global REAL *part, ulong pto, __local REAL *buf)
 {
     const kr_seg sg = kr_seg_of(n, segn, pto);
     REAL sum = (REAL)0, comp = (REAL)0;
@@ -426,8 +426,8 @@ __kernel void ops_logistic(ulong n, ulong segn, REAL s, __global const REAL *phi
  * every element scans its row for the max and the log-sum-exp:
  *   part value 0: sum y (lse - phi);  part value 1: #{y > 0, phi <= max of the others};
  *   dphi = s * (softmax * sum_row(y) - y). */
-__kernel void ops_xent(ulong n, ulong segn, REAL s, REAL classes, __global const REAL *phi, ulong po,
-                       __global const REAL *y, ulong yo, __global REAL *dphi, ulong dpo,
+__kernel void ops_xent(ulong n, ulong segn, REAL s, REAL classes, __global const REAL *phi,
+                       ulong po, __global const REAL *y, ulong yo, __global REAL *dphi, ulong dpo,
                        __global REAL *part, ulong pto, __local REAL *buf, __local REAL *buf2)
 {
     const kr_seg sg = kr_seg_of(n, segn, pto);
@@ -458,8 +458,8 @@ __kernel void ops_xent(ulong n, ulong segn, REAL s, REAL classes, __global const
 
 /* Stage 1 of the regression losses (MSE, or Huber with delta 1), r = phi - y:
  *   part value 0: sum of the loss;  part value 1: #{y phi <= 0};  dphi = s * dloss/dphi. */
-__kernel void ops_regress(ulong n, ulong segn, int huber, REAL s, __global const REAL *phi, ulong po,
-                          __global const REAL *y, ulong yo, __global REAL *dphi, ulong dpo,
+__kernel void ops_regress(ulong n, ulong segn, int huber, REAL s, __global const REAL *phi,
+                          ulong po, __global const REAL *y, ulong yo, __global REAL *dphi, ulong dpo,
                           __global REAL *part, ulong pto, __local REAL *buf,
                           __local REAL *buf2)
 {
@@ -549,4 +549,20 @@ __kernel void ops_adam(ulong n, REAL lr, REAL b1, REAL b2, REAL eps, REAL bc1, R
     m[mo + i] = mi;
     v[vo + i] = vi;
     p[po + i] -= lr * (mi / bc1) / (sqrt(vi / bc2) + eps);
+}
+
+/* adam with lr per row (lr: rows x 1). */
+__kernel void ops_adam_rows(ulong rows, ulong cols, __global const REAL *lr, ulong lro, REAL b1,
+                            REAL b2, REAL eps, REAL bc1, REAL bc2, __global REAL *p, ulong po,
+                            __global const REAL *g, ulong go, __global REAL *m, ulong mo,
+                            __global REAL *v, ulong vo)
+{
+    size_t i = get_global_id(0);
+    if (i >= rows * cols) return;
+    REAL gi = g[go + i];
+    REAL mi = b1 * m[mo + i] + ((REAL)1 - b1) * gi;
+    REAL vi = b2 * v[vo + i] + ((REAL)1 - b2) * gi * gi;
+    m[mo + i] = mi;
+    v[vo + i] = vi;
+    p[po + i] -= lr[lro + i / cols] * (mi / bc1) / (sqrt(vi / bc2) + eps);
 }

@@ -13,11 +13,12 @@
  *   (loss, error count, dφ), read back through kr_tensor_read of the scalar tensor, whose
  *   other slots must stay untouched; SGD with momentum at the first and later steps and
  *   without momentum; Adam after t = 1 and t = 5 against PyTorch's formulas; the per-row ops
- *   act_forward_rows, sigmoid_backward_rows, sgd_rows (α, lr, momentum rows x 1) on shapes
- *   of 1, 3, 7, 33 rows and columns; the fused ops of the attack iteration bias_act_forward
- *   (also in place, s NULL), dual_mul (with and without the row), axpby_sum_sq (row views on
- *   every other shape), first_backward, last_reverse (with and without the bias row),
- *   box_prior (hinge_sq and sum_sq in one pass); 21 reductions between kr_ops_reduce_defer and kr_ops_reduce_flush
+ *   act_forward_rows, sigmoid_backward_rows, sgd_rows, adam_rows (α, lr, momentum rows x 1)
+ *   on shapes of 1, 3, 7, 33 rows and columns; the fused ops of the attack iteration
+ *   bias_act_forward (also in place, s NULL), dual_mul (with and without the row),
+ *   axpby_sum_sq (row views on every other shape), first_backward, last_reverse (with and
+ *   without the bias row), box_prior (hinge_sq and sum_sq in one pass); 21 reductions
+ *   between kr_ops_reduce_defer and kr_ops_reduce_flush
  *   (more than one finish kernel's worth, a second scal buffer in between), every slot as a
  *   lone reduction writes it; segmented reductions (sum_sq, axpby_sum_sq, hinge_sq, logistic
  *   in 1, 3, 7 and 16 row blocks of 1, 3, 33 rows: per-block sums into strided slots, one
@@ -945,6 +946,62 @@ START_TEST(test_sgd_rows)
 }
 END_TEST
 
+/* adam_rows: torch.optim.Adam's update with a learning rate per row, steps 1..4, on the
+ * per-row shapes and on views. */
+START_TEST(test_adam_rows)
+{
+    kr_rng r;
+    kr_rng_seed(&r, kr_test_seed() ^ 0x1ad);
+    ctx cs[8];
+    int nc = contexts(cs);
+    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    char w[256], extra[64];
+    for (int c = 0; c < nc; c++)
+        for (size_t si = 0; si < N_ROW_SHAPES; si++)
+            for (int view = 0; view < 2; view++) {
+                const size_t R = g_row_shapes[si][0], C = g_row_shapes[si][1], n = R * C;
+                tbuf p, g, m, v, lr;
+                tb_init(&p, &cs[c], R, C, view, &r, -1, 1, "p");
+                tb_init(&g, &cs[c], R, C, view, &r, -1, 1, "g");
+                tb_init(&m, &cs[c], R, C, view, &r, 0, 0, "m");
+                tb_init(&v, &cs[c], R, C, view, &r, 0, 0, "v");
+                tb_init(&lr, &cs[c], R, 1, view, &r, 1e-3, 0.3, "lr");
+                double *got = xalloc(n), *wp = xalloc(n), *wm = xalloc(n), *wv = xalloc(n);
+                double *gv = xalloc(n);
+                memcpy(wp, p.v, n * sizeof *wp);
+                memset(wm, 0, n * sizeof *wm);
+                memset(wv, 0, n * sizeof *wv);
+                for (long t = 1; t <= 4; t++) {
+                    kr_test_fill_uniform(&r, gv, n, -1, 1);
+                    tb_set(&g, gv);
+                    double bc1 = 1 - pow(b1, (double)t), bc2 = 1 - pow(b2, (double)t);
+                    for (size_t i = 0; i < n; i++) {
+                        double gi = g.v[i];
+                        wm[i] = b1 * wm[i] + (1 - b1) * gi;
+                        wv[i] = b2 * wv[i] + (1 - b2) * gi * gi;
+                        wp[i] -= (lr.v[i / C] / bc1) * wm[i] / (sqrt(wv[i]) / sqrt(bc2) + eps);
+                    }
+                    ck_assert_int_eq(kr_op_adam_rows(lr.t, b1, b2, eps, t, p.t, g.t, m.t, v.t),
+                                     KR_OK);
+                }
+                snprintf(extra, sizeof extra, "t 4%s", view ? " (views)" : "");
+                tag(w, sizeof w, "adam_rows p", &cs[c], R, C, extra);
+                tb_get(&p, got, w);
+                check_close(w, got, wp, n, cs[c].tol);
+                tag(w, sizeof w, "adam_rows m", &cs[c], R, C, extra);
+                tb_get(&m, got, w);
+                check_close(w, got, wm, n, cs[c].tol);
+                tag(w, sizeof w, "adam_rows v", &cs[c], R, C, extra);
+                tb_get(&v, got, w);
+                check_close(w, got, wv, n, cs[c].tol);
+                ck_assert_int_eq(kr_op_adam_rows(lr.t, b1, b2, eps, 0, p.t, g.t, m.t, v.t),
+                                 KR_E_INVALID);
+                free(got), free(wp), free(wm), free(wv), free(gv);
+                tb_free(&p), tb_free(&g), tb_free(&m), tb_free(&v), tb_free(&lr);
+            }
+}
+END_TEST
+
 START_TEST(test_adam)
 {
     kr_rng r;
@@ -1640,6 +1697,7 @@ int main(void)
     tcase_add_test(tc, test_dual_mul);
     tcase_add_test(tc, test_axpby_sum_sq);
     tcase_add_test(tc, test_segmented);
+    tcase_add_test(tc, test_adam_rows);
     tcase_add_test(tc, test_first_backward);
     tcase_add_test(tc, test_last_reverse);
     tcase_add_test(tc, test_reduce_deferred);

@@ -5,7 +5,8 @@
 # sweep SIGKILLed mid-batch and resumed equals an uninterrupted one bit for bit (its batch
 # started over when the checkpoint is damaged); raising
 # sweep.points keeps the first points; successive halving (sweep.prune) stops the points the
-# logged losses rank worse and resumes bit for bit; bad distributions, unknown keys, a changed identity on
+# logged losses rank worse and resumes bit for bit; Adam per point equals separate Adam
+# attacks and resumes bit for bit; bad distributions, unknown keys, a changed identity on
 # --resume and a locked folder are refused with clear messages; with MPI (KKTRECON_MPI=1, set
 # by meson when built with it) `mpirun -np 2 --oversubscribe` gives the same sweep as one
 # process.
@@ -250,6 +251,40 @@ for p in range(6):
 assert 0 < len(expect) < 6, expect
 s = json.load(open(w + '/sp/evaluate/summary.json'))
 assert s['n_candidates'] == (6 - len(expect)) * 16, s['n_candidates']
+PY
+
+# Adam per point: a sweep with attack.optimizer = adam equals separate Adam attacks (float64,
+# 1e-10, second moments included), and killed mid-batch it resumes bit for bit.
+adam=(--set attack.optimizer=adam --set sweep.points_file="$work/pok.csv" --set sweep.batch=3
+      --set sweep.points=3)
+sweep --out "$work/sadam" "${adam[@]}"
+set +e
+KKTRECON_TEST_KILL_AT=25 "$bin" sweep --config "$work/tiny.ini" --model "$work/train/model.safetensors" \
+  --out "$work/sadam2" --device "$dev" --quiet "${adam[@]}" 2> /dev/null
+set -e
+sweep --out "$work/sadam2" --resume "${adam[@]}"
+for p in 0 1 2; do
+  set -- $(python3 -c "import json,sys; v=json.load(open(sys.argv[1]))['values']; print(' '.join('--set attack.%s=%r' % (k, int(v[k]) if k == 'seed' else v[k]) for k in ('init_scale','lr_x','lambda_min','alpha','seed')))" \
+    "$work/sadam/points/000$p/point.json")
+  run attack --config "$work/tiny.ini" --model "$work/train/model.safetensors" --out "$work/adam$p" \
+    --set attack.optimizer=adam "$@"
+done
+python3 - "$work" <<'PY' || fail "adam per point"
+import json, struct, sys
+w = sys.argv[1]
+def tensors(p):
+    b = open(p, 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
+    return {k: b[8 + n + t['data_offsets'][0]:8 + n + t['data_offsets'][1]] for k, t in h.items() if k != '__metadata__'}
+def f64(raw): return struct.unpack('<%dd' % (len(raw) // 8), raw)
+for p in range(3):
+    a = tensors('%s/sadam/points/%04d/candidates.safetensors' % (w, p))
+    b = tensors('%s/adam%d/candidates.safetensors' % (w, p))
+    c = tensors('%s/sadam2/points/%04d/candidates.safetensors' % (w, p))
+    for k in ('x', 'lambda', 'opt.x.buf', 'opt.lambda.buf', 'opt.x.v', 'opt.lambda.v'):
+        x, y = f64(a[k]), f64(b[k])
+        err = max(abs(u - v) for u, v in zip(x, y)) / max(max(abs(v) for v in y), 1e-300)
+        assert len(x) == len(y) and err <= 1e-10, ('adam sweep point vs attack', p, k, err)
+        assert a[k] == c[k], ('adam sweep killed and resumed', p, k)
 PY
 
 for f in sweep.png evaluate/report.html evaluate/grid.png; do

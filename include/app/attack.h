@@ -56,7 +56,7 @@ size_t kr_attack_candidate_count(const kr_config *cfg, const char *model_path);
 
 /* attack.points_file set: the points of that CSV file (columns among init_scale, lr_x,
  * lr_lambda, momentum, lambda_min, alpha, seed; the rest from [attack]) run in one device job
- * (nn/kkt.h points, SGD), each as a separate attack would run it. DIR/points/NNNN/ holds point
+ * (nn/kkt.h points; SGD or Adam), each as a separate attack would run it. DIR/points/NNNN/ holds point
  * NNNN's candidates.safetensors (readable by evaluate) and point.json (values, final loss
  * terms, status); DIR/attack.json the summary. A point that diverges is marked so and the
  * others go on. The run is staged and switched in at its end; it is not checkpointed and
@@ -91,9 +91,9 @@ typedef struct kr_points_batch {
     void *user;
 } kr_points_batch;
 
-/* Runs the batch's points (SGD) to attack.iterations in one KKT object on dev, isolated from
- * each other: a point that diverges is frozen and reported (on_failed, out[p]), the others go
- * on. Writes each point's folder at the end (a failed point: point.json only). With a
+/* Runs the batch's points (attack.optimizer: SGD or Adam) to attack.iterations in one KKT
+ * object on dev, isolated from each other: a point that diverges is frozen and reported
+ * (on_failed, out[p]), the others go on; with `prune`, successive halving. Writes each point's folder at the end (a failed point: point.json only). With a
  * checkpoint path, the stacked state is checkpointed every attack.checkpoint_every iterations
  * and `resume` continues bit for bit. KR_E_INTERRUPTED on Ctrl-C (after a checkpoint). */
 kr_status kr_attack_points_batch(const kr_config *cfg, kr_device *dev, const char *model_path,

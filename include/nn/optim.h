@@ -32,4 +32,9 @@ kr_status kr_optim_step(kr_optimizer kind, double lr, double momentum, long t, k
 kr_status kr_optim_sgd_rows(const kr_tensor *lr, const kr_tensor *momentum, long t, kr_tensor *p,
                             const kr_tensor *g, kr_tensor *buf);
 
+/* Adam step t with a learning rate per row (lr: p->rows × 1): kr_optim_step's Adam, row by
+ * row (m, v: the first and second moments). */
+kr_status kr_optim_adam_rows(const kr_tensor *lr, long t, kr_tensor *p, const kr_tensor *g,
+                             kr_tensor *m, kr_tensor *v);
+
 #endif

@@ -6,8 +6,9 @@
  * `--set` path (so the same ranges and messages apply), initialised exactly as a single run
  * with its seed would be (X ~ N(0,1)·init_scale row-major, then λ ~ U[0,1), one stream), and
  * optimised by SGD with its own lr_x, lr_lambda and momentum (per-row rates,
- * kr_optim_sgd_rows); its loss and gradient are those of a single run with its α and λ_min
- * (nn/kkt.h points). Rows of different points never mix (every GEMM is row-wise or per point
+ * kr_optim_sgd_rows) or by Adam with its own lr_x and lr_lambda (kr_optim_adam_rows, the
+ * second moments in the state and its checkpoints); its loss and gradient are those of a
+ * single run with its α and λ_min (nn/kkt.h points). Rows of different points never mix (every GEMM is row-wise or per point
  * block, every reduction per point: nn/kkt.c), so a point that diverges is marked, its rows
  * are zeroed and frozen (learning rates 0: they stay finite, so checkpoints stay writable) and
  * the others go on bit for bit as if it had not been there.
@@ -21,7 +22,6 @@
  * iterations the worse half of the running points by total loss stops, and the rest go on in
  * a smaller job (their rows moved into a new state, the KKT object rebuilt), so the work saved
  * is real. The decisions are re-derived from the points' logs on a resume (below).
- * Not here: Adam per row.
  */
 #include "app/attack.h"
 
@@ -135,14 +135,22 @@ static kr_status write_point_json(const char *dir, size_t id, const kr_config *p
     return st;
 }
 
-/* Row block k [k·m, (k+1)·m) of the stacked state, as a single run's state. */
-static kr_attack_state block_state(kr_attack_state *all, size_t k, size_t m, kr_tensor v[4])
+/* Row block k [k·m, (k+1)·m) of the stacked state, as a single run's state (Adam's second
+ * moments too when the state has them). */
+static kr_attack_state block_state(kr_attack_state *all, size_t k, size_t m, kr_tensor v[6])
 {
     v[0] = kr_tensor_rows(all->x, k * m, m);
     v[1] = kr_tensor_rows(all->lambda, k * m, m);
     v[2] = kr_tensor_rows(all->bx, k * m, m);
     v[3] = kr_tensor_rows(all->blambda, k * m, m);
-    return (kr_attack_state){.x = &v[0], .lambda = &v[1], .bx = &v[2], .blambda = &v[3]};
+    kr_attack_state s = {.x = &v[0], .lambda = &v[1], .bx = &v[2], .blambda = &v[3]};
+    if (all->vx) {
+        v[4] = kr_tensor_rows(all->vx, k * m, m);
+        v[5] = kr_tensor_rows(all->vlambda, k * m, m);
+        s.vx = &v[4];
+        s.vlambda = &v[5];
+    }
+    return s;
 }
 
 static double lr_x_of(const kr_config *c) { return c->attack.lr_x; }
@@ -214,12 +222,14 @@ static kr_status build_job(batch_run *r)
 static kr_status freeze(batch_run *r, size_t k)
 {
     const size_t m = r->m;
-    kr_tensor v[4];
+    kr_tensor v[6];
     kr_attack_state ps = block_state(&r->s, k, m, v);
     KR_TRY(kr_tensor_fill(ps.x, 0.0));
     KR_TRY(kr_tensor_fill(ps.lambda, 0.0));
     KR_TRY(kr_tensor_fill(ps.bx, 0.0));
     KR_TRY(kr_tensor_fill(ps.blambda, 0.0));
+    if (ps.vx) KR_TRY(kr_tensor_fill(ps.vx, 0.0));
+    if (ps.vx) KR_TRY(kr_tensor_fill(ps.vlambda, 0.0));
     kr_tensor a = kr_tensor_rows(r->lrx, k * m, m), b = kr_tensor_rows(r->lrl, k * m, m);
     KR_TRY(kr_tensor_fill(&a, 0.0));
     return kr_tensor_fill(&b, 0.0);
@@ -253,9 +263,9 @@ static size_t running(const batch_run *r)
 static kr_status check_finite(batch_run *r, long it)
 {
     const size_t m = r->m;
-    kr_tensor *ts[4] = {r->s.x, r->s.bx, r->s.lambda, r->s.blambda};
+    kr_tensor *ts[6] = {r->s.x, r->s.bx, r->s.lambda, r->s.blambda, r->s.vx, r->s.vlambda};
     bool bad[1024] = {false};
-    for (int t = 0; t < 4; t++) {
+    for (int t = 0; t < (r->s.vx ? 6 : 4); t++) {
         size_t cols = ts[t]->cols;
         KR_TRY(kr_tensor_read(ts[t], r->host));
         for (size_t k = 0; k < r->L; k++)
@@ -283,9 +293,10 @@ static void log_point(const char *dir, long it, const kr_kkt_loss *l, double sec
 /* ---------------------------------------------------------------- successive halving
  * kr_points_batch.prune: at each rung, the iterations round(0.1 · attack.iterations) and
  * round(0.3 · attack.iterations), the points still running are ranked by their total loss at
- * that iteration and the worse half (floor(n/2) of n) stops there (a third rung at 90% would
- * save a tenth of a pruned point's work and lose its candidates from the pool): its candidates and point.json
- * (status "pruned") are written as they are, and the others go on in a smaller job. The
+ * that iteration and the worse half (floor(n/2) of n) stops there: its candidates and
+ * point.json (status "pruned") are written as they are, and the others go on in a smaller
+ * job. (A third rung at 90% would save a tenth of a pruned point's work and lose its
+ * candidates from the pool.) The
  * ranking uses the loss as attack.jsonl holds it (%.10g; ties by position in the batch), so a
  * resume re-derives every earlier rung's decision from the logs alone and continues bit for
  * bit from a checkpoint of the blocks then live. */
@@ -359,12 +370,13 @@ static kr_status compact(batch_run *r, const bool *keep)
     for (size_t k = 0; k < r->L; k++)
         if (keep[k]) live[n++] = r->live[k];
     kr_attack_state ns = {0};
-    KR_TRY(kr_checkpoint_state_new(r->dev, r->dt, n * r->m, r->d, false, &ns));
+    KR_TRY(kr_checkpoint_state_new(r->dev, r->dt, n * r->m, r->d, r->s.vx != NULL, &ns));
     /* The gradients too: a rung falls between an evaluation and its step. */
-    kr_tensor *from[6] = {r->s.x, r->s.lambda, r->s.bx, r->s.blambda, r->s.gx, r->s.glambda};
-    kr_tensor *to[6] = {ns.x, ns.lambda, ns.bx, ns.blambda, ns.gx, ns.glambda};
+    kr_tensor *from[8] = {r->s.x,  r->s.lambda,  r->s.bx, r->s.blambda,
+                          r->s.gx, r->s.glambda, r->s.vx, r->s.vlambda};
+    kr_tensor *to[8] = {ns.x, ns.lambda, ns.bx, ns.blambda, ns.gx, ns.glambda, ns.vx, ns.vlambda};
     kr_status st = KR_OK;
-    for (int t = 0; t < 6 && st == KR_OK; t++) {
+    for (int t = 0; t < (ns.vx ? 8 : 6) && st == KR_OK; t++) {
         const size_t rows = r->m * from[t]->cols; /* values per block */
         st = kr_tensor_read(from[t], r->host);
         for (size_t k = 0, j = 0; st == KR_OK && k < r->L; k++) {
@@ -399,13 +411,14 @@ static kr_status prune_rung(batch_run *r, long it)
         const size_t p = r->live[k];
         if (keep[k] || r->out[p].failed) continue;
         char path[4500];
-        kr_tensor v[4];
+        kr_tensor v[6];
         kr_attack_state ps = block_state(&r->s, k, r->m, v);
         const kr_config *c = &r->b->pc[p];
         const kr_checkpoint_info pk = {r->model_path,
                                        {c->attack.activation, c->attack.alpha,
                                         c->attack.lambda_min, r->obj},
-                                       c->attack.seed, "sgd", kr_device_describe(r->dev)};
+                                       c->attack.seed, kr_optim_name(c->attack.optimizer),
+                                       kr_device_describe(r->dev)};
         snprintf(path, sizeof path, "%s/candidates.safetensors", r->b->dirs[p]);
         KR_TRY(kr_checkpoint_write(path, &ps, r->y, it, &pk));
         r->out[p].pruned = true;
@@ -471,10 +484,8 @@ kr_status kr_attack_points_batch(const kr_config *cfg, kr_device *dev, const cha
     const size_t P = b->P;
     const kr_config *pc = b->pc;
     if (P == 0 || P > 1024) return KR_FAIL(KR_E_INVALID, "a batch holds 1..1024 points, not %zu", P);
-    if (cfg->attack.optimizer != KR_OPT_SGD)
-        return KR_FAIL(KR_E_INVALID, "points run SGD only (attack.optimizer = adam is not "
-                       "available per point)");
     const kr_dtype dt = cfg->attack.precision;
+    const bool adam = cfg->attack.optimizer == KR_OPT_ADAM;
     KR_TRY(kr_device_check_dtype(dev, dt));
     kr_model *model = NULL;
     kr_kkt_loss *loss = NULL;
@@ -487,9 +498,10 @@ kr_status kr_attack_points_batch(const kr_config *cfg, kr_device *dev, const cha
     r.m = m;
     r.d = d;
     for (size_t p = 0; p < P; p++) {
-        if (pc[p].attack.precision != dt || pc[p].attack.activation != cfg->attack.activation) {
-            st = KR_FAIL(KR_E_INVALID, "point %zu: precision and activation are common to a batch",
-                         point_id(b, p));
+        if (pc[p].attack.precision != dt || pc[p].attack.activation != cfg->attack.activation ||
+            pc[p].attack.optimizer != cfg->attack.optimizer) {
+            st = KR_FAIL(KR_E_INVALID, "point %zu: precision, activation and optimizer are common "
+                         "to a batch", point_id(b, p));
             goto fail;
         }
         out[p].iterations = 0;
@@ -511,7 +523,8 @@ kr_status kr_attack_points_batch(const kr_config *cfg, kr_device *dev, const cha
     const kr_checkpoint_info ck = {model_path,
                                    {cfg->attack.activation, pc[0].attack.alpha,
                                     pc[0].attack.lambda_min, r.obj},
-                                   pc[0].attack.seed, "sgd", kr_device_describe(dev)};
+                                   pc[0].attack.seed, kr_optim_name(cfg->attack.optimizer),
+                                   kr_device_describe(dev)};
 
     long start = 0;
     FILE *probe = b->resume && b->checkpoint ? fopen(b->checkpoint, "rb") : NULL;
@@ -525,7 +538,7 @@ kr_status kr_attack_points_batch(const kr_config *cfg, kr_device *dev, const cha
             goto fail;
         }
         if (st == KR_OK && b->prune) replay_rungs(&r, start); /* the blocks the checkpoint holds */
-        if (st == KR_OK) st = kr_checkpoint_state_new(dev, dt, r.L * m, d, false, &r.s);
+        if (st == KR_OK) st = kr_checkpoint_state_new(dev, dt, r.L * m, d, adam, &r.s);
         if (st == KR_OK) st = kr_checkpoint_read(b->checkpoint, &r.s, &start);
         if (st == KR_E_INVALID || st == KR_E_IO) {
             /* A damaged checkpoint costs its batch's progress, not the sweep: the batch starts
@@ -555,7 +568,7 @@ kr_status kr_attack_points_batch(const kr_config *cfg, kr_device *dev, const cha
     }
     if (fresh) {
         /* Point p starts where a single run with its seed starts. */
-        KR_TRY_GOTO(kr_checkpoint_state_new(dev, dt, P * m, d, false, &r.s));
+        KR_TRY_GOTO(kr_checkpoint_state_new(dev, dt, P * m, d, adam, &r.s));
         for (size_t p = 0; p < P; p++) {
             kr_attack_init_obj(r.obj, pc[p].attack.seed, pc[p].attack.init_scale, m, d, r.host);
             kr_tensor xv = kr_tensor_rows(r.s.x, p * m, m), lv = kr_tensor_rows(r.s.lambda, p * m, m);
@@ -618,20 +631,28 @@ kr_status kr_attack_points_batch(const kr_config *cfg, kr_device *dev, const cha
             if (rung) KR_TRY_GOTO(prune_rung(&r, it));
         }
         if (last) break;
-        KR_TRY_GOTO(kr_optim_sgd_rows(r.lrx, r.mom, it, r.s.x, r.s.gx, r.s.bx));
-        KR_TRY_GOTO(kr_optim_sgd_rows(r.lrl, r.mom, it, r.s.lambda, r.s.glambda, r.s.blambda));
+        if (adam) {
+            KR_TRY_GOTO(kr_optim_adam_rows(r.lrx, it, r.s.x, r.s.gx, r.s.bx, r.s.vx));
+            KR_TRY_GOTO(kr_optim_adam_rows(r.lrl, it, r.s.lambda, r.s.glambda, r.s.blambda,
+                                           r.s.vlambda));
+        } else {
+            KR_TRY_GOTO(kr_optim_sgd_rows(r.lrx, r.mom, it, r.s.x, r.s.gx, r.s.bx));
+            KR_TRY_GOTO(kr_optim_sgd_rows(r.lrl, r.mom, it, r.s.lambda, r.s.glambda,
+                                          r.s.blambda));
+        }
     }
     KR_TRY_GOTO(check_finite(&r, total));
     for (size_t k = 0; k < r.L; k++) {
         const size_t p = r.live[k];
         if (out[p].failed) continue;
         char path[4500];
-        kr_tensor v[4];
+        kr_tensor v[6];
         kr_attack_state ps = block_state(&r.s, k, m, v);
         const kr_checkpoint_info pk = {model_path,
                                        {pc[p].attack.activation, pc[p].attack.alpha,
                                         pc[p].attack.lambda_min, r.obj},
-                                       pc[p].attack.seed, "sgd", kr_device_describe(dev)};
+                                       pc[p].attack.seed, kr_optim_name(cfg->attack.optimizer),
+                                       kr_device_describe(dev)};
         snprintf(path, sizeof path, "%s/candidates.safetensors", b->dirs[p]);
         KR_TRY_GOTO(kr_checkpoint_write(path, &ps, y, total, &pk));
     }

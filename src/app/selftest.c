@@ -200,6 +200,8 @@ static kr_status check_ops(st_ctx *c)
     KR_TRY_GOTO(twin_compare(c, "ops_sigmoid_backward_rows", &z));
     BOTH(kr_op_sgd_rows(T(lr), T(mom), false, T(x), T(g), T(buf)));
     KR_TRY_GOTO(twin_compare(c, "ops_sgd_rows", &x));
+    BOTH(kr_op_adam_rows(T(lr), 0.9, 0.999, 1e-8, 2, T(y), T(g), T(m), T(v)));
+    KR_TRY_GOTO(twin_compare(c, "ops_adam_rows", &y));
     /* The last hidden layer's reverse pass: alpha and lr as the per-row c and y, row and out
      * as the 1 x C rows b, e and w. Segmented sums: one per row of x, every other slot. */
     BOTH(kr_op_last_reverse(3.0, 1.0 / R, T(alpha), T(lr), T(row), T(g), T(y), T(s), T(x),

@@ -493,9 +493,6 @@ kr_status kr_sweep_run(const kr_config *cfg, const char *model_path, const char 
 {
     memset(res, 0, sizeof *res);
     KR_TRY(kr_config_validate(cfg));
-    if (cfg->attack.optimizer != KR_OPT_SGD)
-        return KR_FAIL(KR_E_INVALID, "sweep runs SGD only (attack.optimizer = adam is not "
-                       "available per point)");
     kr_sweep *sw = calloc(1, sizeof *sw);
     if (!sw) return KR_FAIL(KR_E_NOMEM, "sweep state");
     kr_status st;

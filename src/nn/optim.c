@@ -14,6 +14,12 @@ kr_status kr_optim_step(kr_optimizer kind, double lr, double momentum, long t, k
     return kr_op_sgd(lr, momentum, t == 0, p, g, buf);
 }
 
+kr_status kr_optim_adam_rows(const kr_tensor *lr, long t, kr_tensor *p, const kr_tensor *g,
+                             kr_tensor *m, kr_tensor *v)
+{
+    return kr_op_adam_rows(lr, 0.9, 0.999, 1e-8, t + 1, p, g, m, v);
+}
+
 kr_status kr_optim_sgd_rows(const kr_tensor *lr, const kr_tensor *momentum, long t, kr_tensor *p,
                             const kr_tensor *g, kr_tensor *buf)
 {
