@@ -36,7 +36,7 @@ void kr_attack_init_obj(kr_objective obj, uint64_t seed, double init_scale, size
 
 /* The settings of the loop (the objective's are in the kr_kkt object). */
 typedef struct kr_attack_loop_opts {
-    kr_optimizer optimizer; /* points: SGD only */
+    kr_optimizer optimizer; /* points: SGD or Adam with per-row rates (the rate tensors) */
     double lr_x, lr_lambda, momentum;
     long iterations; /* the loop runs iterations start .. iterations−1, then evaluates the end */
     long log_every;  /* > 0 */
@@ -75,8 +75,9 @@ kr_status kr_attack_loop_run(kr_kkt *kkt, kr_attack_state *s, long start,
                              const kr_attack_loop_opts *o, kr_attack_hook hook, void *user,
                              kr_kkt_loss *final);
 
-/* P points (kr_kkt_points(kkt) of them) from iteration 0: SGD with per-row rates lr_x, lr_lambda
- * and momentum (each (P·m)×1 on the device), o->lr_* unused. A point whose loss or ‖X‖² turns
+/* P points (kr_kkt_points(kkt) of them) from iteration 0: SGD (or Adam, o->optimizer; the
+ * state then holds the second moments) with per-row rates lr_x, lr_lambda and momentum (each
+ * (P·m)×1 on the device; Adam ignores momentum), o->lr_* unused. A point whose loss or ‖X‖² turns
  * non-finite at a log read is marked in diverged[P] (all false on entry) and the others go on;
  * KR_E_NUMERIC only when all diverged. final: P losses at the final point. */
 kr_status kr_attack_loop_points(kr_kkt *kkt, kr_attack_state *s, const kr_tensor *lr_x,
@@ -91,7 +92,7 @@ typedef struct kr_attack_point {
 } kr_attack_point;
 
 /* Everything a points job holds on the device: the KKT object of all points, the state
- * ((P·m)×D, SGD buffers) initialised point by point as single runs with their seeds, the
+ * ((P·m)×D, the optimiser's buffers) initialised point by point as single runs with their seeds, the
  * per-row rates, and the labels y (m, every point's). */
 typedef struct kr_attack_points_job {
     size_t P, m, d;
@@ -105,8 +106,9 @@ typedef struct kr_attack_points_job {
  * resolved from the model's outputs; labels and starts as a single run's). On failure nothing
  * is left allocated. */
 kr_status kr_attack_points_new(kr_device *dev, kr_dtype dt, const kr_model *model, kr_act act,
-                               kr_objective objective, const kr_attack_point *pts, size_t P,
-                               size_t m, kr_attack_points_job *job);
+                               kr_objective objective, kr_optimizer opt,
+                               const kr_attack_point *pts, size_t P, size_t m,
+                               kr_attack_points_job *job);
 void kr_attack_points_free(kr_attack_points_job *job);
 
 /* The objective at one point: loss terms and, when gx / glambda are non-NULL, the gradients

@@ -201,9 +201,6 @@ kktrecon_status kktrecon_attack_points(const kktrecon_model *m, kktrecon_device 
                                   "given)", fn, ncols, KR_POINTS_MAX_COLS));
     kr_config c;
     api_resolved(cfg, dev->dev, &c);
-    if (c.attack.optimizer != KR_OPT_SGD)
-        return api_status(KR_FAIL(KR_E_INVALID, "%s: points run SGD only (attack.optimizer = "
-                                  "adam is not available per point)", fn));
     API_TRY(kr_config_validate(&c));
     const kr_dtype dt = c.attack.precision;
     API_TRY(kr_device_check_dtype(dev->dev, dt));
@@ -230,11 +227,12 @@ kktrecon_status kktrecon_attack_points(const kktrecon_model *m, kktrecon_device 
     KR_TRY_GOTO(kr_alloc((void **)&pts, "points", P, 1, sizeof *pts));
     for (size_t p = 0; p < P; p++) pts[p] = kr_attack_points_values(&pc[p]);
     KR_TRY_GOTO(kr_attack_points_new(dev->dev, dt, m->m, c.attack.activation, c.attack.objective,
-                                     pts, P, mc, &job));
+                                     c.attack.optimizer, pts, P, mc, &job));
     KR_TRY_GOTO(kr_alloc((void **)&loss, "point losses", P, 1, sizeof *loss));
     KR_TRY_GOTO(kr_alloc_zero((void **)&div, "point status", P, 1, sizeof *div));
     api_hook h = {progress, user, c.attack.iterations, -1};
-    const kr_attack_loop_opts lo = {KR_OPT_SGD, 0, 0, 0, c.attack.iterations, c.attack.log_every};
+    const kr_attack_loop_opts lo = {c.attack.optimizer, 0, 0, 0, c.attack.iterations,
+                                    c.attack.log_every};
     const double t0 = kr_time_now();
     st = kr_attack_loop_points(job.kkt, &job.s, job.lr_x, job.lr_lambda, job.momentum, &lo,
                                on_event, &h, loss, div);

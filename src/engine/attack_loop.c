@@ -138,8 +138,15 @@ kr_status kr_attack_loop_points(kr_kkt *kkt, kr_attack_state *s, const kr_tensor
                                                              it, final, xsq, diverged, P, 0)));
         }
         if (last) break;
-        KR_TRY_GOTO(kr_optim_sgd_rows(lr_x, momentum, it, s->x, s->gx, s->bx));
-        KR_TRY_GOTO(kr_optim_sgd_rows(lr_lambda, momentum, it, s->lambda, s->glambda, s->blambda));
+        if (o->optimizer == KR_OPT_ADAM) {
+            KR_TRY_GOTO(kr_optim_adam_rows(lr_x, it, s->x, s->gx, s->bx, s->vx));
+            KR_TRY_GOTO(kr_optim_adam_rows(lr_lambda, it, s->lambda, s->glambda, s->blambda,
+                                           s->vlambda));
+        } else {
+            KR_TRY_GOTO(kr_optim_sgd_rows(lr_x, momentum, it, s->x, s->gx, s->bx));
+            KR_TRY_GOTO(kr_optim_sgd_rows(lr_lambda, momentum, it, s->lambda, s->glambda,
+                                          s->blambda));
+        }
         KR_TRY_GOTO(notify(hook, user, ev(KR_ATTACK_STEPPED, it + 1, NULL, NULL,
                                                          diverged, P, 0)));
     }
@@ -167,8 +174,9 @@ static kr_status per_row(kr_device *dev, kr_dtype dt, const kr_attack_point *pts
 }
 
 kr_status kr_attack_points_new(kr_device *dev, kr_dtype dt, const kr_model *model, kr_act act,
-                               kr_objective objective, const kr_attack_point *pts, size_t P,
-                               size_t m, kr_attack_points_job *job)
+                               kr_objective objective, kr_optimizer opt,
+                               const kr_attack_point *pts, size_t P, size_t m,
+                               kr_attack_points_job *job)
 {
     memset(job, 0, sizeof *job);
     const size_t d = model->dims[0];
@@ -187,7 +195,7 @@ kr_status kr_attack_points_new(kr_device *dev, kr_dtype dt, const kr_model *mode
     KR_TRY_GOTO(kr_alloc((void **)&kp, "points", P, 1, sizeof *kp));
     for (size_t p = 0; p < P; p++) kp[p] = (kr_kkt_point){pts[p].alpha, pts[p].lambda_min};
     KR_TRY_GOTO(kr_kkt_new_objective(dev, dt, model, act, obj, kp, P, m, job->y, &job->kkt));
-    KR_TRY_GOTO(kr_checkpoint_state_new(dev, dt, P * m, d, false, &job->s));
+    KR_TRY_GOTO(kr_checkpoint_state_new(dev, dt, P * m, d, opt == KR_OPT_ADAM, &job->s));
     /* Point p starts where a single run with its seed starts. */
     KR_TRY_GOTO(kr_alloc((void **)&host, "initial candidates", m, d + 1, sizeof *host));
     for (size_t p = 0; p < P; p++) {

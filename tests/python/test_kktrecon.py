@@ -158,19 +158,23 @@ def test_kkt_and_evaluate_equal_cli(runs):
         assert abs(float(f[3]) - pairs["margin"][j]) <= 1e-8 * max(1, abs(pairs["margin"][j]))
 
 
-def test_points_equal_cli(runs):
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_points_equal_cli(runs, optimizer):
     w, ini, model = runs
     csv = w / "points.csv"
     csv.write_text("lr_x, seed, alpha\n0.1, 1, 19.2\n0.05, 7, 40\n")
-    cli("attack", "--config", ini, "--model", model, "--out", str(w / "pts"), "--set",
-        f"attack.points_file={csv}", "--set", "attack.iterations=30")
+    out = w / f"pts-{optimizer}"
+    cli("attack", "--config", ini, "--model", model, "--out", str(out), "--set",
+        f"attack.points_file={csv}", "--set", "attack.iterations=30", "--set",
+        f"attack.optimizer={optimizer}")
     m = kktrecon.Model.load(model)
-    a = m.attack(config=ini, device="host", iterations=30,
+    a = m.attack(config=ini, device="host", iterations=30, optimizer=optimizer,
                  points=[{"lr_x": 0.1, "seed": 1, "alpha": 19.2},
                          {"lr_x": 0.05, "seed": 7, "alpha": 40}])
     assert a.x.shape == (2, 16, 784) and not a.diverged.any()
     for p in range(2):
-        want, _ = read_safetensors(w / "pts" / "points" / f"{p:04d}" / "candidates.safetensors")
+        want, _ = read_safetensors(out / "points" / f"{p:04d}" / "candidates.safetensors")
+        assert ("opt.x.v" in want) == (optimizer == "adam")
         assert np.array_equal(a.x[p], want["x"]), f"point {p}"
         assert np.array_equal(a.lam[p], want["lambda"].reshape(-1)), f"point {p}"
 
