@@ -282,9 +282,10 @@ KKTRECON_API kktrecon_status kktrecon_attack(const kktrecon_model *m, kktrecon_d
 /* P hyperparameter points in one device job, as `kktrecon attack` with attack.points_file: a
  * table of P rows and ncols columns named columns[] (among init_scale, lr_x, lr_lambda,
  * momentum, lambda_min, alpha, seed; the other keys from cfg's [attack]), values row-major
- * P×ncols. Each point starts and runs as a single attack with its values would (attack.optimizer: SGD or Adam). Writes
- * x (P×m×D), lambda (P×m), y (m, may be NULL), losses (P, may be NULL) and diverged (P, may
- * be NULL: 1 for a point that diverged, whose rows are then not meaningful). */
+ * P×ncols. Each point starts and runs as a single attack with its values would
+ * (attack.optimizer: SGD or Adam). Writes x (P×m×D), lambda (P×m), y (m, may be NULL), losses
+ * (P, may be NULL) and diverged (P, may be NULL: 1 for a point that diverged, whose rows are
+ * then not meaningful). */
 KKTRECON_API kktrecon_status kktrecon_attack_points(const kktrecon_model *m,
                                                     kktrecon_device *dev,
                                                     const kktrecon_config *cfg, size_t points,
