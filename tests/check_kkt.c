@@ -27,24 +27,25 @@ typedef struct shape {
     kr_objective obj; /* 0: binary */
     size_t C;         /* 0: 1 output */
     unsigned mask;    /* 0: as bias (first layer only) */
+    bool small;       /* in the KKTRECON_TEST_SMALL subset (oclgrind): every path once */
 } shape;
 
 #define ALL 0xffffu /* every layer (cut to L bits) */
 static const shape SHAPES[] = {
-    {1, 3, {7}, 1, true, 0, 0, 0},
-    {3, 7, {33, 17}, 2, false, 0, 0, 0},
-    {7, 33, {17, 3}, 2, true, 0, 0, 0},
-    {33, 17, {7, 3, 5}, 3, true, 0, 0, 0},
-    {40, 65, {47, 33}, 2, true, 0, 0, 0},
-    {7, 33, {17, 3}, 2, true, KR_OBJ_BINARY, 1, ALL},
-    {3, 7, {33}, 1, true, KR_OBJ_BINARY, 1, 2},
-    {1, 3, {7}, 1, true, KR_OBJ_MULTICLASS, 2, 1},
-    {9, 17, {7, 5}, 2, true, KR_OBJ_MULTICLASS, 3, ALL},
-    {30, 33, {17, 3}, 2, false, KR_OBJ_MULTICLASS, 10, 0},
-    {40, 65, {47, 33}, 2, true, KR_OBJ_MULTICLASS, 10, ALL},
-    {33, 17, {7, 3, 5}, 3, true, KR_OBJ_MULTICLASS, 3, 8},
-    {7, 33, {17, 3}, 2, true, KR_OBJ_REGRESSION, 1, ALL},
-    {33, 17, {7}, 1, false, KR_OBJ_REGRESSION, 1, 0},
+    {1, 3, {7}, 1, true, 0, 0, 0, true},
+    {3, 7, {33, 17}, 2, false, 0, 0, 0, true},
+    {7, 33, {17, 3}, 2, true, 0, 0, 0, false},
+    {33, 17, {7, 3, 5}, 3, true, 0, 0, 0, false},
+    {40, 65, {47, 33}, 2, true, 0, 0, 0, false},
+    {7, 33, {17, 3}, 2, true, KR_OBJ_BINARY, 1, ALL, true},
+    {3, 7, {33}, 1, true, KR_OBJ_BINARY, 1, 2, false},
+    {1, 3, {7}, 1, true, KR_OBJ_MULTICLASS, 2, 1, true},
+    {9, 17, {7, 5}, 2, true, KR_OBJ_MULTICLASS, 3, ALL, false},
+    {30, 33, {17, 3}, 2, false, KR_OBJ_MULTICLASS, 10, 0, false},
+    {40, 65, {47, 33}, 2, true, KR_OBJ_MULTICLASS, 10, ALL, false},
+    {33, 17, {7, 3, 5}, 3, true, KR_OBJ_MULTICLASS, 3, 8, false},
+    {7, 33, {17, 3}, 2, true, KR_OBJ_REGRESSION, 1, ALL, false},
+    {33, 17, {7}, 1, false, KR_OBJ_REGRESSION, 1, 0, true},
 };
 
 static kr_device *devs[4];
@@ -249,6 +250,7 @@ START_TEST(test_kkt_matches_reference)
             kr_dtype dt = t ? KR_F64 : KR_F32;
             if (!kr_test_dtypes(devs[di], dt)) continue;
             for (size_t s = 0; s < sizeof SHAPES / sizeof SHAPES[0]; s++) {
+                if (getenv("KKTRECON_TEST_SMALL") && !SHAPES[s].small) continue;
                 check_one(devs[di], dt, &SHAPES[s], KR_ACT_RELU, 19.2, &r);
                 check_one(devs[di], dt, &SHAPES[s], KR_ACT_SOFTPLUS, 3.0, &r);
             }
@@ -264,7 +266,7 @@ START_TEST(test_optimizer_steps)
 {
     kr_rng r;
     kr_rng_seed(&r, kr_test_seed() + 7);
-    const shape sh = {33, 17, {7, 3}, 2, true, 0, 0, 0};
+    const shape sh = {33, 17, {7, 3}, 2, true, 0, 0, 0, false};
     const kr_kkt_opts o = {KR_ACT_RELU, 19.2, 0.42, KR_OBJ_AUTO};
     for (int di = 0; di < n_devs; di++)
         for (int t = 0; t < 2; t++) {
@@ -340,7 +342,7 @@ START_TEST(test_bad_operands)
     problem p;
     kr_rng r;
     kr_rng_seed(&r, 5);
-    const shape sh = {4, 5, {3}, 1, true, 0, 0, 0};
+    const shape sh = {4, 5, {3}, 1, true, 0, 0, 0, false};
     problem_make(&sh, &r, KR_F64, &p);
     const kr_kkt_opts o = {KR_ACT_RELU, 19.2, 0.42, KR_OBJ_AUTO};
     kr_kkt *k;

@@ -51,11 +51,14 @@ static const double LMIN[P] = {0.42, 0.1, 0.3};
 static const double LR_X[P] = {2e-3, 5e-4, 1e-3};
 static const double LR_L[P] = {1e-3, 1e-4, 5e-4};
 static const double MOM[P] = {0.9, 0.5, 0.0};
-#define ITERS 100
+/* Iterations per configuration, and how many configurations run: KKTRECON_TEST_SMALL
+ * (oclgrind, which runs every work-item in turn) takes the first one for 3 iterations. */
+static int g_iters = 100;
+static size_t g_configs = sizeof CONFIGS / sizeof CONFIGS[0];
 
 static kr_device *devs[4];
 static int n_devs;
-static double g_worst; /* largest normwise error of X or λ after ITERS iterations, per run */
+static double g_worst; /* largest normwise error of X or λ after g_iters iterations, per run */
 
 static double now_s(void)
 {
@@ -162,8 +165,8 @@ static void check_config(kr_device *dev, kr_dtype dt, const config *c, kr_rng *r
     kr_kkt_loss lb[P], ls;
     double xsq[P], xsq1;
     kr_kkt_loss dummy;
-    for (int it = 0; it <= ITERS; it++) {
-        bool last = it == ITERS;
+    for (int it = 0; it <= g_iters; it++) {
+        bool last = it == g_iters;
         ck_assert_int_eq(kr_kkt_eval(kb, bx, bl, bgx, bgl), KR_OK);
         ck_assert_int_eq(kr_kkt_read_losses(kb, lb, xsq), KR_OK);
         for (int p = 0; p < P; p++) {
@@ -252,11 +255,11 @@ START_TEST(test_points_match_single_runs)
             if (!kr_test_dtypes(devs[di], dt)) continue;
             double t0 = now_s();
             g_worst = 0;
-            for (size_t c = 0; c < sizeof CONFIGS / sizeof CONFIGS[0]; c++)
+            for (size_t c = 0; c < g_configs; c++)
                 check_config(devs[di], dt, &CONFIGS[c], &r);
             printf("  %s %s: %d points x %d iterations, worst normwise X/lambda difference "
                    "to single runs %.2g (%.1f s)\n", kr_device_describe(devs[di]),
-                   kr_dtype_name(dt), P, ITERS, g_worst, now_s() - t0);
+                   kr_dtype_name(dt), P, g_iters, g_worst, now_s() - t0);
         }
     ck_assert_int_eq(kr_tensor_live_count(), live);
 }
@@ -360,6 +363,10 @@ END_TEST
 int main(void)
 {
     n_devs = kr_test_devices(devs, 4);
+    if (getenv("KKTRECON_TEST_SMALL")) {
+        g_iters = 3;
+        g_configs = 1;
+    }
     Suite *s = suite_create("kkt_batch");
     TCase *tc = tcase_create("device");
     tcase_set_timeout(tc, 900);
