@@ -295,11 +295,10 @@ static void log_point(const char *dir, long it, const kr_kkt_loss *l, double sec
  * round(0.3 · attack.iterations), the points still running are ranked by their total loss at
  * that iteration and the worse half (floor(n/2) of n) stops there: its candidates and
  * point.json (status "pruned") are written as they are, and the others go on in a smaller
- * job. (A third rung at 90% would save a tenth of a pruned point's work and lose its
- * candidates from the pool.) The
- * ranking uses the loss as attack.jsonl holds it (%.10g; ties by position in the batch), so a
- * resume re-derives every earlier rung's decision from the logs alone and continues bit for
- * bit from a checkpoint of the blocks then live. */
+ * job. The ranking uses the loss as attack.jsonl holds it (%.10g; ties by position in the
+ * batch), so a resume re-derives every earlier rung's decision from the logs alone and
+ * continues bit for bit from a checkpoint of the blocks then live. (A third rung at 90% would
+ * save a tenth of a pruned point's work and lose its candidates from the pool.) */
 
 static bool is_rung(long it, long total)
 {
@@ -434,13 +433,14 @@ static kr_status prune_rung(batch_run *r, long it)
 }
 
 /* A resume: the decisions of the rungs before `start`, from the points' logs. */
-static void replay_rungs(batch_run *r, long start)
+static kr_status replay_rungs(batch_run *r, long start)
 {
+    kr_kkt_loss *l;
+    KR_TRY(kr_alloc((void **)&l, "logged losses", r->L, 1, sizeof *l));
     for (long it = 1; it < start; it++) {
         if (!is_rung(it, r->cfg->attack.iterations)) continue;
         double key[1024];
         bool keep[1024];
-        kr_kkt_loss l[1024];
         for (size_t k = 0; k < r->L; k++)
             key[k] = logged_loss(r->b->dirs[r->live[k]], it, &l[k]) ? l[k].total : NAN;
         halve(key, r->L, keep);
@@ -456,6 +456,8 @@ static void replay_rungs(batch_run *r, long start)
         }
         r->L = n;
     }
+    free(l);
+    return KR_OK;
 }
 
 /* KKTRECON_TEST_KILL_AT=N (a decimal N >= 1): SIGKILL when iteration N starts (attack.c has
@@ -537,7 +539,7 @@ kr_status kr_attack_points_batch(const kr_config *cfg, kr_device *dev, const cha
                          "= %ld", b->checkpoint, start, cfg->attack.iterations);
             goto fail;
         }
-        if (st == KR_OK && b->prune) replay_rungs(&r, start); /* the blocks the checkpoint holds */
+        if (st == KR_OK && b->prune) st = replay_rungs(&r, start); /* the blocks it holds */
         if (st == KR_OK) st = kr_checkpoint_state_new(dev, dt, r.L * m, d, adam, &r.s);
         if (st == KR_OK) st = kr_checkpoint_read(b->checkpoint, &r.s, &start);
         if (st == KR_E_INVALID || st == KR_E_IO) {

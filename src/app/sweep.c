@@ -405,7 +405,7 @@ static kr_status device_specs(const kr_sweep_opts *o, const kr_config *cfg, int 
 static const char *const SWEEP_IDENTITY[] = {
     "attack.lr_lambda", "attack.momentum", "attack.activation", "attack.optimizer",
     "attack.precision", "attack.iterations", "sweep.seed", "sweep.init_scale", "sweep.lr_x",
-    "sweep.lambda_min", "sweep.alpha", "sweep.prune", NULL};
+    "sweep.lambda_min", "sweep.alpha", NULL};
 static const char *const SWEEP_SETTINGS[] = {"sweep.points", "sweep.batch",
                                              "attack.checkpoint_every", "attack.log_every", NULL};
 
@@ -420,6 +420,8 @@ static kr_status write_identity(kr_sweep *sw, kr_rundir *rd, bool resume)
         st = kr_runid_add_file(run, "sweep.points_file", sw->cfg->sweep.points_file);
     if (st == KR_OK) st = kr_runid_add(run, true, "attack.candidates", mm);
     if (st == KR_OK) st = kr_runid_add_config(run, true, sw->cfg, SWEEP_IDENTITY);
+    /* Only when on, so that sweeps from before the setting existed still resume. */
+    if (st == KR_OK && sw->prune) st = kr_runid_add(run, true, "sweep.prune", "loss");
     if (st == KR_OK) st = kr_runid_add_config(run, false, sw->cfg, SWEEP_SETTINGS);
     if (st == KR_OK && resume) st = kr_rundir_check_identity(rd, run);
     if (st == KR_OK) st = kr_rundir_write_run(rd, run);
