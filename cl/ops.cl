@@ -274,6 +274,72 @@ __kernel void ops_dual_mul(ulong rows, ulong cols, int has_b, __global const REA
     dd[ddo + i] = d * s[so + i];
 }
 
+/* delta_1 = t s and the first layer's bias residual e = 2 colsum(delta_1) - 2 b, sum e^2
+ * (ops.def, kind colreduce): one work-item per column j, looping over the rows. */
+__kernel void ops_bias_delta(ulong rows, ulong cols, __global const REAL *t, ulong to,
+                             __global const REAL *s, ulong so, __global const REAL *b, ulong bo,
+                             __global REAL *d, ulong dof, __global REAL *e, ulong eo,
+                             __global REAL *part, ulong pto, __local REAL *buf)
+{
+    const kr_seg sg = kr_seg_of(cols, cols, pto);
+    REAL sum = (REAL)0, comp = (REAL)0;
+    for (size_t j = sg.first; j < sg.end; j += sg.stride) {
+        REAL cs = (REAL)0, cc = (REAL)0;
+        for (size_t i = 0; i < rows; i++) {
+            const REAL v = t[to + i * cols + j] * s[so + i * cols + j];
+            d[dof + i * cols + j] = v;
+            kr_kahan_add(&cs, &cc, v);
+        }
+        const REAL ej = (REAL)2 * cs - (REAL)2 * b[bo + j];
+        e[eo + j] = ej;
+        kr_kahan_add(&sum, &comp, ej * ej);
+    }
+    kr_store_partial(sum, buf, part, sg);
+}
+
+/* The output layer's residual of a one-output model, e = 2 c^T a - 2 w, and sum e^2 (kind
+ * colreduce): one work-item per column j, looping over the rows. */
+__kernel void ops_out_residual(ulong rows, ulong cols, __global const REAL *c, ulong co,
+                               __global const REAL *a, ulong ao, __global const REAL *w,
+                               ulong wo, __global REAL *e, ulong eo, __global REAL *part,
+                               ulong pto, __local REAL *buf)
+{
+    const kr_seg sg = kr_seg_of(cols, cols, pto);
+    REAL sum = (REAL)0, comp = (REAL)0;
+    for (size_t j = sg.first; j < sg.end; j += sg.stride) {
+        REAL cs = (REAL)0, cc = (REAL)0;
+        for (size_t i = 0; i < rows; i++) kr_kahan_add(&cs, &cc, c[co + i] * a[ao + i * cols + j]);
+        const REAL ej = (REAL)2 * cs - (REAL)2 * w[wo + j];
+        e[eo + j] = ej;
+        kr_kahan_add(&sum, &comp, ej * ej);
+    }
+    kr_store_partial(sum, buf, part, sg);
+}
+
+/* sgd on x and lambda in one pass (ops.def): one work-group per row i; its items stride
+ * through row i of x, item 0 updates lambda_i. */
+__kernel void ops_sgd_pair(ulong rows, ulong cols, REAL lr_x, REAL lr_l, REAL momentum,
+                           int first, __global REAL *x, ulong xo, __global const REAL *gx,
+                           ulong gxo, __global REAL *bx, ulong bxo, __global REAL *lam,
+                           ulong lamo, __global const REAL *glam, ulong glamo,
+                           __global REAL *blam, ulong blamo, __local REAL *buf)
+{
+    const size_t i = get_group_id(0), lid = get_local_id(0), o = i * cols;
+    (void)buf;
+    for (size_t j = lid; j < cols; j += get_local_size(0)) {
+        const REAL g = gx[gxo + o + j];
+        const REAL bj = first ? g : momentum * bx[bxo + o + j] + g;
+        bx[bxo + o + j] = bj;
+        x[xo + o + j] -= lr_x * bj;
+    }
+    if (lid == 0) {
+        const REAL g = glam[glamo + i];
+        const REAL bl = first ? g : momentum * blam[blamo + i] + g;
+        blam[blamo + i] = bl;
+        lam[lamo + i] -= lr_l * bl;
+    }
+}
+
 /* The first backward step into the last hidden layer (ops.def): one work-group per row i;
  * c[i] = ym lam_i y_i, t = c w, d = t s. (The __local buffer of the kind is not needed.) */
 __kernel void ops_first_backward(ulong rows, ulong cols, REAL ym, __global const REAL *lam,

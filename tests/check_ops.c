@@ -16,7 +16,8 @@
  *   act_forward_rows, sigmoid_backward_rows, sgd_rows, adam_rows (α, lr, momentum rows x 1)
  *   on shapes of 1, 3, 7, 33 rows and columns; the fused ops of the attack iteration
  *   bias_act_forward (also in place, s NULL), dual_mul (with and without the row),
- *   axpby_sum_sq (row views on every other shape), first_backward, last_reverse (with and
+ *   axpby_sum_sq (row views on every other shape), bias_delta, out_residual, sgd_pair,
+ *   first_backward, last_reverse (with and
  *   without the bias row), box_prior (hinge_sq and sum_sq in one pass); 21 reductions
  *   between kr_ops_reduce_defer and kr_ops_reduce_flush
  *   (more than one finish kernel's worth, a second scal buffer in between), every slot as a
@@ -1228,6 +1229,104 @@ END_TEST
  * loops, with and without the bias row, on views every other shape; g is a per-row sum over
  * the columns (1000 columns span several passes of a work-group). */
 /* first_backward against float64 loops: c = ym λ ⊙ y, T = c wᵀ, δ = T ⊙ S. */
+/* bias_delta and out_residual (kind colreduce: per-column sums over the rows, then a sum of
+ * squares over the columns) and sgd_pair (X and λ in one pass) against float64 loops. */
+START_TEST(test_col_fused)
+{
+    kr_rng r;
+    kr_rng_seed(&r, kr_test_seed() ^ 0x1c0);
+    ctx cs[8];
+    int nc = contexts(cs);
+    char w[256];
+    for (int c = 0; c < nc; c++)
+        for (size_t si = 0; si < N_SHAPES; si++) {
+            const size_t R = g_shapes[si][0], C = g_shapes[si][1], n = R * C;
+            const int view = (int)(si & 1);
+            tbuf t, s, b, d, e, cc, scal, x, gx, bx, lam, gl, bl;
+            tb_init(&t, &cs[c], R, C, view, &r, -2, 2, "t");
+            tb_init(&s, &cs[c], R, C, false, &r, 0, 1, "s");
+            tb_init(&b, &cs[c], 1, C, false, &r, -1, 1, "b");
+            tb_init(&d, &cs[c], R, C, view, &r, 5, 6, "d");
+            tb_init(&e, &cs[c], 1, C, false, &r, 5, 6, "e");
+            tb_init(&cc, &cs[c], R, 1, view, &r, -1, 1, "c");
+            tb_init(&scal, &cs[c], 1, 4, false, &r, 7, 8, "scal");
+            double *got = xalloc(n), *wd = xalloc(n), *we = xalloc(C);
+            /* bias_delta */
+            double ss = 0;
+            for (size_t j = 0; j < C; j++) {
+                double sum = 0;
+                for (size_t i = 0; i < R; i++) {
+                    wd[i * C + j] = t.v[i * C + j] * s.v[i * C + j];
+                    sum += wd[i * C + j];
+                }
+                we[j] = 2 * sum - 2 * b.v[j];
+                ss += we[j] * we[j];
+            }
+            ck_assert_int_eq(kr_op_bias_delta(t.t, s.t, b.t, d.t, e.t, scal.t, 1), KR_OK);
+            tag(w, sizeof w, "bias_delta d", &cs[c], R, C, view ? "(views)" : NULL);
+            tb_get(&d, got, w);
+            check_close(w, got, wd, n, cs[c].tol);
+            tag(w, sizeof w, "bias_delta e", &cs[c], R, C, view ? "(views)" : NULL);
+            tb_get(&e, got, w);
+            check_close(w, got, we, C, cs[c].tol);
+            tag(w, sizeof w, "bias_delta sum", &cs[c], R, C, view ? "(views)" : NULL);
+            check_scal(&scal, 1, 1, &ss, cs[c].tol, w);
+            /* out_residual, with t as A and b as W_L */
+            ss = 0;
+            for (size_t j = 0; j < C; j++) {
+                double sum = 0;
+                for (size_t i = 0; i < R; i++) sum += cc.v[i] * t.v[i * C + j];
+                we[j] = 2 * sum - 2 * b.v[j];
+                ss += we[j] * we[j];
+            }
+            ck_assert_int_eq(kr_op_out_residual(cc.t, t.t, b.t, e.t, scal.t, 2), KR_OK);
+            tag(w, sizeof w, "out_residual e", &cs[c], R, C, view ? "(views)" : NULL);
+            tb_get(&e, got, w);
+            check_close(w, got, we, C, cs[c].tol);
+            tag(w, sizeof w, "out_residual sum", &cs[c], R, C, view ? "(views)" : NULL);
+            check_scal(&scal, 2, 1, &ss, cs[c].tol, w);
+            /* sgd_pair, first and a later step */
+            tb_init(&x, &cs[c], R, C, view, &r, -1, 1, "x");
+            tb_init(&gx, &cs[c], R, C, false, &r, -1, 1, "gx");
+            tb_init(&bx, &cs[c], R, C, view, &r, -1, 1, "bx");
+            tb_init(&lam, &cs[c], R, 1, view, &r, 0, 1, "lambda");
+            tb_init(&gl, &cs[c], R, 1, false, &r, -1, 1, "glambda");
+            tb_init(&bl, &cs[c], R, 1, view, &r, -1, 1, "blambda");
+            for (int first = 1; first >= 0; first--) {
+                const double lx = 0.3, ll = 0.02, mo = 0.9;
+                double *wx = xalloc(n), *wb = xalloc(n), *wl = xalloc(R), *wbl = xalloc(R);
+                for (size_t i = 0; i < n; i++) {
+                    wb[i] = first ? gx.v[i] : mo * bx.v[i] + gx.v[i];
+                    wx[i] = x.v[i] - lx * wb[i];
+                }
+                for (size_t i = 0; i < R; i++) {
+                    wbl[i] = first ? gl.v[i] : mo * bl.v[i] + gl.v[i];
+                    wl[i] = lam.v[i] - ll * wbl[i];
+                }
+                ck_assert_int_eq(kr_op_sgd_pair(lx, ll, mo, first, x.t, gx.t, bx.t, lam.t, gl.t,
+                                                bl.t), KR_OK);
+                tag(w, sizeof w, "sgd_pair", &cs[c], R, C, first ? "first" : "later");
+                tb_get(&x, got, w);
+                check_close(w, got, wx, n, cs[c].tol);
+                tb_set(&x, got);
+                tb_get(&bx, got, w);
+                check_close(w, got, wb, n, cs[c].tol);
+                tb_set(&bx, got);
+                tb_get(&lam, got, w);
+                check_close(w, got, wl, R, cs[c].tol);
+                tb_set(&lam, got);
+                tb_get(&bl, got, w);
+                check_close(w, got, wbl, R, cs[c].tol);
+                tb_set(&bl, got);
+                free(wx), free(wb), free(wl), free(wbl);
+            }
+            free(got), free(wd), free(we);
+            tbuf *all[] = {&t, &s, &b, &d, &e, &cc, &scal, &x, &gx, &bx, &lam, &gl, &bl};
+            for (size_t k = 0; k < sizeof all / sizeof all[0]; k++) tb_free(all[k]);
+        }
+}
+END_TEST
+
 START_TEST(test_first_backward)
 {
     kr_rng r;
@@ -1698,6 +1797,7 @@ int main(void)
     tcase_add_test(tc, test_axpby_sum_sq);
     tcase_add_test(tc, test_segmented);
     tcase_add_test(tc, test_adam_rows);
+    tcase_add_test(tc, test_col_fused);
     tcase_add_test(tc, test_first_backward);
     tcase_add_test(tc, test_last_reverse);
     tcase_add_test(tc, test_reduce_deferred);

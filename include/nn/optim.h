@@ -32,6 +32,12 @@ kr_status kr_optim_step(kr_optimizer kind, double lr, double momentum, long t, k
 kr_status kr_optim_sgd_rows(const kr_tensor *lr, const kr_tensor *momentum, long t, kr_tensor *p,
                             const kr_tensor *g, kr_tensor *buf);
 
+/* SGD step t on X (m × D) and λ (m × 1) together, lr_x for X and lr_lambda for λ: the
+ * update of two kr_optim_step SGD calls in one op (sgd_pair). */
+kr_status kr_optim_sgd_pair(double lr_x, double lr_lambda, double momentum, long t, kr_tensor *x,
+                            const kr_tensor *gx, kr_tensor *bx, kr_tensor *lambda,
+                            const kr_tensor *glambda, kr_tensor *blambda);
+
 /* Adam step t with a learning rate per row (lr: p->rows × 1): kr_optim_step's Adam, row by
  * row (m, v: the first and second moments). */
 kr_status kr_optim_adam_rows(const kr_tensor *lr, long t, kr_tensor *p, const kr_tensor *g,

@@ -182,8 +182,8 @@ static kr_status work_iter(bench_work *w, bool first)
         return kr_mlp_step(w->net, 1e-3);
     }
     KR_TRY(kr_kkt_eval(w->k, w->x, w->l, w->gx, w->gl));
-    KR_TRY(kr_op_sgd(1e-6, 0.9, first, w->x, w->gx, w->bx));
-    return kr_op_sgd(1e-6, 0.9, first, w->l, w->gl, w->bl);
+    return kr_optim_sgd_pair(1e-6, 1e-6, 0.9, first ? 0 : 1, w->x, w->gx, w->bx, w->l, w->gl,
+                             w->bl);
 }
 
 /* The reference product C(m×H) = A(m×D)·B(H×D)ᵀ, the dominant GEMM of both workloads. */
@@ -359,8 +359,7 @@ static kr_status bench_points(kr_device *dev, kr_dtype dt, size_t P, size_t mp, 
         if (r == 0) kr_device_counters_reset(dev); /* an iteration between log intervals */
         KR_TRY_GOTO(kr_kkt_eval(k, x, l, gx, gl));
         if (P == 1) { /* exactly what a single-point attack iteration does */
-            KR_TRY_GOTO(kr_op_sgd(1e-6, 0.9, r <= 0, x, gx, bx));
-            KR_TRY_GOTO(kr_op_sgd(1e-6, 0.9, r <= 0, l, gl, bl));
+            KR_TRY_GOTO(kr_optim_sgd_pair(1e-6, 1e-6, 0.9, r <= 0 ? 0 : 1, x, gx, bx, l, gl, bl));
         } else {
             KR_TRY_GOTO(kr_optim_sgd_rows(lrx, mom, r <= 0 ? 0 : 1, x, gx, bx));
             KR_TRY_GOTO(kr_optim_sgd_rows(lrl, mom, r <= 0 ? 0 : 1, l, gl, bl));

@@ -212,6 +212,15 @@ static kr_status check_ops(st_ctx *c)
     KR_TRY_GOTO(twin_compare(c, "ops_first_backward", &z));
     KR_TRY_GOTO(twin_compare(c, "ops_first_backward (outer product)", &y));
     KR_TRY_GOTO(twin_compare(c, "ops_first_backward (per-row c)", &gl));
+    BOTH(kr_op_bias_delta(T(y), T(s), T(row), T(z), T(out), T(seg), 0));
+    KR_TRY_GOTO(twin_compare(c, "ops_bias_delta", &z));
+    KR_TRY_GOTO(twin_compare(c, "ops_bias_delta (column sums)", &out));
+    BOTH(kr_op_out_residual(T(alpha), T(x), T(row), T(out), T(seg), 1));
+    KR_TRY_GOTO(twin_compare(c, "ops_out_residual", &out));
+    KR_TRY_GOTO(twin_compare(c, "ops_bias_delta, ops_out_residual (sums)", &seg));
+    BOTH(kr_op_sgd_pair(0.1, 0.01, 0.9, false, T(y), T(g), T(buf), T(gl), T(lr), T(mom)));
+    KR_TRY_GOTO(twin_compare(c, "ops_sgd_pair", &y));
+    KR_TRY_GOTO(twin_compare(c, "ops_sgd_pair (per-row values)", &gl));
     BOTH(kr_op_box_prior(T(x), -1.0, 1.0, 1.0, T(g), T(seg), 2 * R - 2));
     KR_TRY_GOTO(twin_compare(c, "ops_box_prior (gradient)", &g));
     KR_TRY_GOTO(twin_compare(c, "ops_box_prior (sums)", &seg));

@@ -65,7 +65,7 @@ def parse(path):
         if not text.strip() or text.lstrip().startswith("#"):
             continue
         if not text[0].isspace():
-            m = re.fullmatch(r"op (\w+) (map|rows|cols|rowreduce|reduce (\d+)) over (\w+)",
+            m = re.fullmatch(r"op (\w+) (map|rows|cols|rowreduce|(?:col)?reduce (\d+)) over (\w+)",
                              text.strip())
             if not m:
                 fail(path, ln, f"expected 'op NAME KIND over TENSOR', got: {text.strip()}")
@@ -116,12 +116,14 @@ def parse(path):
         over = [i for i in op.tensors if i.name == op.over]
         if not over or over[0].optional or over[0].row:
             fail(path, op.line, f"op '{op.name}': 'over {op.over}' must name a plain tensor item")
-        if any(i.row == "col" for i in op.items) and op.kind not in ("rows", "rowreduce"):
-            fail(path, op.line, f"op '{op.name}': a 'col' operand needs kind 'rows' or 'rowreduce'")
+        if any(i.row == "col" for i in op.items) and op.kind not in ("rows", "rowreduce",
+                                                                      "colreduce"):
+            fail(path, op.line, f"op '{op.name}': a 'col' operand needs kind 'rows', "
+                 "'rowreduce' or 'colreduce'")
         if any(i.row == "col" and i.kind != "in" for i in op.items) and op.kind != "rowreduce":
             fail(path, op.line, f"op '{op.name}': only kind 'rowreduce' writes a 'col' operand")
-        if op.kind == "reduce" and op.nvals < 1:
-            fail(path, op.line, f"op '{op.name}': reduce needs K >= 1")
+        if op.kind in ("reduce", "colreduce") and op.nvals < 1:
+            fail(path, op.line, f"op '{op.name}': {op.kind} needs K >= 1")
     return ops
 
 
@@ -139,7 +141,7 @@ def loop_head(op):
 
 def api_proto(op):
     params = [i.c_param() for i in api_items(op)]
-    if op.kind == "reduce":
+    if op.kind in ("reduce", "colreduce"):
         params += ["kr_tensor *scal", "size_t slot"]
     return f"kr_status kr_op_{op.name}({', '.join(params)})"
 
@@ -154,7 +156,7 @@ def seg_proto(op):
 
 def loop_params(op):
     params = ["kr_dtype dt"] + loop_head(op) + [i.loop_param() for i in down_items(op)]
-    if op.kind == "reduce":
+    if op.kind in ("reduce", "colreduce"):
         params.append("double *vals")
     return params
 
@@ -250,6 +252,8 @@ def gen_ops(ops):
                              [a.strip() for a in args.split(",")], 15, lead="        ") + ";")
         if op.kind == "reduce":
             body.append(f"    KR_TRY(kr_ops_check_segs(op, {o}, segs, scal, slot, stride, {K}));")
+        elif op.kind == "colreduce":
+            body.append(f"    KR_TRY(kr_ops_check_scal(op, scal, {o}, slot, {K}));")
         for i in op.items:
             if i.expr is not None:
                 body.append(f"    const double {i.name} = {i.expr};")
@@ -257,8 +261,11 @@ def gen_ops(ops):
         if op.kind in ("map", "reduce"):
             body.append("    const size_t n = rows * cols;")
         empty = {"map": "n == 0", "reduce": "n == 0", "rows": "rows * cols == 0",
-                 "rowreduce": "rows == 0", "cols": "cols == 0"}[op.kind]
-        if op.kind == "reduce":
+                 "rowreduce": "rows == 0", "cols": "cols == 0",
+                 "colreduce": "rows * cols == 0"}[op.kind]
+        if op.kind == "colreduce":
+            body.append(f"    if ({empty}) return kr_ops_zero_slots(scal, slot, {K});")
+        elif op.kind == "reduce":
             body.append(f"    if ({empty}) {{")
             body.append("        for (size_t seg = 0; seg < segs; seg++)")
             body.append(f"            KR_TRY(kr_ops_zero_slots(scal, slot + seg * stride, {K}));")
@@ -276,7 +283,13 @@ def gen_ops(ops):
                             for i in down_items(op)]
         body.append(f"    kr_ops_count({o}->dev);")
         body.append(f"    if (!kr_ops_is_cl({o})) {{")
-        if op.kind == "reduce":
+        if op.kind == "colreduce":
+            body.append(f"        double vals[{K}] = {{0}};")
+            hargs.append("vals")
+            body.append(wrap(f"kr_host_{op.name}", [f"{o}->dtype"] + hargs, len(op.name) + 9,
+                             lead="        ") + ";")
+            body.append(f"        kr_ops_store(scal, slot, vals, {K});")
+        elif op.kind == "reduce":
             body.append("        for (size_t seg = 0; seg < segs; seg++) {")
             body.append(f"            double vals[{K}] = {{0}};")
             hargs.append("vals")
@@ -310,6 +323,10 @@ def gen_ops(ops):
         if op.kind == "reduce":
             body.append(wrap("return kr_ops_reduce", [f"{o}->dev", "&launch", kid, "n", "segs",
                                                       str(K), "scal", "slot", "stride", "op"],
+                             25, lead="    ") + ";")
+        elif op.kind == "colreduce":  # one item per column: a reduction over the cols items
+            body.append(wrap("return kr_ops_reduce", [f"{o}->dev", "&launch", kid, "cols", "1",
+                                                      str(K), "scal", "slot", "0", "op"],
                              25, lead="    ") + ";")
         elif op.kind == "rowreduce":
             body.append(f"    return kr_ops_launch_rowreduce({o}->dev, &launch, {kid}, rows, op);")

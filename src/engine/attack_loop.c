@@ -53,9 +53,13 @@ static kr_attack_event ev(kr_attack_event_kind kind, long it, const kr_kkt_loss 
                              .diverged = diverged, .points = points, .point = point};
 }
 
-/* One step of the configured optimiser on x and on λ (their own learning rates). */
+/* One step of the configured optimiser on x and on λ (their own learning rates); SGD does
+ * both in one op (sgd_pair), the same update as two kr_optim_step calls. */
 static kr_status optimizer_step(const kr_attack_loop_opts *o, kr_attack_state *s, long it)
 {
+    if (o->optimizer == KR_OPT_SGD)
+        return kr_optim_sgd_pair(o->lr_x, o->lr_lambda, o->momentum, it, s->x, s->gx, s->bx,
+                                 s->lambda, s->glambda, s->blambda);
     KR_TRY(kr_optim_step(o->optimizer, o->lr_x, o->momentum, it, s->x, s->gx, s->bx, s->vx));
     return kr_optim_step(o->optimizer, o->lr_lambda, o->momentum, it, s->lambda, s->glambda,
                          s->blambda, s->vlambda);

@@ -448,21 +448,36 @@ static kr_status kkt_eval(kr_kkt *k, const kr_tensor *x, const kr_tensor *lambda
     } else {
         KR_TRY(kr_op_mul(inv_m, lambda, k->y, k->d[L]));
     }
-    for (int l = first; l >= 1; l--) {
-        KR_TRY(kr_blas_gemm(1.0, k->d[l + 1], false, k->w[l], false, 0.0, k->t[l]));
-        KR_TRY(kr_op_mul(1.0, k->t[l], k->s[l], k->d[l]));
+    /* One point: a hidden layer's bias residual comes with δ_l (bias_delta: δ_l = T_l ⊙ S_l,
+     * e_{b_l} = 2·1ᵀδ_l − 2 b_l and ‖e_{b_l}‖² in one pass; after first_backward it recomputes
+     * δ_{L−1}, the same product). */
+    bool eb_done[KR_MAX_LAYERS + 1] = {false};
+    for (int l = L - 1; l >= 1; l--) {
+        if (l <= first) KR_TRY(kr_blas_gemm(1.0, k->d[l + 1], false, k->w[l], false, 0.0, k->t[l]));
+        if (P == 1 && k->b[l - 1]) {
+            KR_TRY(kr_op_bias_delta(k->t[l], k->s[l], k->b[l - 1], k->d[l], k->eb[l - 1], k->scal,
+                                    S_KKT0 + (size_t)(L + l - 1)));
+            eb_done[l] = true;
+        } else if (l <= first) {
+            KR_TRY(kr_op_mul(1.0, k->t[l], k->s[l], k->d[l]));
+        }
     }
     /* Residuals E_l^p = 2 δ_l^{pᵀ} A_{l−1}^p − 2 W_l, one block per point, and their squared
      * norms (= 4 ‖W_l − G_l^p‖²): the GEMM writes 2 G (β = 0), then one pass subtracts 2 W
-     * and sums the squares. */
+     * and sums the squares; one point and one output: E_L in one pass (out_residual). */
     for (int l = 1; l <= L; l++) {
+        if (l == L && P == 1 && k->C == 1) {
+            KR_TRY(kr_op_out_residual(k->d[L], input_of(k, x, L), k->w[L - 1], k->e[L - 1],
+                                      k->scal, S_KKT0 + (size_t)L - 1));
+            continue;
+        }
         KR_TRY(kr_blas_gemm_batched(P, 2.0, k->d[l], true, input_of(k, x, l), false, 0.0,
                                     k->e[l - 1]));
         KR_TRY(residual_points(k, k->e[l - 1], P == 1 ? k->w[l - 1] : k->wrep[l - 1],
                                S_KKT0 + (size_t)l - 1));
     }
     for (int l = 1; l <= L; l++) { /* e_{b_l}^p = 2 · 1ᵀ δ_l^p − 2 b_l */
-        if (!k->b[l - 1]) continue;
+        if (!k->b[l - 1] || eb_done[l]) continue;
         if (P == 1)
             KR_TRY(kr_op_col_sum(2.0, k->d[l], 0.0, k->eb[l - 1]));
         else

@@ -14,6 +14,14 @@ kr_status kr_optim_step(kr_optimizer kind, double lr, double momentum, long t, k
     return kr_op_sgd(lr, momentum, t == 0, p, g, buf);
 }
 
+kr_status kr_optim_sgd_pair(double lr_x, double lr_lambda, double momentum, long t, kr_tensor *x,
+                            const kr_tensor *gx, kr_tensor *bx, kr_tensor *lambda,
+                            const kr_tensor *glambda, kr_tensor *blambda)
+{
+    return kr_op_sgd_pair(lr_x, lr_lambda, momentum, t == 0, x, gx, bx, lambda, glambda,
+                          blambda);
+}
+
 kr_status kr_optim_adam_rows(const kr_tensor *lr, long t, kr_tensor *p, const kr_tensor *g,
                              kr_tensor *m, kr_tensor *v)
 {
