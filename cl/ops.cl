@@ -525,8 +525,8 @@ __kernel void ops_xent(ulong n, ulong segn, REAL s, REAL classes, __global const
 /* Stage 1 of the regression losses (MSE, or Huber with delta 1), r = phi - y:
  *   part value 0: sum of the loss;  part value 1: #{y phi <= 0};  dphi = s * dloss/dphi. */
 __kernel void ops_regress(ulong n, ulong segn, int huber, REAL s, __global const REAL *phi,
-                          ulong po, __global const REAL *y, ulong yo, __global REAL *dphi, ulong dpo,
-                          __global REAL *part, ulong pto, __local REAL *buf,
+                          ulong po, __global const REAL *y, ulong yo, __global REAL *dphi,
+                          ulong dpo, __global REAL *part, ulong pto, __local REAL *buf,
                           __local REAL *buf2)
 {
     const kr_seg sg = kr_seg_of(n, segn, pto);

@@ -16,7 +16,9 @@
  * first backward step into layer L−1 in one op (first_backward: c, T_{L−1} = c W_L, δ_{L−1})
  * and, without an output bias, layer L's reverse products with layer L−1's dual and sigmoid
  * passes and ∂λ in another (last_reverse); the box prior and ‖X‖² are one reduction
- * (box_prior); every per-point sum is a segmented reduction, 16 points per launch.
+ * (box_prior); with one point, δ_l and its bias residual are one op (bias_delta) and so is
+ * the one-output E_L residual (out_residual); every per-point sum is a segmented reduction,
+ * 16 points per launch.
  * Indexing (as model.h, mlp.c): l is the layer number of DESIGN; parameters and their
  * residuals are w[l−1] = W_l, e[l−1] = E_l; per-layer activations are a[l] = A_l, d[l] = δ_l.
  * The reference is ref/kkt_ref.c (per candidate, independent of this derivation).
