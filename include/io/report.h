@@ -22,6 +22,9 @@ kr_status kr_report_write_json(const char *path, const struct cJSON *json);
  * st != KR_OK). */
 kr_status kr_report_open(const char *path, FILE **f);
 kr_status kr_report_close(FILE *f, const char *path, kr_status st);
+/* The whole of a text file of at most max bytes, NUL-terminated, into *text (malloc'd):
+ * KR_E_IO naming the file when it cannot be read, KR_E_INVALID when it is larger, KR_E_NOMEM. */
+kr_status kr_report_read_text(const char *path, size_t max, char **text);
 /* Adds a number that may be NaN/Inf (JSON has none): non-finite values become null. */
 void kr_report_json_number(struct cJSON *obj, const char *key, double v);
 

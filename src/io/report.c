@@ -85,3 +85,42 @@ void kr_report_json_number(cJSON *obj, const char *key, double v)
     if (isfinite(v)) cJSON_AddNumberToObject(obj, key, v);
     else cJSON_AddNullToObject(obj, key);
 }
+
+kr_status kr_report_read_text(const char *path, size_t max, char **text)
+{
+    *text = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return KR_FAIL(KR_E_IO, "cannot read %s: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    kr_status st = KR_OK;
+    for (;;) {
+        if (n + 4096 + 1 > cap) {
+            cap = 2 * cap + 8192;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                st = KR_FAIL(KR_E_NOMEM, "reading %s", path);
+                break;
+            }
+            buf = nb;
+        }
+        size_t k = fread(buf + n, 1, 4096, f);
+        n += k;
+        if (n > max) {
+            st = KR_FAIL(KR_E_INVALID, "%s is larger than %zu bytes", path, max);
+            break;
+        }
+        if (k < 4096) {
+            if (ferror(f)) st = KR_FAIL(KR_E_IO, "reading %s: %s", path, strerror(errno));
+            break;
+        }
+    }
+    fclose(f);
+    if (st != KR_OK) {
+        free(buf);
+        return st;
+    }
+    buf[n] = '\0';
+    *text = buf;
+    return KR_OK;
+}

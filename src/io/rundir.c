@@ -59,31 +59,11 @@ static bool exists(const char *dir, const char *name)
     return lstat(p, &sb) == 0;
 }
 
-/* The whole of a small text file, NUL-terminated; NULL if unreadable. */
+/* The whole of a small text file (at most 64 MiB), NUL-terminated; NULL if unreadable. */
 static char *slurp(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n + 4096 + 1 > cap) {
-            cap = 2 * cap + 8192;
-            char *nb = realloc(buf, cap);
-            if (!nb || cap > (64u << 20)) {
-                free(nb ? nb : buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = nb;
-        }
-        size_t k = fread(buf + n, 1, 4096, f);
-        n += k;
-        if (k < 4096) break;
-    }
-    fclose(f);
-    buf[n] = '\0';
-    return buf;
+    char *text;
+    return kr_report_read_text(path, 64u << 20, &text) == KR_OK ? text : NULL;
 }
 
 /* The folder's run.json, or NULL (absent or not a run.json of ours). */

@@ -2,7 +2,6 @@
 #include "io/sweep_manifest.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,28 +115,9 @@ static long whole(const cJSON *v, long lo, long hi)
 kr_status kr_manifest_load(const char *path, kr_manifest *m)
 {
     memset(m, 0, sizeof *m);
-    FILE *f = fopen(path, "rb");
-    if (!f) return KR_FAIL(KR_E_IO, "--resume: cannot read the sweep manifest %s: %s", path,
-                           strerror(errno));
-    char *text = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 4096 + 1 > cap) {
-            cap = cap ? 2 * cap : 65536;
-            char *t = realloc(text, cap);
-            if (!t) {
-                free(text);
-                fclose(f);
-                return KR_FAIL(KR_E_NOMEM, "%s", path);
-            }
-            text = t;
-        }
-        size_t k = fread(text + len, 1, 4096, f);
-        len += k;
-        if (k < 4096) break;
-    }
-    fclose(f);
-    text[len] = '\0';
+    char *text;
+    kr_status rs = kr_report_read_text(path, 64u << 20, &text);
+    if (rs != KR_OK) return kr_error_context(rs, "--resume: the sweep manifest");
     cJSON *j = cJSON_Parse(text);
     free(text);
     kr_status st = KR_OK;
