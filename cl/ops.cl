@@ -274,6 +274,15 @@ __kernel void ops_dual_mul(ulong rows, ulong cols, int has_b, __global const REA
     dd[ddo + i] = d * s[so + i];
 }
 
+/* The end of a column of bias_delta and out_residual: e_j = 2 colsum - 2 w_j, stored, and
+ * e_j^2 added to the work-item's (Kahan) sum. */
+static void kr_residual_col(REAL colsum, REAL wj, __global REAL *ej, REAL *sum, REAL *comp)
+{
+    const REAL e = (REAL)2 * colsum - (REAL)2 * wj;
+    *ej = e;
+    kr_kahan_add(sum, comp, e * e);
+}
+
 /* delta_1 = t s and the first layer's bias residual e = 2 colsum(delta_1) - 2 b, sum e^2
  * (ops.def, kind colreduce): one work-item per column j, looping over the rows. */
 __kernel void ops_bias_delta(ulong rows, ulong cols, __global const REAL *t, ulong to,
@@ -290,9 +299,7 @@ __kernel void ops_bias_delta(ulong rows, ulong cols, __global const REAL *t, ulo
             d[dof + i * cols + j] = v;
             kr_kahan_add(&cs, &cc, v);
         }
-        const REAL ej = (REAL)2 * cs - (REAL)2 * b[bo + j];
-        e[eo + j] = ej;
-        kr_kahan_add(&sum, &comp, ej * ej);
+        kr_residual_col(cs, b[bo + j], &e[eo + j], &sum, &comp);
     }
     kr_store_partial(sum, buf, part, sg);
 }
@@ -308,10 +315,9 @@ __kernel void ops_out_residual(ulong rows, ulong cols, __global const REAL *c, u
     REAL sum = (REAL)0, comp = (REAL)0;
     for (size_t j = sg.first; j < sg.end; j += sg.stride) {
         REAL cs = (REAL)0, cc = (REAL)0;
-        for (size_t i = 0; i < rows; i++) kr_kahan_add(&cs, &cc, c[co + i] * a[ao + i * cols + j]);
-        const REAL ej = (REAL)2 * cs - (REAL)2 * w[wo + j];
-        e[eo + j] = ej;
-        kr_kahan_add(&sum, &comp, ej * ej);
+        for (size_t i = 0; i < rows; i++)
+            kr_kahan_add(&cs, &cc, c[co + i] * a[ao + i * cols + j]);
+        kr_residual_col(cs, w[wo + j], &e[eo + j], &sum, &comp);
     }
     kr_store_partial(sum, buf, part, sg);
 }
