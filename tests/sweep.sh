@@ -121,18 +121,10 @@ for p in 0 1 2; do
   run attack --config "$work/tiny.ini" --model "$work/train/model.safetensors" --out "$work/a$p" "$@"
 done
 
-python3 - "$work" "$mpi" <<'PY' || fail "sweep results"
-import csv, json, struct, sys
+PYTHONPATH="$src/tests" python3 - "$work" "$mpi" <<'PY' || fail "sweep results"
+import csv, json, sys
+from safetensors_raw import tensors, f64
 w, mpi = sys.argv[1], sys.argv[2]
-def tensors(p):
-    b = open(p, 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
-    out = {}
-    for k, t in h.items():
-        if k == '__metadata__': continue
-        raw = b[8 + n + t['data_offsets'][0]:8 + n + t['data_offsets'][1]]
-        out[k] = raw
-    return out
-def f64(raw): return struct.unpack('<%dd' % (len(raw) // 8), raw)
 def cand(run, p): return tensors('%s/%s/points/%04d/candidates.safetensors' % (w, run, p))
 def same(a, b, what):
     for p in range(6):
@@ -208,13 +200,10 @@ for k in 11 25; do
   expect_fail "--resume without the pruning" "sweep.prune" sweep --out "$work/sp$k" --resume "${halving[@]}"
   sweep --out "$work/sp$k" --resume "${halving[@]}" --set sweep.prune=loss
 done
-python3 - "$work" <<'PY' || fail "successive halving"
-import json, struct, sys
+PYTHONPATH="$src/tests" python3 - "$work" <<'PY' || fail "successive halving"
+import json, sys
+from safetensors_raw import tensors, f64
 w = sys.argv[1]
-def tensors(p):
-    b = open(p, 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
-    return {k: b[8 + n + t['data_offsets'][0]:8 + n + t['data_offsets'][1]] for k, t in h.items() if k != '__metadata__'}
-def f64(raw): return struct.unpack('<%dd' % (len(raw) // 8), raw)
 def logged(p, it):
     for line in open('%s/sq/points/%04d/attack.jsonl' % (w, p)):
         e = json.loads(line)
@@ -269,13 +258,10 @@ for p in 0 1 2; do
   run attack --config "$work/tiny.ini" --model "$work/train/model.safetensors" --out "$work/adam$p" \
     --set attack.optimizer=adam "$@"
 done
-python3 - "$work" <<'PY' || fail "adam per point"
-import json, struct, sys
+PYTHONPATH="$src/tests" python3 - "$work" <<'PY' || fail "adam per point"
+import json, sys
+from safetensors_raw import tensors, f64
 w = sys.argv[1]
-def tensors(p):
-    b = open(p, 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
-    return {k: b[8 + n + t['data_offsets'][0]:8 + n + t['data_offsets'][1]] for k, t in h.items() if k != '__metadata__'}
-def f64(raw): return struct.unpack('<%dd' % (len(raw) // 8), raw)
 for p in range(3):
     a = tensors('%s/sadam/points/%04d/candidates.safetensors' % (w, p))
     b = tensors('%s/adam%d/candidates.safetensors' % (w, p))
