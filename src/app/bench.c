@@ -18,6 +18,7 @@
 #include <cJSON.h>
 
 #include "app/selftest.h"
+#include "device/gemm_plan.h"
 #include "device/blas.h"
 #include "io/report.h"
 #include "nn/kkt.h"
@@ -593,6 +594,14 @@ kr_status kr_bench_run(kr_device *dev, const kr_bench_opts *o, FILE *out, cJSON 
             return KR_OK;
         }
         if (jst) cJSON_AddStringToObject(jst, kr_dtype_name(dt), "passed");
+        if (!host) { /* which CLBlast parameters the GEMMs below run (device/gemm_plan.h) */
+            char plan[600];
+            kr_device_gemm_plan_describe(dev, dt, plan, sizeof plan);
+            fprintf(out, "GEMM %s: %s\n", kr_dtype_name(dt), plan);
+            cJSON *jp = jd ? cJSON_GetObjectItem(jd, "gemm_plan") : NULL;
+            if (jd && !jp) jp = cJSON_AddObjectToObject(jd, "gemm_plan");
+            if (jp) cJSON_AddStringToObject(jp, kr_dtype_name(dt), plan);
+        }
     }
     fprintf(out, "self-test: passed\n");
     if (jd) cJSON_AddStringToObject(jd, "status", "ok");

@@ -21,10 +21,13 @@
 #include "app/sweep.h"
 #include "app/config.h"
 #include "device/device.h"
+#include "device/gemm_plan.h"
 #include "app/evaluate.h"
 #include "base/log.h"
 #include "io/report.h"
 #include "app/train.h"
+#include "app/tune.h"
+#include "app/bench.h"
 
 #ifndef KR_VERSION
 #define KR_VERSION "dev"
@@ -242,9 +245,10 @@ static int cmd_devices(int argc, char **argv)
             kr_dtype dt = t ? KR_F64 : KR_F32;
             double t0 = kr_time_now();
             kr_status cs = st == KR_OK ? kr_selftest_run(dev, dt) : st;
+            char plan[600];
             if (cs == KR_OK)
-                printf("check %d %-8s ok (%.1f s)\n", info[i].index, kr_dtype_name(dt),
-                       kr_time_now() - t0);
+                printf("check %d %-8s ok (%.1f s); GEMM: %s\n", info[i].index, kr_dtype_name(dt),
+                       kr_time_now() - t0, kr_device_gemm_plan_describe(dev, dt, plan, sizeof plan));
             else
                 printf("check %d %-8s FAILED: %s\n", info[i].index, kr_dtype_name(dt),
                        kr_error_message());
@@ -608,6 +612,56 @@ static int cmd_demo(int argc, char **argv)
 }
 
 /* `bench --compare A.json B.json ...`: the files follow the flag until the next flag. */
+static int cmd_tune(int argc, char **argv)
+{
+    flags f;
+    int rc = kr_cli_parse_flags(argc, argv, "tune", "device precision size budget repeat reps quiet",
+                                &f);
+    if (rc) return rc;
+    if (f.help) return kr_cli_help_for("tune");
+    if (f.quiet) kr_log_set_level(KR_LOG_QUIET);
+    kr_tune_opts o;
+    kr_tune_defaults(&o);
+    o.device = kr_device_spec_resolve(f.device, NULL);
+    if (!o.device) o.device = "all";
+    if (f.precision) {
+        o.n_dtypes = 0;
+        if (strstr(f.precision, "single")) o.dtypes[o.n_dtypes++] = KR_F32;
+        if (strstr(f.precision, "double")) o.dtypes[o.n_dtypes++] = KR_F64;
+        if (!o.n_dtypes) {
+            fprintf(stderr, "kktrecon tune: --precision takes single, double or single,double\n");
+            return EXIT_USAGE;
+        }
+    }
+    if (f.size) {
+        kr_bench_opts b;
+        kr_bench_defaults(&b);
+        if (kr_bench_set_size(&b, f.size) != KR_OK) {
+            fprintf(stderr, "kktrecon tune: %s\n", kr_error_message());
+            return EXIT_USAGE;
+        }
+        o.d = b.d;
+        o.h = b.h;
+        o.m = b.m;
+    }
+    double v;
+    if (f.budget) {
+        if (!kr_cli_parse_number("tune", "budget", f.budget, 0.0, true, &v)) return EXIT_USAGE;
+        o.timeout_s = v;
+    }
+    if (f.reps) {
+        if (!kr_cli_parse_number("tune", "repeat", f.reps, 1.0, false, &v) || v > 1000 ||
+            v != floor(v)) {
+            fprintf(stderr, "kktrecon tune: --repeat takes a whole number in [1, 1000]\n");
+            return EXIT_USAGE;
+        }
+        o.rounds = (int)v;
+    }
+    kr_interrupt_install();
+    kr_status st = kr_tune_run(&o, stdout);
+    return st == KR_OK ? 0 : kr_cli_fail("tune", st);
+}
+
 static int cmd_version(int argc, char **argv)
 {
     (void)argc;
@@ -672,6 +726,16 @@ static const command COMMANDS[] = {
      "machines into DIR/compare.html, compare.md and PNG bar charts, with the time (and, given "
      "prices per hour matched against device names, the cost) of a 50,000-iteration attack",
      kr_cli_bench},
+    {"tune", "kktrecon tune [--device SPEC|all] [--precision single,double] [--size demo|paper|cifar|small|D-H-H:M] [--budget SECONDS] [--repeat N]",
+     "find the fastest correct CLBlast GEMM parameters for the attack's products on each OpenCL "
+     "device (default: all) and store them in the cache folder, where every later run on that "
+     "device, driver and precision picks them up: CLBlast's defaults and the built-in "
+     "candidates (device/gemm_plan.h) are each checked against float64 and timed in a child "
+     "process of their own (--budget: seconds each, compile included, default 180; --repeat: "
+     "timing rounds, default 5) at the attack's size (default demo); the best is kept if it "
+     "beats the defaults by 5% when timed again alternately with them, and passes the "
+     "self-test. KKTRECON_GEMM_TUNING=off ignores stored parameters; `kktrecon devices` shows "
+     "what each device runs", cmd_tune},
     {"version", "kktrecon version", "print the version", cmd_version},
 };
 #define NCOMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])

@@ -8,8 +8,10 @@
  * their host float64 work, outside any device; tests/check_layers.py holds all three to it).
  * Batched products (kr_blas_gemm_batched): equal row blocks of A, B and C, one strided-batched
  * CLBlast call or a loop of cblas calls (each of which OpenBLAS threads itself).
- * What it does not: choose a BLAS at run time, or tune CLBlast (it uses its
- * database defaults; on CPUs it has no tables for, the generic ones, see PLATFORM.md).
+ * CLBlast's kernel parameters: the device's GEMM plan (gemm_plan.h), decided and applied
+ * here (kr_blas_apply_plan) on the first GEMM in a precision; without one CLBlast uses its
+ * database (on devices it has no tables for, generic parameters, see PLATFORM.md).
+ * What it does not: choose a BLAS at run time.
  * Edge cases handled here rather than in the libraries: M or N == 0 does nothing;
  * K == 0 gives C = beta C; beta == 0 never lets NaN in C through (blas.h), by zeroing C first
  * where the device's quirks say the library would compute beta * C.
@@ -20,6 +22,7 @@
 #include <cblas.h>
 #include <clblast_c.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +105,84 @@ static kr_status kr_blas_scale(double beta, kr_tensor *c)
     return KR_OK;
 }
 
+/* Before the first CLBlast GEMM of dev in dt: the GEMM plan (gemm_plan.h) is decided and
+ * applied, so that the kernels compile once with the right parameters. */
+static kr_status kr_blas_first_use(kr_device *dev, kr_dtype dt)
+{
+    if (dev->blas_warm[dt]) return KR_OK;
+    KR_TRY(kr_gemm_plan_ensure(dev, dt));
+    dev->blas_warm[dt] = true; /* CLBlast compiles on this call */
+    return KR_OK;
+}
+
+/* One CLBlastOverrideParameters call, its failure named. */
+static kr_status kr_blas_override(kr_device *dev, kr_dtype dt, const char *kernel, int n,
+                                  const char *const *names, const unsigned *values)
+{
+    const char *nm[KR_GEMM_PARAMS_MAX];
+    size_t v[KR_GEMM_PARAMS_MAX];
+    for (int i = 0; i < n; i++) {
+        nm[i] = names[i];
+        v[i] = values[i];
+    }
+    CLBlastStatusCode s = CLBlastOverrideParameters(
+        dev->device, kernel, dt == KR_F64 ? CLBlastPrecisionDouble : CLBlastPrecisionSingle,
+        (size_t)n, nm, v);
+    if (s != CLBlastSuccess)
+        return KR_FAIL(KR_E_CLBLAST, "CLBlastOverrideParameters(%s, %s) on '%s': status %d %s",
+                       kernel, kr_dtype_name(dt), dev->info.name, (int)s, kr_clblast_name(s));
+    return KR_OK;
+}
+
+/* CLBlast keeps overrides per OpenCL device for the rest of the process, past the close of
+ * the kr_device that made them; this registry remembers them (sweep workers apply plans from
+ * their own threads, hence the lock). */
+#define KR_APPLIED_MAX 64
+static struct {
+    cl_device_id device;
+    kr_dtype dt;
+    kr_gemm_plan plan;
+} g_applied[KR_APPLIED_MAX];
+static int g_n_applied;
+static pthread_mutex_t g_applied_lock = PTHREAD_MUTEX_INITIALIZER;
+
+kr_status kr_blas_apply_plan(kr_device *dev, kr_dtype dt, const kr_gemm_plan *plan)
+{
+    if (plan->kind == KR_GEMM_DEFAULTS) return KR_OK;
+    int n;
+    const char *const *names = kr_gemm_param_names(plan->kind, &n);
+    KR_TRY(kr_blas_override(dev, dt, kr_gemm_kernel_name(plan->kind), n, names, plan->v));
+    /* CLBlast runs the direct kernel when M·N·K < XGEMM_MIN_INDIRECT_SIZE³: 65536³ (2^48) is
+     * never reached, 1 always is. */
+    static const char *const rule[] = {"XGEMM_MIN_INDIRECT_SIZE"};
+    const unsigned min_indirect = plan->kind == KR_GEMM_DIRECT ? 65536u : 1u;
+    KR_TRY(kr_blas_override(dev, dt, "GemmRoutine", 1, rule, &min_indirect));
+    pthread_mutex_lock(&g_applied_lock);
+    int i = 0;
+    while (i < g_n_applied && !(g_applied[i].device == dev->device && g_applied[i].dt == dt)) i++;
+    if (i < KR_APPLIED_MAX) {
+        g_applied[i].device = dev->device;
+        g_applied[i].dt = dt;
+        g_applied[i].plan = *plan;
+        if (i == g_n_applied) g_n_applied++;
+    }
+    pthread_mutex_unlock(&g_applied_lock);
+    return KR_OK;
+}
+
+bool kr_blas_applied_plan(const kr_device *dev, kr_dtype dt, kr_gemm_plan *plan)
+{
+    bool found = false;
+    pthread_mutex_lock(&g_applied_lock);
+    for (int i = 0; i < g_n_applied && !found; i++)
+        if (g_applied[i].device == dev->device && g_applied[i].dt == dt) {
+            *plan = g_applied[i].plan;
+            found = true;
+        }
+    pthread_mutex_unlock(&g_applied_lock);
+    return found;
+}
+
 kr_status kr_blas_gemm(double alpha, const kr_tensor *a, bool trans_a, const kr_tensor *b,
                        bool trans_b, double beta, kr_tensor *c)
 {
@@ -151,7 +232,8 @@ kr_status kr_blas_gemm(double alpha, const kr_tensor *a, bool trans_a, const kr_
         return KR_OK;
     }
 
-    if (!dev->blas_warm[c->dtype]) dev->blas_warm[c->dtype] = true; /* compiles on this call */
+    KR_TRY(kr_blas_first_use(dev, c->dtype));
+    if (dev->corrupt_gemm) return KR_OK; /* test-only: the product never runs */
     CLBlastTranspose ta = trans_a ? CLBlastTransposeYes : CLBlastTransposeNo;
     CLBlastTranspose tb = trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;
     CLBlastStatusCode s;
@@ -212,7 +294,8 @@ kr_status kr_blas_gemm_batched(size_t batch, double alpha, const kr_tensor *a, b
     KR_TRY(kr_device_check_dtype(dev, c->dtype));
     if (beta == 0.0 && dev->quirks.gemm_zero_c) KR_TRY(kr_tensor_fill(c, 0.0));
     dev->counters.gemms++;
-    if (!dev->blas_warm[c->dtype]) dev->blas_warm[c->dtype] = true;
+    KR_TRY(kr_blas_first_use(dev, c->dtype));
+    if (dev->corrupt_gemm) return KR_OK; /* test-only: the product never runs */
     CLBlastTranspose ta = trans_a ? CLBlastTransposeYes : CLBlastTransposeNo;
     CLBlastTranspose tb = trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;
     size_t sa = a0.rows * a->ld, sb = b0.rows * b->ld, sc = c0.rows * c->ld;

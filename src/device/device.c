@@ -414,6 +414,7 @@ kr_status kr_device_open(const char *spec, kr_device **out)
         const char *corrupt = getenv("KKTRECON_TEST_CORRUPT_KERNEL");
         for (int id = 0; corrupt && id < KR_K_COUNT; id++)
             if (!strcmp(corrupt, kr_kernel_names[id])) dev->corrupt_kernel = id;
+        dev->corrupt_gemm = corrupt && !strcmp(corrupt, "gemm");
         st = kr_device_open_cl(dev, &e[which]);
         if (st != KR_OK) {
             kr_error_context(st, "opening %s", dev->describe);
@@ -428,6 +429,21 @@ fail:
     kr_device_close(dev);
     free(e);
     return st;
+}
+
+void kr_device_identity(const kr_device *dev, char *buf, size_t cap)
+{
+    char dver[256] = "", pver[256] = "";
+    if (clGetDeviceInfo(dev->device, CL_DEVICE_VERSION, sizeof dver - 1, dver, NULL) != CL_SUCCESS)
+        dver[0] = '\0';
+    if (clGetPlatformInfo(dev->platform, CL_PLATFORM_VERSION, sizeof pver - 1, pver, NULL) !=
+        CL_SUCCESS)
+        pver[0] = '\0';
+    snprintf(buf, cap,
+             "device %s\nvendor %s\ndriver %s\ndevice version %s\nopencl c %s\n"
+             "platform %s\nplatform version %s\n",
+             dev->info.name, dev->info.vendor, dev->info.driver, dver, dev->info.opencl_c,
+             dev->info.platform_name, pver);
 }
 
 kr_backend kr_device_backend(const kr_device *dev) { return dev->backend; }

@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include "device/device.h"
+#include "device/gemm_plan.h"
 #include "device/kernels.h"
 
 /* Launch parameters and work-arounds, all decided in one place: kr_device_quirks (device.c). */
@@ -63,11 +64,17 @@ struct kr_device {
     cl_mem scratch;                     /* KR_REDUCE_PENDING_MAX regions of partials (ops.c) */
     kr_reduce_pending pending;          /* second stages not yet enqueued */
     bool blas_warm[2];                  /* CLBlast's GEMM compiled for this dtype */
+    /* The GEMM plan per dtype (gemm_plan.h): decided on the first GEMM (or when set), then
+     * fixed; origin says where it came from ("tuned", "set", "off", or "" for defaults). */
+    bool gemm_plan_decided[2];
+    kr_gemm_plan gemm_plan[2];
+    const char *gemm_plan_origin[2];
     /* Test-only: the kernel whose result ops.c spoils on purpose (an element-wise kernel is
      * not enqueued, a reduction skips its second stage), from env
      * KKTRECON_TEST_CORRUPT_KERNEL=ops_NAME at open, so that tests can see the self-test
      * catch a broken driver; -1 otherwise. */
     int corrupt_kernel;
+    bool corrupt_gemm;                  /* test-only: ...=gemm, CLBlast GEMMs do not run */
 
     kr_device_counters counters;        /* device.h; updated by ops.c, blas.c, tensor.c */
 };
@@ -80,5 +87,24 @@ struct kr_device {
 void kr_blas_host_describe(char *blas, size_t blas_cap, int *threads);
 kr_status kr_blas_warmup(kr_device *dev, kr_dtype dt);
 void kr_blas_release(kr_device *dev);
+
+/* blas.c: makes CLBlast run plan's kernel with plan's parameters for dev's GEMMs in dt (one
+ * CLBlastOverrideParameters for the kernel, one for the direct/indirect size rule). The
+ * defaults plan overrides nothing. */
+kr_status kr_blas_apply_plan(kr_device *dev, kr_dtype dt, const kr_gemm_plan *plan);
+/* blas.c: the plan applied last to dev's OpenCL device in dt by any kr_device of this process
+ * (CLBlast keeps it until the process ends); false when none was. */
+bool kr_blas_applied_plan(const kr_device *dev, kr_dtype dt, kr_gemm_plan *plan);
+
+/* gemm_plan.c: decides dev's plan in dt on its first GEMM there (the plan set by
+ * kr_device_set_gemm_plan, else the stored one unless KKTRECON_GEMM_TUNING=off, else
+ * CLBlast's defaults) and applies it; does nothing once decided or on the host. */
+kr_status kr_gemm_plan_ensure(kr_device *dev, kr_dtype dt);
+
+/* device.c: everything about an OpenCL device that could make a compiled kernel or a tuning
+ * result differ (name, vendor, driver, device and OpenCL C versions, platform and its
+ * version), one "field value" per line: the device half of every cache key. Strings the
+ * driver does not give stay empty (the key is still exact for it). */
+void kr_device_identity(const kr_device *dev, char *buf, size_t cap);
 
 #endif

@@ -42,23 +42,16 @@ static char *kr_kernels_build_log(cl_program prog, cl_device_id dev)
 }
 
 /* The cache key of ops.cl built with opts on dev (progcache.h): everything that could make a
- * binary differ. Strings the driver does not give stay empty (the key is still exact for it). */
+ * binary differ. */
 static void cache_key(const kr_device *dev, const char *opts, char *key, size_t cap)
 {
-    char dver[256] = "", pver[256] = "";
-    if (clGetDeviceInfo(dev->device, CL_DEVICE_VERSION, sizeof dver - 1, dver, NULL) != CL_SUCCESS)
-        dver[0] = '\0';
-    if (clGetPlatformInfo(dev->platform, CL_PLATFORM_VERSION, sizeof pver - 1, pver, NULL) !=
-        CL_SUCCESS)
-        pver[0] = '\0';
+    char ident[1200];
+    kr_device_identity(dev, ident, sizeof ident);
     const size_t n = strlen(kr_cl_source_ops);
     snprintf(key, cap,
-             "kktrecon program cache 1\nsource ops.cl, %zu bytes, fnv64 %016llx\noptions %s\n"
-             "device %s\nvendor %s\ndriver %s\ndevice version %s\nopencl c %s\n"
-             "platform %s\nplatform version %s\n",
+             "kktrecon program cache 1\nsource ops.cl, %zu bytes, fnv64 %016llx\noptions %s\n%s",
              n, (unsigned long long)kr_progcache_fnv64(KR_FNV64_OFFSET, kr_cl_source_ops, n), opts,
-             dev->info.name, dev->info.vendor, dev->info.driver, dver, dev->info.opencl_c,
-             dev->info.platform_name, pver);
+             ident);
 }
 
 /* The program from the cache entry for key, built with opts; NULL on a miss or when the
