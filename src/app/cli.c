@@ -268,7 +268,9 @@ static kr_status check_device(kr_device *dev, kr_dtype dt)
     if (kr_device_backend(dev) != KR_BACKEND_OPENCL) return KR_OK;
     double t0 = kr_time_now();
     KR_TRY(kr_selftest_run(dev, dt));
-    kr_log_info("device: self-test passed in %s (%.1f s)", kr_dtype_name(dt), kr_time_now() - t0);
+    char plan[600];
+    kr_log_info("device: self-test passed in %s (%.1f s); GEMM: %s", kr_dtype_name(dt),
+                kr_time_now() - t0, kr_device_gemm_plan_describe(dev, dt, plan, sizeof plan));
     return KR_OK;
 }
 
@@ -675,7 +677,8 @@ static const command COMMANDS[] = {
     {"devices", "kktrecon devices [--check]",
      "list host and every OpenCL device (index, p:d spec, type, driver, memory, fp64); --check "
      "runs the known-answer self-test on each in every precision it has (train and attack run it "
-     "on their OpenCL device before starting)", cmd_devices},
+     "on their OpenCL device before starting) and names the GEMM parameters it runs (CLBlast's "
+     "defaults, or those stored by `kktrecon tune`)", cmd_devices},
     {"train", "kktrecon train [--config FILE] [--set section.key=value ...] --out DIR [--device SPEC] [--overwrite]",
      "train the ReLU MLP (model.first_bias, model.later_biases) on the configured task (binary, "
      "multiclass or regression; train.loss, train.weight_decay); writes DIR/model.safetensors, "

@@ -391,8 +391,9 @@ static kr_status tune_one(const kr_tune_opts *o, const char *spec, const char *n
     const kr_gemm_plan defaults = {KR_GEMM_DEFAULTS, {0}};
     double base = measure(o, spec, dt, &defaults, INFINITY, out, true);
     if (!isfinite(base))
-        return KR_FAIL(KR_E_CLBLAST, "device %s (%s): CLBlast's own GEMMs failed in %s (see "
-                       "above); nothing to compare with", spec, name, kr_dtype_name(dt));
+        return KR_FAIL(KR_E_CLBLAST, "device %s (%s): CLBlast's own GEMMs could not be "
+                       "measured in %s (see above); nothing to compare with, nothing stored",
+                       spec, name, kr_dtype_name(dt));
     int nc;
     const kr_gemm_plan *cand = kr_gemm_plan_candidates(&nc);
     int best = -1;
