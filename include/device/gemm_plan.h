@@ -60,7 +60,8 @@ const kr_gemm_plan *kr_gemm_plan_candidates(int *count);
 /* The plan stored for dev in dt by `kktrecon tune`: KR_OK and true in *found with the plan
  * (and, when note is not NULL, the record's second line: what tune measured); *found false
  * when none is stored, the cache is off or the device is the host. A damaged entry is not an
- * error: it is reported by a warning naming the file and treated as none. */
+ * error: it is treated as none (progcache.h checks key and CRC; a whole entry whose text is
+ * not a plan also gets a warning naming the file). */
 kr_status kr_gemm_plan_load(kr_device *dev, kr_dtype dt, kr_gemm_plan *plan, bool *found,
                             char *note, size_t note_cap);
 
@@ -77,9 +78,11 @@ bool kr_gemm_plan_path(kr_device *dev, kr_dtype dt, char *buf, size_t cap);
  * bring that back (CLBlast keeps overrides per device for the process) and is refused. */
 kr_status kr_device_set_gemm_plan(kr_device *dev, kr_dtype dt, const kr_gemm_plan *plan);
 
-/* What dev runs in dt, for logs and reports: e.g. "tuned: direct KWID=2 ...", "CLBlast
- * defaults", "CLBlast defaults (KKTRECON_GEMM_TUNING=off)", "OpenBLAS" (host). Applies the
- * stored plan first if no GEMM ran yet. */
+/* What dev runs in dt, for logs and reports: e.g. "tuned: direct KWID=2 ...", "set: ...",
+ * "CLBlast defaults", "CLBlast defaults (KKTRECON_GEMM_TUNING=off)", "OpenBLAS" (host), or
+ * "applied earlier in this process: ..." when another kr_device of this process applied a plan
+ * to the same OpenCL device (CLBlast keeps it). Decides and applies the plan first if no GEMM
+ * ran yet. */
 const char *kr_device_gemm_plan_describe(kr_device *dev, kr_dtype dt, char *buf, size_t cap);
 
 #endif
