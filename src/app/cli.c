@@ -189,6 +189,28 @@ static bool run_mode(const char *cmd, const flags *f, kr_run_mode *mode)
 }
 
 /* A finite number for flag --name, within [lo, hi] (lo excluded when lo_open). */
+bool kr_cli_parse_precisions(const char *cmd, const char *v, kr_dtype dts[2], int *n)
+{
+    char list[64];
+    bool seen[2] = {false, false}, ok = strlen(v) < sizeof list;
+    snprintf(list, sizeof list, "%s", v);
+    char *save = NULL;
+    for (char *t = strtok_r(list, ",", &save); ok && t; t = strtok_r(NULL, ",", &save)) {
+        if (!strcmp(t, "single")) seen[KR_F32] = true;
+        else if (!strcmp(t, "double")) seen[KR_F64] = true;
+        else ok = false;
+    }
+    if (!ok || (!seen[KR_F32] && !seen[KR_F64])) {
+        fprintf(stderr, "kktrecon %s: --precision '%s': expected single, double or "
+                "single,double\n", cmd, v);
+        return false;
+    }
+    *n = 0;
+    if (seen[KR_F32]) dts[(*n)++] = KR_F32;
+    if (seen[KR_F64]) dts[(*n)++] = KR_F64;
+    return true;
+}
+
 bool kr_cli_parse_number(const char *cmd, const char *name, const char *v, double lo, bool lo_open,
                          double *out)
 {
@@ -626,15 +648,8 @@ static int cmd_tune(int argc, char **argv)
     kr_tune_defaults(&o);
     o.device = kr_device_spec_resolve(f.device, NULL);
     if (!o.device) o.device = "all";
-    if (f.precision) {
-        o.n_dtypes = 0;
-        if (strstr(f.precision, "single")) o.dtypes[o.n_dtypes++] = KR_F32;
-        if (strstr(f.precision, "double")) o.dtypes[o.n_dtypes++] = KR_F64;
-        if (!o.n_dtypes) {
-            fprintf(stderr, "kktrecon tune: --precision takes single, double or single,double\n");
-            return EXIT_USAGE;
-        }
-    }
+    if (f.precision && !kr_cli_parse_precisions("tune", f.precision, o.dtypes, &o.n_dtypes))
+        return EXIT_USAGE;
     if (f.size) {
         kr_bench_opts b;
         kr_bench_defaults(&b);

@@ -120,15 +120,8 @@ int kr_cli_bench(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    if (f.precision) {
-        o.n_dtypes = 0;
-        if (strstr(f.precision, "single")) o.dtypes[o.n_dtypes++] = KR_F32;
-        if (strstr(f.precision, "double")) o.dtypes[o.n_dtypes++] = KR_F64;
-        if (!o.n_dtypes) {
-            fprintf(stderr, "kktrecon bench: --precision takes single, double or single,double\n");
-            return EXIT_USAGE;
-        }
-    }
+    if (f.precision && !kr_cli_parse_precisions("bench", f.precision, o.dtypes, &o.n_dtypes))
+        return EXIT_USAGE;
     if (f.size && kr_bench_set_size(&o, f.size) != KR_OK) {
         fprintf(stderr, "kktrecon %s\n", kr_error_message());
         return EXIT_USAGE;

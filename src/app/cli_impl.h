@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "base/status.h"
+#include "device/device.h"
 
 enum { EXIT_USAGE = 2, EXIT_INTERRUPTED = 130 };
 
@@ -42,6 +43,10 @@ int kr_cli_fail(const char *cmd, kr_status st);
  * message printed otherwise. */
 bool kr_cli_parse_number(const char *cmd, const char *name, const char *v, double lo,
                          bool lo_open, double *out);
+
+/* --precision's comma list of single and double into dts (float32 first) and *n; false with a
+ * message printed otherwise. */
+bool kr_cli_parse_precisions(const char *cmd, const char *v, kr_dtype dts[2], int *n);
 
 /* The bench command (cli_bench.c). */
 int kr_cli_bench(int argc, char **argv);
