@@ -339,10 +339,12 @@ static double measure(const kr_tune_opts *o, const char *spec, kr_dtype dt,
 {
     job jb = {JOB_MEASURE, spec, dt, plan, NULL, o};
     char *rep = NULL;
-    run_child(&jb, o->timeout_s, &rep);
-    double sec = INFINITY, compile_s = 0.0;
     char text[512];
     kr_gemm_plan_format(plan, text, sizeof text);
+    kr_log_info("tune: device %s, %s: checking and timing %s (at most %.0f s)", spec,
+                kr_dtype_name(dt), text, o->timeout_s);
+    run_child(&jb, o->timeout_s, &rep);
+    double sec = INFINITY, compile_s = 0.0;
     bool ok = rep && sscanf(rep, "ok %lf %lf", &sec, &compile_s) == 2;
     if (print) {
         if (ok)
