@@ -11,6 +11,9 @@ set -u
 kktrecon=$1
 . "$(dirname "$0")/lib.sh"
 kr_test_begin tune
+# The suite's compiled ops.cl comes along (only the GEMM plans must start empty).
+mkdir -p "$work/cache"
+[ -n "${KKTRECON_CACHE_DIR:-}" ] && cp "$KKTRECON_CACHE_DIR"/ops-*.clbin "$work/cache/" 2>/dev/null
 export KKTRECON_CACHE_DIR=$work/cache
 
 idx=$("$kktrecon" devices --quiet | awk 'NR > 1 && $3 != "host" { print $1; exit }')
