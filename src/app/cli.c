@@ -752,8 +752,8 @@ static const command COMMANDS[] = {
      "process of their own (--budget: seconds each, compile included, default 180; --repeat: "
      "timing rounds, default 5) at the attack's size (default demo); the best is kept if it "
      "beats the defaults by 5% when timed again alternately with them, and passes the "
-     "self-test. KKTRECON_GEMM_TUNING=off ignores stored parameters; `kktrecon devices` shows "
-     "what each device runs", cmd_tune},
+     "self-test. KKTRECON_GEMM_TUNING=off ignores stored parameters; `kktrecon devices "
+     "--check` shows what each device runs", cmd_tune},
     {"version", "kktrecon version", "print the version", cmd_version},
 };
 #define NCOMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
