@@ -433,6 +433,15 @@ __kernel void ops_axpby_sum_sq(ulong n, ulong segn, REAL a, __global const REAL 
     kr_store_partial(sum, buf, part, sg);
 }
 
+/* The two sides of the box hinge at x: below = relu(lo - x), above = relu(x - hi); a NaN x
+ * comes out as below = NaN, so that it reaches the loss. */
+static void kr_box_hinge(REAL xi, REAL lo, REAL hi, REAL *below, REAL *above)
+{
+    REAL b = lo - xi, a = xi - hi;
+    *below = xi != xi ? xi : b > (REAL)0 ? b : (REAL)0;
+    *above = a > (REAL)0 ? a : (REAL)0;
+}
+
 /* Stage 1 of the squared-hinge prior:
  *   scal = w sum [relu(lo - x)^2 + relu(x - hi)^2];  g += w (2 relu(x - hi) - 2 relu(lo - x)).
  * hi = +INFINITY (or lo = -INFINITY) switches that side off. */
@@ -443,11 +452,8 @@ __kernel void ops_hinge_sq(ulong n, ulong segn, __global const REAL *x, ulong xo
     const kr_seg sg = kr_seg_of(n, segn, pto);
     REAL sum = (REAL)0, comp = (REAL)0;
     for (size_t i = sg.first; i < sg.end; i += sg.stride) {
-        REAL xi = x[xo + i];
-        REAL below = lo - xi, above = xi - hi;
-        below = below > (REAL)0 ? below : (REAL)0;
-        above = above > (REAL)0 ? above : (REAL)0;
-        if (xi != xi) below = xi; /* NaN in x must reach the loss */
+        REAL xi = x[xo + i], below, above;
+        kr_box_hinge(xi, lo, hi, &below, &above);
         kr_kahan_add(&sum, &comp, below * below + above * above);
         if (has_g) g[go + i] += w * ((REAL)2 * above - (REAL)2 * below);
     }
@@ -463,11 +469,8 @@ __kernel void ops_box_prior(ulong n, ulong segn, __global const REAL *x, ulong x
     const kr_seg sg = kr_seg_of(n, segn, pto);
     REAL sum = (REAL)0, comp = (REAL)0, sq = (REAL)0, comp2 = (REAL)0;
     for (size_t i = sg.first; i < sg.end; i += sg.stride) {
-        REAL xi = x[xo + i];
-        REAL below = lo - xi, above = xi - hi;
-        below = below > (REAL)0 ? below : (REAL)0;
-        above = above > (REAL)0 ? above : (REAL)0;
-        if (xi != xi) below = xi; /* NaN in x must reach the loss */
+        REAL xi = x[xo + i], below, above;
+        kr_box_hinge(xi, lo, hi, &below, &above);
         kr_kahan_add(&sum, &comp, below * below + above * above);
         kr_kahan_add(&sq, &comp2, xi * xi);
         if (has_g) g[go + i] += w * ((REAL)2 * above - (REAL)2 * below);

@@ -85,6 +85,13 @@ kr_status kr_attack_loop_points(kr_kkt *kkt, kr_attack_state *s, const kr_tensor
                                 const kr_attack_loop_opts *o, kr_attack_hook hook, void *user,
                                 kr_kkt_loss *final, bool *diverged);
 
+/* One optimiser step of P stacked points at iteration it: Adam (opt, the state holding the
+ * second moments) or SGD with momentum, each with the per-row rates (P·m)×1 lr_x, lr_lambda,
+ * momentum (Adam ignores momentum). The step of kr_attack_loop_points and of the app's
+ * batch engine (app/attack_points.c). */
+kr_status kr_attack_step_rows(kr_optimizer opt, const kr_tensor *lr_x, const kr_tensor *lr_lambda,
+                              const kr_tensor *momentum, long it, kr_attack_state *s);
+
 /* One hyperparameter point: the columns of attack.points_file. */
 typedef struct kr_attack_point {
     double init_scale, lr_x, lr_lambda, momentum, lambda_min, alpha;

@@ -633,15 +633,7 @@ kr_status kr_attack_points_batch(const kr_config *cfg, kr_device *dev, const cha
             if (rung) KR_TRY_GOTO(prune_rung(&r, it));
         }
         if (last) break;
-        if (adam) {
-            KR_TRY_GOTO(kr_optim_adam_rows(r.lrx, it, r.s.x, r.s.gx, r.s.bx, r.s.vx));
-            KR_TRY_GOTO(kr_optim_adam_rows(r.lrl, it, r.s.lambda, r.s.glambda, r.s.blambda,
-                                           r.s.vlambda));
-        } else {
-            KR_TRY_GOTO(kr_optim_sgd_rows(r.lrx, r.mom, it, r.s.x, r.s.gx, r.s.bx));
-            KR_TRY_GOTO(kr_optim_sgd_rows(r.lrl, r.mom, it, r.s.lambda, r.s.glambda,
-                                          r.s.blambda));
-        }
+        KR_TRY_GOTO(kr_attack_step_rows(cfg->attack.optimizer, r.lrx, r.lrl, r.mom, it, &r.s));
     }
     KR_TRY_GOTO(check_finite(&r, total));
     for (size_t k = 0; k < r.L; k++) {

@@ -471,11 +471,8 @@ kr_status kr_device_prepare(kr_device *dev, kr_dtype dt)
     KR_TRY(kr_device_check_dtype(dev, dt));
     if (dev->backend != KR_BACKEND_OPENCL) return KR_OK;
     KR_TRY(kr_kernels_build(dev, dt));
-    if (!dev->blas_warm[dt]) {
-        KR_TRY(kr_blas_warmup(dev, dt));
-        dev->blas_warm[dt] = true;
-    }
-    return KR_OK;
+    /* The warm-up's GEMM is the first use, which sets blas_warm (blas.c). */
+    return dev->blas_warm[dt] ? KR_OK : kr_blas_warmup(dev, dt);
 }
 
 void kr_device_counters_get(const kr_device *dev, kr_device_counters *c) { *c = dev->counters; }

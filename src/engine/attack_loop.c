@@ -109,6 +109,17 @@ kr_status kr_attack_loop_run(kr_kkt *kkt, kr_attack_state *s, long start,
     return notify(hook, user, e);
 }
 
+kr_status kr_attack_step_rows(kr_optimizer opt, const kr_tensor *lr_x, const kr_tensor *lr_lambda,
+                              const kr_tensor *momentum, long it, kr_attack_state *s)
+{
+    if (opt == KR_OPT_ADAM) {
+        KR_TRY(kr_optim_adam_rows(lr_x, it, s->x, s->gx, s->bx, s->vx));
+        return kr_optim_adam_rows(lr_lambda, it, s->lambda, s->glambda, s->blambda, s->vlambda);
+    }
+    KR_TRY(kr_optim_sgd_rows(lr_x, momentum, it, s->x, s->gx, s->bx));
+    return kr_optim_sgd_rows(lr_lambda, momentum, it, s->lambda, s->glambda, s->blambda);
+}
+
 kr_status kr_attack_loop_points(kr_kkt *kkt, kr_attack_state *s, const kr_tensor *lr_x,
                                 const kr_tensor *lr_lambda, const kr_tensor *momentum,
                                 const kr_attack_loop_opts *o, kr_attack_hook hook, void *user,
@@ -142,15 +153,7 @@ kr_status kr_attack_loop_points(kr_kkt *kkt, kr_attack_state *s, const kr_tensor
                                                              it, final, xsq, diverged, P, 0)));
         }
         if (last) break;
-        if (o->optimizer == KR_OPT_ADAM) {
-            KR_TRY_GOTO(kr_optim_adam_rows(lr_x, it, s->x, s->gx, s->bx, s->vx));
-            KR_TRY_GOTO(kr_optim_adam_rows(lr_lambda, it, s->lambda, s->glambda, s->blambda,
-                                           s->vlambda));
-        } else {
-            KR_TRY_GOTO(kr_optim_sgd_rows(lr_x, momentum, it, s->x, s->gx, s->bx));
-            KR_TRY_GOTO(kr_optim_sgd_rows(lr_lambda, momentum, it, s->lambda, s->glambda,
-                                          s->blambda));
-        }
+        KR_TRY_GOTO(kr_attack_step_rows(o->optimizer, lr_x, lr_lambda, momentum, it, s));
         KR_TRY_GOTO(notify(hook, user, ev(KR_ATTACK_STEPPED, it + 1, NULL, NULL,
                                                          diverged, P, 0)));
     }
