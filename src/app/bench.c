@@ -316,75 +316,117 @@ static cJSON *counters_json(const kr_device_counters *c)
     return j;
 }
 
-/* One iteration (loss, gradient, SGD-momentum steps with per-row lr) of P points of mp
- * candidates each at D-H-H-1 in one kkt object; P == 1 is the single-point path. Median
- * seconds per iteration over reps. */
-static kr_status bench_points(kr_device *dev, kr_dtype dt, size_t P, size_t mp, size_t d,
-                              size_t h, int reps, double *sec, kr_device_counters *per_iter)
-{
-    kr_model *m = NULL;
-    kr_kkt *k = NULL;
-    kr_tensor *x = NULL, *l = NULL, *gx = NULL, *gl = NULL, *bx = NULL, *bl = NULL;
-    kr_tensor *lrx = NULL, *lrl = NULL, *mom = NULL;
-    kr_kkt_point pts[16];
+/* P points of mp candidates each at D-H-H-1 in one kkt object, and the state of their attack
+ * (P == 1 is the single-point path). */
+typedef struct points_job {
+    size_t P;
+    long it;
+    kr_model *m;
+    kr_kkt *k;
+    kr_tensor *x, *l, *gx, *gl, *bx, *bl, *lrx, *lrl, *mom;
     kr_kkt_loss loss[16];
-    double *hx = NULL, *y = NULL, t[64];
+} points_job;
+
+static void points_free(points_job *j)
+{
+    kr_tensor *t[] = {j->x, j->l, j->gx, j->gl, j->bx, j->bl, j->lrx, j->lrl, j->mom};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) kr_tensor_free(t[i]);
+    kr_kkt_free(j->k);
+    kr_model_free(j->m);
+    memset(j, 0, sizeof *j);
+}
+
+static kr_status points_new(kr_device *dev, kr_dtype dt, size_t P, size_t mp, size_t d, size_t h,
+                            points_job *j)
+{
+    memset(j, 0, sizeof *j);
+    if (P > 16) return KR_FAIL(KR_E_INVALID, "bench: at most 16 points");
+    j->P = P;
+    kr_kkt_point pts[16];
+    double *hx = NULL, *y = NULL;
     const size_t M = P * mp;
     kr_status st;
-    if (P > 16) return KR_FAIL(KR_E_INVALID, "bench: at most 16 points");
-    KR_TRY_GOTO(make_model(d, h, &m));
+    KR_TRY_GOTO(make_model(d, h, &j->m));
     if (!(hx = random_matrix(M * d, 0.3, 2)) || !(y = malloc(mp * sizeof *y))) {
         st = KR_FAIL(KR_E_NOMEM, "bench data");
         goto fail;
     }
     for (size_t i = 0; i < mp; i++) y[i] = i < mp / 2 ? -1.0 : 1.0;
     for (size_t p = 0; p < P; p++) pts[p] = (kr_kkt_point){10.0 + 30.0 * (double)p, 0.42};
-    KR_TRY_GOTO(kr_kkt_new_points(dev, dt, m, KR_ACT_RELU, pts, P, mp, y, &k));
-    KR_TRY_GOTO(kr_tensor_new(dev, dt, M, d, "X", &x));
-    KR_TRY_GOTO(kr_tensor_new(dev, dt, M, d, "dX", &gx));
-    KR_TRY_GOTO(kr_tensor_new(dev, dt, M, d, "X momentum", &bx));
-    KR_TRY_GOTO(kr_tensor_new(dev, dt, M, 1, "lambda", &l));
-    KR_TRY_GOTO(kr_tensor_new(dev, dt, M, 1, "dlambda", &gl));
-    KR_TRY_GOTO(kr_tensor_new(dev, dt, M, 1, "lambda momentum", &bl));
-    KR_TRY_GOTO(kr_tensor_new(dev, dt, M, 1, "lr_x", &lrx));
-    KR_TRY_GOTO(kr_tensor_new(dev, dt, M, 1, "lr_lambda", &lrl));
-    KR_TRY_GOTO(kr_tensor_new(dev, dt, M, 1, "momentum", &mom));
-    KR_TRY_GOTO(kr_tensor_write(x, hx));
-    KR_TRY_GOTO(kr_tensor_fill(l, 0.5));
-    KR_TRY_GOTO(kr_tensor_fill(lrx, 1e-6));
-    KR_TRY_GOTO(kr_tensor_fill(lrl, 1e-6));
-    KR_TRY_GOTO(kr_tensor_fill(mom, 0.9));
-    if (reps > 64) reps = 64;
-    for (int r = -1; r < reps; r++) {
-        double t0 = kr_time_now();
-        if (r == 0) kr_device_counters_reset(dev); /* an iteration between log intervals */
-        KR_TRY_GOTO(kr_kkt_eval(k, x, l, gx, gl));
-        if (P == 1) { /* exactly what a single-point attack iteration does */
-            KR_TRY_GOTO(kr_optim_sgd_pair(1e-6, 1e-6, 0.9, r <= 0 ? 0 : 1, x, gx, bx, l, gl, bl));
-        } else {
-            KR_TRY_GOTO(kr_optim_sgd_rows(lrx, mom, r <= 0 ? 0 : 1, x, gx, bx));
-            KR_TRY_GOTO(kr_optim_sgd_rows(lrl, mom, r <= 0 ? 0 : 1, l, gl, bl));
-        }
-        if (r == 0) kr_device_counters_get(dev, per_iter);
-        KR_TRY_GOTO(kr_kkt_read_losses(k, loss, NULL));
-        KR_TRY_GOTO(kr_device_finish(dev));
-        if (r >= 0) t[r] = kr_time_now() - t0;
-    }
-    *sec = median(t, reps);
+    KR_TRY_GOTO(kr_kkt_new_points(dev, dt, j->m, KR_ACT_RELU, pts, P, mp, y, &j->k));
+    KR_TRY_GOTO(kr_tensor_new(dev, dt, M, d, "X", &j->x));
+    KR_TRY_GOTO(kr_tensor_new(dev, dt, M, d, "dX", &j->gx));
+    KR_TRY_GOTO(kr_tensor_new(dev, dt, M, d, "X momentum", &j->bx));
+    KR_TRY_GOTO(kr_tensor_new(dev, dt, M, 1, "lambda", &j->l));
+    KR_TRY_GOTO(kr_tensor_new(dev, dt, M, 1, "dlambda", &j->gl));
+    KR_TRY_GOTO(kr_tensor_new(dev, dt, M, 1, "lambda momentum", &j->bl));
+    KR_TRY_GOTO(kr_tensor_new(dev, dt, M, 1, "lr_x", &j->lrx));
+    KR_TRY_GOTO(kr_tensor_new(dev, dt, M, 1, "lr_lambda", &j->lrl));
+    KR_TRY_GOTO(kr_tensor_new(dev, dt, M, 1, "momentum", &j->mom));
+    KR_TRY_GOTO(kr_tensor_write(j->x, hx));
+    KR_TRY_GOTO(kr_tensor_fill(j->l, 0.5));
+    KR_TRY_GOTO(kr_tensor_fill(j->lrx, 1e-6));
+    KR_TRY_GOTO(kr_tensor_fill(j->lrl, 1e-6));
+    KR_TRY_GOTO(kr_tensor_fill(j->mom, 0.9));
 fail:
-    kr_tensor_free(x);
-    kr_tensor_free(l);
-    kr_tensor_free(gx);
-    kr_tensor_free(gl);
-    kr_tensor_free(bx);
-    kr_tensor_free(bl);
-    kr_tensor_free(lrx);
-    kr_tensor_free(lrl);
-    kr_tensor_free(mom);
-    kr_kkt_free(k);
-    kr_model_free(m);
     free(hx);
     free(y);
+    if (st != KR_OK) points_free(j);
+    return st;
+}
+
+/* One iteration (loss, gradient, SGD-momentum steps with per-row lr), the losses read and the
+ * device finished: its seconds. counters (or NULL): the device's counters of the iteration
+ * before the read (what runs between log intervals). */
+static kr_status points_iterate(points_job *j, kr_device *dev, double *sec,
+                                kr_device_counters *counters)
+{
+    double t0 = kr_time_now();
+    if (counters) kr_device_counters_reset(dev);
+    KR_TRY(kr_kkt_eval(j->k, j->x, j->l, j->gx, j->gl));
+    const long it = j->it++ ? 1 : 0;
+    if (j->P == 1) { /* exactly what a single-point attack iteration does */
+        KR_TRY(kr_optim_sgd_pair(1e-6, 1e-6, 0.9, it, j->x, j->gx, j->bx, j->l, j->gl, j->bl));
+    } else {
+        KR_TRY(kr_optim_sgd_rows(j->lrx, j->mom, it, j->x, j->gx, j->bx));
+        KR_TRY(kr_optim_sgd_rows(j->lrl, j->mom, it, j->l, j->gl, j->bl));
+    }
+    if (counters) kr_device_counters_get(dev, counters);
+    KR_TRY(kr_kkt_read_losses(j->k, j->loss, NULL));
+    KR_TRY(kr_device_finish(dev));
+    *sec = kr_time_now() - t0;
+    return KR_OK;
+}
+
+/* P batched points against P sequential single-point iterations, the two timed alternately
+ * (one iteration each per round, after one untimed round) so that both see the same machine:
+ * medians of the rounds. rounds: at least reps, and enough for about half a second of the
+ * batched work (at most 64). */
+static kr_status bench_points(kr_device *dev, kr_dtype dt, points_job *single, size_t P,
+                              size_t mp, size_t d, size_t h, int reps, double *sec1, double *sec,
+                              kr_device_counters *per_iter)
+{
+    points_job pj, *batch = single;
+    if (P > 1) {
+        KR_TRY(points_new(dev, dt, P, mp, d, h, &pj));
+        batch = &pj;
+    }
+    double t1[64], tp[64], warm;
+    kr_status st;
+    KR_TRY_GOTO(points_iterate(single, dev, &warm, NULL));
+    KR_TRY_GOTO(points_iterate(batch, dev, &warm, per_iter));
+    int rounds = reps > 0 ? reps : 1;
+    if (warm > 0 && rounds < (int)(0.5 / warm)) rounds = (int)(0.5 / warm);
+    if (rounds > 64) rounds = 64;
+    for (int r = 0; r < rounds; r++) {
+        KR_TRY_GOTO(points_iterate(single, dev, &t1[r], NULL));
+        if (P == 1) tp[r] = t1[r];
+        else KR_TRY_GOTO(points_iterate(batch, dev, &tp[r], NULL));
+    }
+    *sec1 = median(t1, rounds);
+    *sec = median(tp, rounds);
+fail:
+    if (P > 1) points_free(&pj);
     return st;
 }
 
@@ -670,9 +712,15 @@ kr_status kr_bench_run(kr_device *dev, const kr_bench_opts *o, FILE *out, cJSON 
             kr_device_counters pc;
             cJSON *jp = jd ? cJSON_GetObjectItem(jd, "points") : NULL;
             if (jd && !jp) jp = cJSON_AddArrayToObject(jd, "points");
+            points_job single;
+            KR_TRY(points_new(dev, dt, 1, 160, 784, 200, &single));
             for (size_t p = 0; p < sizeof Ps / sizeof Ps[0]; p++) {
-                KR_TRY(bench_points(dev, dt, Ps[p], 160, 784, 200, o->reps, &sec, &pc));
-                if (Ps[p] == 1) t1 = sec;
+                kr_status st = bench_points(dev, dt, &single, Ps[p], 160, 784, 200, o->reps, &t1,
+                                            &sec, &pc);
+                if (st != KR_OK) {
+                    points_free(&single);
+                    return st;
+                }
                 snprintf(name, sizeof name, "points P=%zu m=160 784-200-200-1", Ps[p]);
                 fprintf(out, "%-8s %-30s %9.2f   %.0f point-it/s, %.2fx P sequential\n",
                         kr_dtype_name(dt), name, 1e3 * sec, (double)Ps[p] / sec,
@@ -690,6 +738,7 @@ kr_status kr_bench_run(kr_device *dev, const kr_bench_opts *o, FILE *out, cJSON 
                 kr_report_json_number(j, "vs_sequential", (double)Ps[p] * t1 / sec);
                 cJSON_AddItemToObject(j, "per_iteration", counters_json(&pc));
             }
+            points_free(&single);
         }
         if (o->start) {
             double sec[2];

@@ -28,6 +28,12 @@
 #include <string.h>
 #include <time.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#else
+static inline int omp_get_max_threads(void) { return 1; }
+#endif
+
 #include "device/device_impl.h"
 #include "base/rng.h"
 
@@ -183,6 +189,25 @@ bool kr_blas_applied_plan(const kr_device *dev, kr_dtype dt, kr_gemm_plan *plan)
     return found;
 }
 
+/* C = alpha op(A) op(B) + beta C on the host, shapes checked (k: the inner dimension, > 0). */
+static void host_gemm(double alpha, const kr_tensor *a, bool trans_a, const kr_tensor *b,
+                      bool trans_b, double beta, kr_tensor *c, size_t k)
+{
+    enum CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;
+    enum CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
+    const int m = (int)c->rows, n = (int)c->cols;
+    if (c->dtype == KR_F64)
+        cblas_dgemm(CblasRowMajor, ta, tb, m, n, (int)k, alpha,
+                    (const double *)a->host + a->offset, (int)a->ld,
+                    (const double *)b->host + b->offset, (int)b->ld, beta,
+                    (double *)c->host + c->offset, (int)c->ld);
+    else
+        cblas_sgemm(CblasRowMajor, ta, tb, m, n, (int)k, (float)alpha,
+                    (const float *)a->host + a->offset, (int)a->ld,
+                    (const float *)b->host + b->offset, (int)b->ld, (float)beta,
+                    (float *)c->host + c->offset, (int)c->ld);
+}
+
 kr_status kr_blas_gemm(double alpha, const kr_tensor *a, bool trans_a, const kr_tensor *b,
                        bool trans_b, double beta, kr_tensor *c)
 {
@@ -217,18 +242,7 @@ kr_status kr_blas_gemm(double alpha, const kr_tensor *a, bool trans_a, const kr_
             c->ld > INT_MAX)
             return KR_FAIL(KR_E_INVALID, "kr_blas_gemm: %zu x %zu x %zu is too large for cblas",
                            m, n, k);
-        enum CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;
-        enum CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
-        if (c->dtype == KR_F64)
-            cblas_dgemm(CblasRowMajor, ta, tb, (int)m, (int)n, (int)k, alpha,
-                        (const double *)a->host + a->offset, (int)a->ld,
-                        (const double *)b->host + b->offset, (int)b->ld, beta,
-                        (double *)c->host + c->offset, (int)c->ld);
-        else
-            cblas_sgemm(CblasRowMajor, ta, tb, (int)m, (int)n, (int)k, (float)alpha,
-                        (const float *)a->host + a->offset, (int)a->ld,
-                        (const float *)b->host + b->offset, (int)b->ld, (float)beta,
-                        (float *)c->host + c->offset, (int)c->ld);
+        host_gemm(alpha, a, trans_a, b, trans_b, beta, c, k);
         return KR_OK;
     }
 
@@ -270,8 +284,8 @@ kr_status kr_blas_gemm_batched(size_t batch, double alpha, const kr_tensor *a, b
     kr_tensor c0 = kr_tensor_rows(c, 0, c->rows / batch);
     kr_device *dev = c->dev;
     size_t m = c0.rows, n = c0.cols, k = trans_a ? a0.rows : a0.cols;
-    if (m == 0 || n == 0 || k == 0 || dev->backend == KR_BACKEND_HOST) {
-        /* Host: one cblas call per block; empty products: kr_blas_gemm's edge cases. */
+    if (m == 0 || n == 0 || k == 0) {
+        /* Empty products: kr_blas_gemm's edge cases, block by block. */
         for (size_t p = 0; p < batch; p++) {
             kr_tensor ap = kr_tensor_rows(a, p * a0.rows, a0.rows);
             kr_tensor bp = kr_tensor_rows(b, p * b0.rows, b0.rows);
@@ -292,6 +306,27 @@ kr_status kr_blas_gemm_batched(size_t batch, double alpha, const kr_tensor *a, b
                        trans_a ? ", transposed" : "", kr_bname(b), b0.rows, b0.cols,
                        trans_b ? ", transposed" : "");
     KR_TRY(kr_device_check_dtype(dev, c->dtype));
+    if (dev->backend == KR_BACKEND_HOST) {
+        if (m > INT_MAX || n > INT_MAX || k > INT_MAX || a->ld > INT_MAX || b->ld > INT_MAX ||
+            c->ld > INT_MAX)
+            return KR_FAIL(KR_E_INVALID, "kr_blas_gemm_batched: %zu x %zu x %zu is too large "
+                           "for cblas", m, n, k);
+        /* One cblas call per block. With at least as many blocks as threads, the blocks run
+         * in parallel, each on one thread (OpenBLAS does not thread a call made inside a
+         * parallel region): every core works on whole products instead of splitting small
+         * ones. Each block's arithmetic is the same either way. */
+        const int threads = omp_get_max_threads();
+        const long nb = (long)batch;
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && nb >= threads)
+        for (long p = 0; p < nb; p++) {
+            kr_tensor ap = kr_tensor_rows(a, (size_t)p * a0.rows, a0.rows);
+            kr_tensor bp = kr_tensor_rows(b, (size_t)p * b0.rows, b0.rows);
+            kr_tensor cp = kr_tensor_rows(c, (size_t)p * c0.rows, c0.rows);
+            host_gemm(alpha, &ap, trans_a, &bp, trans_b, beta, &cp, k);
+        }
+        dev->counters.gemms += batch;
+        return KR_OK;
+    }
     if (beta == 0.0 && dev->quirks.gemm_zero_c) KR_TRY(kr_tensor_fill(c, 0.0));
     dev->counters.gemms++;
     KR_TRY(kr_blas_first_use(dev, c->dtype));
