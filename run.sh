@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # run.sh — set-up and the two everyday commands (README.md):
 #   ./run.sh demo [kktrecon demo flags]   install what is missing, build, train -> attack -> evaluate
-#   ./run.sh test                         install what is missing (PoCL too), build, run every test
+#   ./run.sh test [--long]                install what is missing (PoCL too), build, run every test
 #                                         suite, then the host suite again under ASan + UBSan,
-#                                         then the libFuzzer targets briefly (clang, build-fuzz/)
+#                                         then the libFuzzer targets briefly (clang, build-fuzz/);
+#                                         --long adds suite `long` (the larger device suites on
+#                                         oclgrind, ~8 min more; CI runs it)
 # Packages come from Debian (apt-get; sudo when not root). Builds go to build/, build-asan/ and
 # build-fuzz/.
 set -euo pipefail
@@ -63,6 +65,13 @@ case "${1:-}" in
     exec ./build/kktrecon demo "$@"
     ;;
   test)
+    shift
+    long=false
+    case "${1:-}" in
+      --long) long=true ;;
+      "") ;;
+      *) echo "usage: ./run.sh test [--long]" >&2; exit 2 ;;
+    esac
     install_missing "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}"
     build build --buildtype=release
     export POCL_CACHE_DIR=${POCL_CACHE_DIR:-$PWD/build/pocl-cache}
@@ -72,7 +81,9 @@ case "${1:-}" in
     log1=$(mktemp) log2=$(mktemp) log3=$(mktemp)
     trap 'rm -f "$log1" "$log2" "$log3"' EXIT
     set +e
-    meson test -C build --print-errorlogs --num-processes 2 2>&1 | tee "$log1"
+    skip_long=(--no-suite long)
+    $long && skip_long=()
+    meson test -C build --print-errorlogs --num-processes 2 "${skip_long[@]}" 2>&1 | tee "$log1"
     rc1=${PIPESTATUS[0]}
     set -e
     count "$log1"
@@ -100,12 +111,12 @@ case "${1:-}" in
     else
       echo "run.sh: no clang (apt-get install ${FUZZ_PKGS[*]}); fuzz suite skipped" >&2
     fi
-    echo "tests: $passed passed, $failed failed, $skipped skipped (default build + ASan/UBSan host suite + fuzz suite)"
+    echo "tests: $passed passed, $failed failed, $skipped skipped (default build$($long && echo " with suite long") + ASan/UBSan host suite + fuzz suite)"
     echo "$passed passed, $failed failed"
     [ "$rc1" -eq 0 ] && [ "$rc2" -eq 0 ] && [ "$rc3" -eq 0 ] && [ "$failed" -eq 0 ]
     ;;
   *)
-    echo "usage: ./run.sh demo [kktrecon demo flags] | ./run.sh test" >&2
+    echo "usage: ./run.sh demo [kktrecon demo flags] | ./run.sh test [--long]" >&2
     exit 2
     ;;
 esac

@@ -60,7 +60,8 @@ assert [(p["dtype"], p["points"]) for p in pts] == [
     (dt, p) for dt in ("float32", "float64") for p in (1, 2, 4, 8, 16)], pts
 for p in pts:
     assert need(p, "candidates_per_point", int) == 160 and need(p, "model", str) == "784-200-200-1"
-    for k in ("ms_median", "point_iterations_per_s", "vs_sequential"): assert need(p, k, num) > 0
+    for k in ("ms_median", "point_iterations_per_s", "vs_sequential", "peak_bound_vs_sequential"):
+        assert need(p, k, num) > 0
     if p["points"] == 1: assert p["vs_sequential"] == 1
 res = need(d, "results", list)
 assert sorted((r["dtype"], r["workload"]) for r in res) == [
