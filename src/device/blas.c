@@ -314,7 +314,7 @@ kr_status kr_blas_gemm_batched(size_t batch, double alpha, const kr_tensor *a, b
         /* One cblas call per block. With at least as many blocks as threads, the blocks run
          * in parallel, each on one thread (OpenBLAS does not thread a call made inside a
          * parallel region): every core works on whole products instead of splitting small
-         * ones. Each block's arithmetic is the same either way. */
+         * ones (check_device compares both paths with the float64 reference). */
         const int threads = omp_get_max_threads();
         const long nb = (long)batch;
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && nb >= threads)
