@@ -5,7 +5,7 @@
 #                                         suite, then the host suite again under ASan + UBSan,
 #                                         then the libFuzzer targets briefly (clang, build-fuzz/);
 #                                         --long adds suite `long` (the larger device suites on
-#                                         oclgrind, ~8 min more; CI runs it)
+#                                         oclgrind, ~7 min more; CI runs it)
 # Packages come from Debian (apt-get; sudo when not root). Builds go to build/, build-asan/ and
 # build-fuzz/.
 set -euo pipefail
