@@ -96,7 +96,7 @@ case "${1:-}" in
     rc2=${PIPESTATUS[0]}
     set -e
     count "$log2"
-    # The libFuzzer targets (tests/fuzz/), 15 s each over their seed corpora. Needs clang; where
+    # The libFuzzer targets (tests/fuzz/), 12 s each over their seed corpora. Needs clang; where
     # it cannot be installed the suite is skipped with a note, not failed.
     rc3=0
     install_missing "${FUZZ_PKGS[@]}" || true
