@@ -18,6 +18,7 @@
 #include <cJSON.h>
 
 #include "app/selftest.h"
+#include "base/order.h"
 #include "device/gemm_plan.h"
 #include "device/blas.h"
 #include "io/report.h"
@@ -46,12 +47,6 @@ void kr_bench_defaults(kr_bench_opts *o)
     o->n_dtypes = 2;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static kr_status make_model(size_t d, size_t h, kr_model **m)
 {
     size_t hidden[2] = {h, h};
@@ -69,12 +64,6 @@ static double *random_matrix(size_t n, double scale, uint64_t seed)
     kr_rng_seed(&r, seed);
     for (size_t i = 0; i < n; i++) x[i] = kr_rng_normal(&r) * scale;
     return x;
-}
-
-static double median(double *t, int n)
-{
-    qsort(t, (size_t)n, sizeof *t, cmp_double);
-    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
 }
 
 kr_status kr_bench_set_size(kr_bench_opts *o, const char *size)
@@ -235,7 +224,7 @@ static double rel_spread(const double *v, int n)
         lo = fmin(lo, v[i]);
         hi = fmax(hi, v[i]);
     }
-    double med = median(tmp, n);
+    double med = kr_median(tmp, (size_t)n);
     return med > 0 ? (hi - lo) / med : INFINITY;
 }
 
@@ -284,12 +273,12 @@ static kr_status measure(kr_device *dev, bench_work *w, bench_ref *r, const kr_b
         f->ms_max = fmax(f->ms_max, 1e3 * ws[i]);
     }
     memcpy(tmp, ws, (size_t)n * sizeof *tmp);
-    f->ms_med = 1e3 * median(tmp, n);
+    f->ms_med = 1e3 * kr_median(tmp, (size_t)n);
     memcpy(tmp, gs, (size_t)n * sizeof *tmp);
-    f->gemm_gflops = r->flops / median(tmp, n) * 1e-9;
+    f->gemm_gflops = r->flops / kr_median(tmp, (size_t)n) * 1e-9;
     f->gflops = w->flops / (f->ms_med * 1e-3) * 1e-9;
     memcpy(tmp, ratio, (size_t)n * sizeof *tmp);
-    f->ratio = median(tmp, n);
+    f->ratio = kr_median(tmp, (size_t)n);
     return KR_OK;
 }
 
@@ -424,8 +413,8 @@ static kr_status bench_points(kr_device *dev, kr_dtype dt, points_job *single, s
         if (P == 1) tp[r] = t1[r];
         else KR_TRY_GOTO(points_iterate(batch, dev, &tp[r], NULL));
     }
-    *sec1 = median(t1, rounds);
-    *sec = median(tp, rounds);
+    *sec1 = kr_median(t1, (size_t)rounds);
+    *sec = kr_median(tp, (size_t)rounds);
 fail:
     if (P > 1) points_free(&pj);
     return st;

@@ -24,6 +24,7 @@
 #include "app/task.h"
 #include "engine/pairs.h"
 #include "base/alloc.h"
+#include "base/order.h"
 #include "base/log.h"
 #include "eval/grid.h"
 #include "eval/metrics.h"
@@ -112,12 +113,6 @@ static kr_status pool_load(const char *const *paths, size_t n_paths, size_t d, p
                        "diverged; rerun it with a smaller attack.lr_x)",
                        p->nonfinite);
     return KR_OK;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 /* Sort pairs by descending clip SSIM (the grid's order). */
@@ -224,7 +219,7 @@ static void summarise(const pair *pr, size_t n, const kr_eval_summary *sum, cJSO
         cJSON *curve = cJSON_AddArrayToObject(o, "sorted_curve");
         if (!v) continue;
         for (size_t i = 0; i < n; i++) v[i] = pr[i].ssim[k];
-        qsort(v, n, sizeof *v, cmp_double);
+        kr_sort_doubles(v, n);
         for (size_t i = 0; i < n; i++) /* descending, as the paper plots it */
             cJSON_AddItemToArray(curve, cJSON_CreateNumber(round(v[n - 1 - i] * 1e6) / 1e6));
     }

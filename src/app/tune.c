@@ -19,6 +19,7 @@
 
 #include "app/selftest.h"
 #include "base/log.h"
+#include "base/order.h"
 #include "base/rng.h"
 #include "device/blas.h"
 #include "device/gemm_plan.h"
@@ -128,7 +129,6 @@ static int attack_shapes(const kr_tune_opts *o, shape *s)
     return 6;
 }
 
-static double now_s(void) { return kr_time_now(); }
 
 /* The child's measurement of plan on spec in dt; its report line into line. */
 static void child_measure(const char *spec, kr_dtype dt, const kr_gemm_plan *plan,
@@ -137,7 +137,7 @@ static void child_measure(const char *spec, kr_dtype dt, const kr_gemm_plan *pla
     kr_device *dev = NULL;
     kr_tensor *t[6][3] = {{NULL}};
     kr_status st = kr_device_open(spec, &dev);
-    double t0 = now_s();
+    double t0 = kr_time_now();
     if (st == KR_OK) st = kr_device_set_gemm_plan(dev, dt, plan);
     kr_rng rng;
     kr_rng_seed(&rng, 20261202u);
@@ -158,7 +158,7 @@ static void child_measure(const char *spec, kr_dtype dt, const kr_gemm_plan *pla
     int ns = attack_shapes(o, shp);
     for (int i = 0; st == KR_OK && ok && i < ns; i++)
         st = check_shape(dev, dt, &shp[i], 1, 64, &rng, &ok, what, sizeof what);
-    double compile_s = now_s() - t0;
+    double compile_s = kr_time_now() - t0;
     /* Timing: the six products back to back, one finish; the best of o->rounds. */
     for (int i = 0; st == KR_OK && ok && i < ns; i++) {
         size_t ar = shp[i].ta ? shp[i].k : shp[i].m, ac = shp[i].ta ? shp[i].m : shp[i].k;
@@ -170,11 +170,11 @@ static void child_measure(const char *spec, kr_dtype dt, const kr_gemm_plan *pla
     }
     double best = INFINITY;
     for (int r = -1; st == KR_OK && ok && r < o->rounds; r++) { /* r = -1: warm-up */
-        double r0 = now_s();
+        double r0 = kr_time_now();
         for (int i = 0; st == KR_OK && i < ns; i++)
             st = kr_blas_gemm(1.0, t[i][0], shp[i].ta, t[i][1], shp[i].tb, 0.0, t[i][2]);
         if (st == KR_OK) st = kr_device_finish(dev);
-        if (r >= 0 && now_s() - r0 < best) best = now_s() - r0;
+        if (r >= 0 && kr_time_now() - r0 < best) best = kr_time_now() - r0;
     }
     for (int i = 0; i < 6; i++)
         for (int j = 0; j < 3; j++) kr_tensor_free(t[i][j]);
@@ -359,12 +359,6 @@ static double measure(const kr_tune_opts *o, const char *spec, kr_dtype dt,
     return ok ? sec : INFINITY;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Whether c is in the comma list of candidate numbers (KKTRECON_TUNE_ONLY, tune.h). */
 static bool in_list(const char *list, int c)
 {
@@ -419,15 +413,13 @@ static kr_status tune_one(const kr_tune_opts *o, const char *spec, const char *n
             td[r] = measure(o, spec, dt, &defaults, INFINITY, out, false);
             tb[r] = measure(o, spec, dt, &cand[best], INFINITY, out, false);
         }
-        qsort(td, 3, sizeof *td, cmp_double);
-        qsort(tb, 3, sizeof *tb, cmp_double);
-        double ratio = td[1] / tb[1];
+        const double md = kr_median(td, 3), mb = kr_median(tb, 3), ratio = md / mb;
         fprintf(out, "  again, alternately: CLBlast's defaults %.3f ms, the best %.3f ms: %.2fx\n",
-                td[1] * 1e3, tb[1] * 1e3, ratio);
+                md * 1e3, mb * 1e3, ratio);
         if (ratio >= 1.05) chosen = &cand[best];
         snprintf(note, sizeof note, "tuned at %zu-%zu-%zu-1, m = %zu: %.3f ms against %.3f ms "
                  "for CLBlast's defaults (%.2fx)", o->d, o->h, o->h, o->m,
-                 (chosen == &defaults ? td[1] : tb[1]) * 1e3, td[1] * 1e3,
+                 (chosen == &defaults ? md : mb) * 1e3, md * 1e3,
                  chosen == &defaults ? 1.0 : ratio);
     } else {
         snprintf(note, sizeof note, "tuned at %zu-%zu-%zu-1, m = %zu: no candidate ran correctly",

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/order.h"
 #include "eval/metrics.h"
 #include "nn/mlp.h"
 
@@ -19,12 +20,6 @@ static bool row_finite(const double *x, size_t d)
     for (size_t k = 0; k < d; k++)
         if (!isfinite(x[k])) return false;
     return true;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 kr_status kr_pairs_ncc_view(const double *x, size_t n, size_t c, size_t h, size_t w, bool down,
@@ -54,8 +49,7 @@ void kr_pairs_summarise(const kr_pair *pr, size_t n, kr_eval_summary *sum)
         sum->mean[k] = n ? total / (double)n : NAN;
         sum->median[k] = NAN;
         if (v && n) {
-            qsort(v, n, sizeof *v, cmp_double);
-            sum->median[k] = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+            sum->median[k] = kr_median(v, n);
         }
     }
     free(v);

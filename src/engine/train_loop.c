@@ -10,14 +10,9 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "base/order.h"
 #include "nn/kkt_gap.h"
 #include "nn/mlp.h"
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static bool model_finite(const kr_model *m)
 {
@@ -123,9 +118,8 @@ kr_status kr_train_loop_stats(kr_device *dev, const kr_train_loop_opts *o, const
     KR_TRY_GOTO(kr_mlp_loss_grad(net, &res->loss, &errors));
     res->errors = 0;
     for (size_t i = 0; i < n; i++) res->errors += margins[i] <= 0;
-    qsort(margins, n, sizeof *margins, cmp_double);
+    res->median_margin = kr_median(margins, n); /* sorts them */
     res->min_margin = margins[0];
-    res->median_margin = n % 2 ? margins[n / 2] : 0.5 * (margins[n / 2 - 1] + margins[n / 2]);
     if (n_test) {
         double *tm = malloc(n_test * sizeof *tm);
         if (!tm) {
