@@ -36,6 +36,7 @@ static inline int omp_get_max_threads(void) { return 1; }
 
 #include "device/device_impl.h"
 #include "base/rng.h"
+#include "base/order.h"
 
 static const char *kr_clblast_name(CLBlastStatusCode code)
 {
@@ -189,7 +190,18 @@ bool kr_blas_applied_plan(const kr_device *dev, kr_dtype dt, kr_gemm_plan *plan)
     return found;
 }
 
-/* C = alpha op(A) op(B) + beta C on the host, shapes checked (k: the inner dimension, > 0). */
+/* cblas takes int sizes and leading dimensions: m × n × k products of a, b, c must fit. */
+static kr_status host_fits(const char *fn, size_t m, size_t n, size_t k, const kr_tensor *a,
+                           const kr_tensor *b, const kr_tensor *c)
+{
+    if (m > INT_MAX || n > INT_MAX || k > INT_MAX || a->ld > INT_MAX || b->ld > INT_MAX ||
+        c->ld > INT_MAX)
+        return KR_FAIL(KR_E_INVALID, "%s: %zu x %zu x %zu is too large for cblas", fn, m, n, k);
+    return KR_OK;
+}
+
+/* C = alpha op(A) op(B) + beta C on the host, shapes checked (host_fits; k: the inner
+ * dimension, > 0). */
 static void host_gemm(double alpha, const kr_tensor *a, bool trans_a, const kr_tensor *b,
                       bool trans_b, double beta, kr_tensor *c, size_t k)
 {
@@ -238,10 +250,7 @@ kr_status kr_blas_gemm(double alpha, const kr_tensor *a, bool trans_a, const kr_
     dev->counters.gemms++;
 
     if (dev->backend == KR_BACKEND_HOST) {
-        if (m > INT_MAX || n > INT_MAX || k > INT_MAX || a->ld > INT_MAX || b->ld > INT_MAX ||
-            c->ld > INT_MAX)
-            return KR_FAIL(KR_E_INVALID, "kr_blas_gemm: %zu x %zu x %zu is too large for cblas",
-                           m, n, k);
+        KR_TRY(host_fits("kr_blas_gemm", m, n, k, a, b, c));
         host_gemm(alpha, a, trans_a, b, trans_b, beta, c, k);
         return KR_OK;
     }
@@ -307,10 +316,7 @@ kr_status kr_blas_gemm_batched(size_t batch, double alpha, const kr_tensor *a, b
                        trans_b ? ", transposed" : "");
     KR_TRY(kr_device_check_dtype(dev, c->dtype));
     if (dev->backend == KR_BACKEND_HOST) {
-        if (m > INT_MAX || n > INT_MAX || k > INT_MAX || a->ld > INT_MAX || b->ld > INT_MAX ||
-            c->ld > INT_MAX)
-            return KR_FAIL(KR_E_INVALID, "kr_blas_gemm_batched: %zu x %zu x %zu is too large "
-                           "for cblas", m, n, k);
+        KR_TRY(host_fits("kr_blas_gemm_batched", m, n, k, a, b, c));
         /* One cblas call per block. With at least as many blocks as threads, the blocks run
          * in parallel, each on one thread (OpenBLAS does not thread a call made inside a
          * parallel region): every core works on whole products instead of splitting small
@@ -361,12 +367,6 @@ static double kr_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int kr_cmp_double(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
-
 kr_status kr_blas_measure_gflops(kr_device *dev, kr_dtype dt, size_t m, size_t n, size_t k,
                                  int reps, double *gflops)
 {
@@ -403,8 +403,7 @@ kr_status kr_blas_measure_gflops(kr_device *dev, kr_dtype dt, size_t m, size_t n
         KR_TRY_GOTO(kr_device_finish(dev));
         times[r] = kr_now() - t0;
     }
-    qsort(times, (size_t)reps, sizeof *times, kr_cmp_double);
-    double med = reps % 2 ? times[reps / 2] : 0.5 * (times[reps / 2 - 1] + times[reps / 2]);
+    double med = kr_median(times, (size_t)reps);
     *gflops = med > 0 ? 2.0 * (double)m * (double)n * (double)k / med * 1e-9 : 0.0;
 
 fail:
